@@ -1,0 +1,219 @@
+//! Model configurations: the HRM, the flat baseline, and the transformer block they share.
+
+use burn::config::Config;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::loss::LossKind;
+
+/// Shape of one transformer block (shared by H, L and the flat baseline).
+#[derive(Config, Debug, PartialEq)]
+pub struct BlockConfig {
+    /// Width of the residual stream.
+    pub d_model: usize,
+    /// Attention heads; `d_model` must divide evenly into them.
+    pub n_heads: usize,
+    /// SwiGLU expansion; the hidden width is rounded like the reference (see [`BlockConfig::ffn_dim`]).
+    #[config(default = 4.0)]
+    pub expansion: f64,
+    /// Longest sequence the rotary tables cover.
+    #[config(default = 512)]
+    pub max_seq_len: usize,
+    /// RoPE base frequency.
+    #[config(default = 10000.0)]
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
+}
+
+impl BlockConfig {
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads
+    }
+
+    /// SwiGLU hidden width, as the reference computes it:
+    /// `ceil_to_multiple(round(expansion * d_model * 2 / 3), 256)`.
+    pub fn ffn_dim(&self) -> usize {
+        let raw = (self.expansion * self.d_model as f64 * 2.0 / 3.0).round() as usize;
+        raw.div_ceil(256) * 256
+    }
+
+    /// Parameters in one block: fused qkv and output projections, SwiGLU gate, up and down.
+    pub fn num_params(&self) -> usize {
+        let d = self.d_model;
+        4 * d * d + 3 * d * self.ffn_dim()
+    }
+
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        nonzero("d_model", self.d_model)?;
+        nonzero("n_heads", self.n_heads)?;
+        nonzero("max_seq_len", self.max_seq_len)?;
+        if self.d_model % self.n_heads != 0 {
+            return Err(ConfigError::invalid(
+                "d_model",
+                self.d_model,
+                format!("must be divisible by n_heads ({})", self.n_heads),
+            ));
+        }
+        if self.head_dim() % 2 != 0 {
+            return Err(ConfigError::invalid(
+                "n_heads",
+                self.n_heads,
+                format!("gives an odd head width {}; RoPE needs an even one", self.head_dim()),
+            ));
+        }
+        positive("expansion", self.expansion)?;
+        positive("rope_theta", self.rope_theta)?;
+        positive("norm_eps", self.norm_eps)
+    }
+}
+
+/// The Hierarchical Reasoning Model as a causal language model.
+#[derive(Config, Debug, PartialEq)]
+pub struct HrmConfig {
+    /// Vocabulary size (embedding rows and output logits).
+    pub vocab_size: usize,
+    /// The transformer block used by both H and L.
+    pub block: BlockConfig,
+    /// Blocks in the slow, high-level module H.
+    pub h_layers: usize,
+    /// Blocks in the fast, low-level module L.
+    pub l_layers: usize,
+    /// N: high-level cycles per segment.
+    #[config(default = 2)]
+    pub h_cycles: usize,
+    /// T: low-level steps per high-level cycle.
+    #[config(default = 2)]
+    pub l_cycles: usize,
+    /// Most ACT segments per sequence (1 turns ACT off).
+    #[config(default = 1)]
+    pub halt_max_steps: usize,
+    /// Probability that a position must run a random minimum number of segments (training).
+    #[config(default = 0.1)]
+    pub halt_exploration_prob: f64,
+    /// Cross-entropy flavour used for the language-model loss.
+    #[config(default = "LossKind::Softmax")]
+    pub loss: LossKind,
+}
+
+impl HrmConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        nonzero("vocab_size", self.vocab_size)?;
+        self.block.validate()?;
+        nonzero("h_layers", self.h_layers)?;
+        nonzero("l_layers", self.l_layers)?;
+        nonzero("h_cycles", self.h_cycles)?;
+        nonzero("l_cycles", self.l_cycles)?;
+        nonzero("halt_max_steps", self.halt_max_steps)?;
+        if !(0.0..=1.0).contains(&self.halt_exploration_prob) {
+            return Err(ConfigError::invalid(
+                "halt_exploration_prob",
+                self.halt_exploration_prob,
+                "must lie in [0, 1]",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Exact trainable parameter count: embedding, H and L blocks, output head, Q head.
+    pub fn num_params(&self) -> usize {
+        let d = self.block.d_model;
+        let blocks = (self.h_layers + self.l_layers) * self.block.num_params();
+        2 * self.vocab_size * d + blocks + (2 * d + 2)
+    }
+
+    /// Whether adaptive computation (more than one segment) is on.
+    pub fn act_enabled(&self) -> bool {
+        self.halt_max_steps > 1
+    }
+}
+
+/// A plain causal transformer with the same blocks, embedding and head as the HRM.
+#[derive(Config, Debug, PartialEq)]
+pub struct FlatConfig {
+    /// Vocabulary size (embedding rows and output logits).
+    pub vocab_size: usize,
+    /// The transformer block.
+    pub block: BlockConfig,
+    /// Number of stacked blocks.
+    pub n_layers: usize,
+    /// Cross-entropy flavour used for the language-model loss.
+    #[config(default = "LossKind::Softmax")]
+    pub loss: LossKind,
+}
+
+impl FlatConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        nonzero("vocab_size", self.vocab_size)?;
+        self.block.validate()?;
+        nonzero("n_layers", self.n_layers)
+    }
+
+    /// Exact trainable parameter count: embedding, blocks, output head.
+    pub fn num_params(&self) -> usize {
+        2 * self.vocab_size * self.block.d_model + self.n_layers * self.block.num_params()
+    }
+}
+
+/// Either model, as a config file names it (`arch = "hrm"` or `arch = "flat"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "arch", rename_all = "lowercase")]
+pub enum ModelConfig {
+    /// The Hierarchical Reasoning Model.
+    Hrm(HrmConfig),
+    /// The flat transformer baseline.
+    Flat(FlatConfig),
+}
+
+impl ModelConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            Self::Hrm(c) => c.validate(),
+            Self::Flat(c) => c.validate(),
+        }
+    }
+
+    /// Exact trainable parameter count.
+    pub fn num_params(&self) -> usize {
+        match self {
+            Self::Hrm(c) => c.num_params(),
+            Self::Flat(c) => c.num_params(),
+        }
+    }
+
+    /// The block shape shared by every layer.
+    pub fn block(&self) -> &BlockConfig {
+        match self {
+            Self::Hrm(c) => &c.block,
+            Self::Flat(c) => &c.block,
+        }
+    }
+
+    /// Vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Self::Hrm(c) => c.vocab_size,
+            Self::Flat(c) => c.vocab_size,
+        }
+    }
+}
+
+fn nonzero(field: &'static str, value: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::invalid(field, value, "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn positive(field: &'static str, value: f64) -> Result<(), ConfigError> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(ConfigError::invalid(field, value, "must be a positive finite number"));
+    }
+    Ok(())
+}

@@ -1,0 +1,45 @@
+//! The flat transformer baseline: the HRM's blocks, embedding and head, stacked once.
+
+use burn::nn::Linear;
+use burn::tensor::{Int, Tensor, backend::Backend};
+
+use crate::config::FlatConfig;
+use crate::init::ParamInit;
+use crate::layers::{Block, Rope, ScaledEmbedding};
+
+/// A causal decoder-only transformer with post-norm blocks.
+#[derive(burn::module::Module, Debug)]
+pub struct Flat<B: Backend> {
+    embedding: ScaledEmbedding<B>,
+    blocks: Vec<Block<B>>,
+    lm_head: Linear<B>,
+    rope: Rope<B>,
+}
+
+impl FlatConfig {
+    /// Builds the model with every weight drawn from one stream seeded by `seed`.
+    pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> Flat<B> {
+        let block = &self.block;
+        let mut init = ParamInit::new(seed);
+        Flat {
+            embedding: ScaledEmbedding::new(self.vocab_size, block.d_model, &mut init, device),
+            blocks: (0..self.n_layers).map(|_| Block::new(block, &mut init, device)).collect(),
+            lm_head: init.linear(block.d_model, self.vocab_size, device),
+            rope: Rope::new(block.head_dim(), block.max_seq_len, block.rope_theta, device),
+        }
+    }
+}
+
+impl<B: Backend> Flat<B> {
+    /// Next-token logits `[batch, seq, vocab]` for `tokens` `[batch, seq]`.
+    pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        let x = self.embedding.forward(tokens);
+        let h = self.blocks.iter().fold(x, |h, block| block.forward(h, &self.rope));
+        self.lm_head.forward(h)
+    }
+
+    /// Longest sequence the model accepts.
+    pub fn max_seq_len(&self) -> usize {
+        self.rope.max_seq_len()
+    }
+}

@@ -1,0 +1,38 @@
+//! Causal multi-head self-attention with a fused qkv projection and rotary positions.
+
+use burn::nn::Linear;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::Rope;
+use crate::config::BlockConfig;
+use crate::init::ParamInit;
+
+/// Causal self-attention: bias-free `qkv` and `out` projections, RoPE on q and k.
+#[derive(burn::module::Module, Debug)]
+pub struct CausalSelfAttention<B: Backend> {
+    qkv: Linear<B>,
+    out: Linear<B>,
+    n_heads: usize,
+}
+
+impl<B: Backend> CausalSelfAttention<B> {
+    /// An attention layer for `config`, weights drawn from `init`.
+    pub fn new(config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
+        let d = config.d_model;
+        Self { qkv: init.linear(d, 3 * d, device), out: init.linear(d, d, device), n_heads: config.n_heads }
+    }
+
+    /// Attends over `x` `[batch, seq, d_model]`; each position sees itself and earlier ones.
+    pub fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
+        let [batch, seq, d_model] = x.dims();
+        let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, self.n_heads, d_model / self.n_heads]).swap_dims(1, 2);
+        let mut qkv = self.qkv.forward(x).chunk(3, 2).into_iter().map(heads);
+        let (q, k, v) = (qkv.next().unwrap(), qkv.next().unwrap(), qkv.next().unwrap());
+        let (q, k) = (rope.apply(q, 0), rope.apply(k, 0));
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+        let context = attention(q, k, v, None, None, options);
+        self.out.forward(context.swap_dims(1, 2).reshape([batch, seq, d_model]))
+    }
+}

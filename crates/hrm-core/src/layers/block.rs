@@ -1,0 +1,32 @@
+//! One post-norm transformer block: `h = norm(h + attn(h)); h = norm(h + mlp(h))`.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::{CausalSelfAttention, FeedForward, Rope, rms_norm};
+use crate::config::BlockConfig;
+use crate::init::ParamInit;
+
+/// Post-norm block with gain-free RMSNorm, as in the reference HRM.
+#[derive(burn::module::Module, Debug)]
+pub struct Block<B: Backend> {
+    attention: CausalSelfAttention<B>,
+    feed_forward: FeedForward<B>,
+    norm_eps: f64,
+}
+
+impl<B: Backend> Block<B> {
+    /// A block for `config`, weights drawn from `init`.
+    pub fn new(config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
+        Self {
+            attention: CausalSelfAttention::new(config, init, device),
+            feed_forward: FeedForward::new(config, init, device),
+            norm_eps: config.norm_eps,
+        }
+    }
+
+    /// Applies the block to `[batch, seq, d_model]`.
+    pub fn forward(&self, h: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
+        let h = rms_norm(h.clone() + self.attention.forward(h, rope), self.norm_eps);
+        rms_norm(h.clone() + self.feed_forward.forward(h), self.norm_eps)
+    }
+}

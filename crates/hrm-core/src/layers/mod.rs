@@ -1,0 +1,15 @@
+//! The transformer pieces both HRM modules and the flat baseline are built from.
+
+mod attention;
+mod block;
+mod embedding;
+mod feed_forward;
+mod norm;
+mod rope;
+
+pub use attention::CausalSelfAttention;
+pub use block::Block;
+pub use embedding::ScaledEmbedding;
+pub use feed_forward::FeedForward;
+pub use norm::rms_norm;
+pub use rope::Rope;

@@ -1,0 +1,54 @@
+//! Rotary position embedding in the "rotate half" convention of the reference (HF/Llama).
+
+use burn::tensor::{Tensor, TensorData, backend::Backend};
+
+/// Precomputed cos/sin tables `[max_seq_len, head_dim]` for rotary embedding.
+///
+/// burn's `RotaryEncoding` rotates interleaved pairs through a small matmul; this applies
+/// the reference's half-split rotation with two multiplies, and takes a start position so
+/// cached decoding can rotate one new position.
+#[derive(burn::module::Module, Debug)]
+pub struct Rope<B: Backend> {
+    cos: Tensor<B, 2>,
+    sin: Tensor<B, 2>,
+}
+
+impl<B: Backend> Rope<B> {
+    /// Tables for positions `0..max_seq_len` of heads `head_dim` wide with base `theta`.
+    pub fn new(head_dim: usize, max_seq_len: usize, theta: f64, device: &B::Device) -> Self {
+        let half = head_dim / 2;
+        let mut cos = Vec::with_capacity(max_seq_len * head_dim);
+        let mut sin = Vec::with_capacity(max_seq_len * head_dim);
+        for pos in 0..max_seq_len {
+            for i in 0..head_dim {
+                let inv_freq = theta.powf(-2.0 * (i % half) as f64 / head_dim as f64);
+                let angle = pos as f64 * inv_freq;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        let shape = [max_seq_len, head_dim];
+        Self {
+            cos: Tensor::from_data(TensorData::new(cos, shape), device),
+            sin: Tensor::from_data(TensorData::new(sin, shape), device),
+        }
+    }
+
+    /// Longest sequence the tables cover.
+    pub fn max_seq_len(&self) -> usize {
+        self.cos.dims()[0]
+    }
+
+    /// Rotates `x` `[batch, heads, seq, head_dim]` whose first position is `start`.
+    pub fn apply(&self, x: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
+        let [_, _, seq, head_dim] = x.dims();
+        let range = start..start + seq;
+        let cos = self.cos.clone().slice([range.clone(), 0..head_dim]).unsqueeze::<4>();
+        let sin = self.sin.clone().slice([range, 0..head_dim]).unsqueeze::<4>();
+        let half = head_dim / 2;
+        let first = x.clone().narrow(3, 0, half);
+        let second = x.clone().narrow(3, half, half);
+        let rotated = Tensor::cat(vec![second.neg(), first], 3);
+        x * cos + rotated * sin
+    }
+}

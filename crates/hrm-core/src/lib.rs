@@ -1,0 +1,35 @@
+//! hrm-core: Hierarchical Reasoning Model language models on burn, generic over the backend.
+//!
+//! Start at [`HrmConfig`] (or a [`presets::preset`]), call `init(seed, &device)`, and run
+//! [`Hrm::segment`] / [`Hrm::train_segment`] for ACT training or [`LanguageModel::logits`] for inference.
+
+/// Adaptive computation: the carry between segments and the halting rule.
+pub mod act;
+/// Model configurations and their validation.
+pub mod config;
+/// Typed errors.
+pub mod error;
+/// The flat transformer baseline.
+pub mod flat;
+/// The HRM: the N×T loop of H and L, one-step gradient, segments.
+pub mod hrm;
+/// Seeded truncated-normal initialisation.
+pub mod init;
+/// Transformer building blocks.
+pub mod layers;
+/// Softmax and stablemax cross-entropy.
+pub mod loss;
+/// One trait and one enum over every model.
+pub mod model;
+/// Named sizes from the reference systems.
+pub mod presets;
+/// A recurrent reasoning module (H or L).
+pub mod reasoning;
+
+pub use act::{HaltPolicy, HrmCarry, exploration_min_steps};
+pub use config::{BlockConfig, FlatConfig, HrmConfig, ModelConfig};
+pub use error::ConfigError;
+pub use flat::Flat;
+pub use hrm::{Cycles, Hrm, Level, SegmentOutput};
+pub use loss::{IGNORE_LABEL, LossKind, cross_entropy, mean_cross_entropy};
+pub use model::{LanguageModel, Model};

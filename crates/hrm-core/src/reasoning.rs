@@ -1,0 +1,30 @@
+//! A recurrent reasoning module (H or L): a stack of blocks with input injection.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use crate::config::BlockConfig;
+use crate::init::ParamInit;
+use crate::layers::{Block, Rope};
+
+/// `z ← blocks(z + injection)`: the injection is added once, at the module input.
+#[derive(burn::module::Module, Debug)]
+pub struct ReasoningModule<B: Backend> {
+    blocks: Vec<Block<B>>,
+}
+
+impl<B: Backend> ReasoningModule<B> {
+    /// `layers` blocks of shape `config`, weights drawn from `init`.
+    pub fn new(config: &BlockConfig, layers: usize, init: &mut ParamInit, device: &B::Device) -> Self {
+        Self { blocks: (0..layers).map(|_| Block::new(config, init, device)).collect() }
+    }
+
+    /// Number of blocks.
+    pub fn num_layers(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Updates `hidden` `[batch, seq, d_model]` given `injection` of the same shape.
+    pub fn forward(&self, hidden: Tensor<B, 3>, injection: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
+        self.blocks.iter().fold(hidden + injection, |h, block| block.forward(h, rope))
+    }
+}
