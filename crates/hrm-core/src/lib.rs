@@ -33,3 +33,8 @@ pub use flat::Flat;
 pub use hrm::{Cycles, Hrm, Level, SegmentOutput};
 pub use loss::{IGNORE_LABEL, LossKind, cross_entropy, mean_cross_entropy};
 pub use model::{LanguageModel, Model};
+
+/// The README's Rust example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;
