@@ -1,0 +1,103 @@
+//! Where documents come from: local txt / jsonl / jsonl.gz / parquet files, directories and
+//! globs of them, and parquet shards streamed from the Hugging Face Hub.
+
+mod files;
+mod hub;
+mod jsonl;
+mod parquet;
+mod text;
+
+use serde::{Deserialize, Serialize};
+
+pub use files::{FileRef, FileSource, Format, expand_path};
+pub use hub::{HubDataset, HubOptions};
+
+use crate::error::{DataError, Result};
+
+/// What to do with bytes that are not UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Utf8Policy {
+    /// Stop with an error naming the file and position.
+    #[default]
+    Fail,
+    /// Skip the document and count it.
+    Skip,
+}
+
+/// One source of documents, as a config file names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Short name, used in reports and the dataset history.
+    pub name: String,
+    /// A file, a directory (every readable file below it) or a glob; relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A dataset on the Hugging Face Hub.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubDataset>,
+    /// JSON field or parquet column holding the text.
+    #[serde(default = "default_text_field")]
+    pub text_field: String,
+    /// Separator between documents in .txt files (`"\n\n"` splits on blank lines).
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// Relative weight in a mix.
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+    /// What to do with invalid UTF-8.
+    #[serde(default)]
+    pub on_invalid_utf8: Utf8Policy,
+}
+
+fn default_text_field() -> String {
+    "text".into()
+}
+fn default_separator() -> String {
+    "<|endoftext|>".into()
+}
+fn default_weight() -> f64 {
+    1.0
+}
+
+impl SourceSpec {
+    /// A local source at `path` with default fields.
+    pub fn local(name: &str, path: &str) -> Self {
+        Self {
+            name: name.into(),
+            path: Some(path.into()),
+            hub: None,
+            text_field: default_text_field(),
+            separator: default_separator(),
+            weight: default_weight(),
+            on_invalid_utf8: Utf8Policy::Fail,
+        }
+    }
+
+    /// Checks that exactly one location is given and the weight is usable.
+    pub fn validate(&self) -> Result<()> {
+        if self.path.is_some() == self.hub.is_some() {
+            return Err(DataError::config("path/hub", &self.name, "give exactly one of `path` and `hub`"));
+        }
+        if !(self.weight.is_finite() && self.weight > 0.0) {
+            return Err(DataError::config("weight", self.weight, "must be a positive finite number"));
+        }
+        if self.separator.is_empty() {
+            return Err(DataError::config("separator", "\"\"", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+/// Where a source stands: which file, and how far into it (byte offset for .txt, line for
+/// .jsonl, row for .parquet), and how many times it has been read through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SourcePosition {
+    /// Index of the current file in the source's sorted file list.
+    pub file: usize,
+    /// Format-specific offset into that file.
+    pub offset: u64,
+    /// Completed passes over the whole source.
+    pub epoch: u64,
+}

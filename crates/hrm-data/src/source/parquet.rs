@@ -1,0 +1,96 @@
+//! Parquet files: one text column, read one row group at a time (never the whole file).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::{Field, RowAccessor};
+use parquet::schema::types::Type;
+
+use super::files::DocReader;
+use crate::error::{DataError, Result};
+
+/// Streams one text column of a parquet file; the offset is the global row index.
+pub(crate) struct ParquetReader {
+    path: PathBuf,
+    reader: SerializedFileReader<File>,
+    projection: Type,
+    row_group: usize,
+    /// Rows of the current row group not yet returned (None where the value is null).
+    pending: VecDeque<Option<String>>,
+    row: u64,
+}
+
+fn parquet_error(path: &Path, e: impl std::fmt::Display) -> DataError {
+    DataError::Parquet { path: path.to_path_buf(), message: e.to_string() }
+}
+
+impl ParquetReader {
+    /// Opens `path` reading column `column`, positioned at global row `offset`.
+    pub(crate) fn open(path: &Path, column: &str, offset: u64) -> Result<Self> {
+        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+        let reader = SerializedFileReader::new(file).map_err(|e| parquet_error(path, e))?;
+        let schema = reader.metadata().file_metadata().schema();
+        let field = schema.get_fields().iter().find(|f| f.name() == column).cloned().ok_or_else(|| {
+            let available = schema.get_fields().iter().map(|f| f.name().to_string()).collect::<Vec<_>>();
+            DataError::MissingColumn { path: path.to_path_buf(), column: column.to_string(), available: available.join(", ") }
+        })?;
+        let projection =
+            Type::group_type_builder(schema.name()).with_fields(vec![Arc::clone(&field)]).build().map_err(|e| parquet_error(path, e))?;
+        let mut this = Self { path: path.to_path_buf(), reader, projection, row_group: 0, pending: VecDeque::new(), row: 0 };
+        // Skip whole row groups by their row counts, then rows inside the one holding `offset`.
+        while this.row_group < this.reader.num_row_groups() {
+            let rows = this.reader.metadata().row_group(this.row_group).num_rows() as u64;
+            if this.row + rows > offset {
+                break;
+            }
+            this.row += rows;
+            this.row_group += 1;
+        }
+        while this.row < offset && this.next_value()?.is_some() {}
+        Ok(this)
+    }
+
+    /// The next row's value (`Some(None)` for a null), or `None` at the end of the file.
+    fn next_value(&mut self) -> Result<Option<Option<String>>> {
+        while self.pending.is_empty() {
+            if self.row_group == self.reader.num_row_groups() {
+                return Ok(None);
+            }
+            let group = self.reader.get_row_group(self.row_group).map_err(|e| parquet_error(&self.path, e))?;
+            let rows = group.get_row_iter(Some(self.projection.clone())).map_err(|e| parquet_error(&self.path, e))?;
+            for row in rows {
+                let row = row.map_err(|e| parquet_error(&self.path, e))?;
+                let value = match row.get_column_iter().next().map(|(_, field)| field) {
+                    Some(Field::Null) | None => None,
+                    Some(_) => Some(row.get_string(0).map_err(|e| parquet_error(&self.path, e))?.clone()),
+                };
+                self.pending.push_back(value);
+            }
+            self.row_group += 1;
+        }
+        self.row += 1;
+        Ok(self.pending.pop_front())
+    }
+}
+
+impl DocReader for ParquetReader {
+    fn next_doc(&mut self) -> Result<Option<String>> {
+        while let Some(value) = self.next_value()? {
+            if let Some(text) = value.filter(|t| !t.trim().is_empty()) {
+                return Ok(Some(text));
+            }
+        }
+        Ok(None)
+    }
+
+    fn offset(&self) -> u64 {
+        self.row
+    }
+
+    fn skipped_invalid(&self) -> u64 {
+        0
+    }
+}
