@@ -71,11 +71,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let data = args.data.unwrap_or_else(|| PathBuf::from("../shared/data"));
     let stories = data.join("tinystories");
     let gpt2 = data.join("tokenizers/gpt2/tokenizer.json");
-    anyhow::ensure!(stories.is_dir() && gpt2.is_file(), "{} must hold tinystories/ and tokenizers/gpt2/tokenizer.json (pass --data)", data.display());
-    let text_bytes: u64 = std::fs::read_dir(&stories)?.map(|e| e.map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))).sum::<Result<u64, _>>()?;
-    let corpus: String = std::fs::read_dir(&stories)?.map(|e| std::fs::read_to_string(e?.path())).collect::<Result<_, _>>()?;
+    anyhow::ensure!(
+        stories.is_dir() && gpt2.is_file(),
+        "{} must hold tinystories/ and tokenizers/gpt2/tokenizer.json (pass --data)",
+        data.display()
+    );
+    let text_bytes: u64 = std::fs::read_dir(&stories)?
+        .map(|e| e.map(|e| e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .sum::<Result<u64, _>>()?;
+    let corpus: String =
+        std::fs::read_dir(&stories)?.map(|e| std::fs::read_to_string(e?.path())).collect::<Result<_, _>>()?;
 
-    let config = DataConfig { validation_fraction: 0.0, ..DataConfig::new(vec![SourceSpec::local("tinystories", "*.txt")], args.seq_len, 1) };
+    let config = DataConfig {
+        validation_fraction: 0.0,
+        ..DataConfig::new(vec![SourceSpec::local("tinystories", "*.txt")], args.seq_len, 1)
+    };
     let tokenizers: Vec<(&str, Arc<dyn Tokenizer>)> = vec![
         ("gpt2", Arc::new(HfTokenizer::load(&gpt2)?)),
         ("char", Arc::new(CharTokenizer::from_text(&corpus, "tinystories"))),
@@ -108,9 +118,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rows,
         peak_rss_bytes: peak_rss_bytes(),
     };
-    println!("{:<10} {:>12} {:>12} {:>10} {:>10} {:>14}", "tokenizer", "text bytes", "tokens", "seconds", "MB/s", "tokens/s");
+    println!(
+        "{:<10} {:>12} {:>12} {:>10} {:>10} {:>14}",
+        "tokenizer", "text bytes", "tokens", "seconds", "MB/s", "tokens/s"
+    );
     for r in &report.rows {
-        println!("{:<10} {:>12} {:>12} {:>10.3} {:>10.2} {:>14.0}", r.tokenizer, r.text_bytes, r.tokens, r.seconds, r.mb_per_s, r.tokens_per_s);
+        println!(
+            "{:<10} {:>12} {:>12} {:>10.3} {:>10.2} {:>14.0}",
+            r.tokenizer, r.text_bytes, r.tokens, r.seconds, r.mb_per_s, r.tokens_per_s
+        );
     }
     if let Some(rss) = report.peak_rss_bytes {
         println!("peak RSS: {:.1} MiB", rss as f64 / (1024.0 * 1024.0));

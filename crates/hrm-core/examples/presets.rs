@@ -31,7 +31,10 @@ fn main() {
     let (batch, seq) = (4, 80);
     let ids: Vec<i64> = (0..batch * seq).map(|i| (i % config.vocab_size) as i64).collect();
     let tokens = Tensor::<Flex, 2, Int>::from_data(TensorData::new(ids, [batch, seq]), &device);
-    println!("\ncontinual-char on CPU (flex), batch {batch} x {seq} tokens, up to {} ACT segments:", config.halt_max_steps);
+    println!(
+        "\ncontinual-char on CPU (flex), batch {batch} x {seq} tokens, up to {} ACT segments:",
+        config.halt_max_steps
+    );
     for (mode, h, l) in [("fast", 1, 1), ("normal", 2, 2), ("deep", 3, 2), ("extreme", 6, 4)] {
         let start = Instant::now();
         let logits = model.forward(tokens.clone(), Cycles { h, l }, &HaltPolicy::adaptive(config.halt_max_steps));

@@ -51,14 +51,14 @@ impl BlockConfig {
         nonzero("d_model", self.d_model)?;
         nonzero("n_heads", self.n_heads)?;
         nonzero("max_seq_len", self.max_seq_len)?;
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return Err(ConfigError::invalid(
                 "d_model",
                 self.d_model,
                 format!("must be divisible by n_heads ({})", self.n_heads),
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(ConfigError::invalid(
                 "n_heads",
                 self.n_heads,

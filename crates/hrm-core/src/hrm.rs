@@ -199,7 +199,13 @@ impl<B: Backend> Hrm<B> {
     }
 
     /// Takes the gradient step, freezes halted positions, reads logits and Q, counts the step.
-    fn finish_segment(&self, carry: HrmCarry<B>, z_h: Tensor<B, 3>, z_l: Tensor<B, 3>, x: Tensor<B, 3>) -> SegmentOutput<B> {
+    fn finish_segment(
+        &self,
+        carry: HrmCarry<B>,
+        z_h: Tensor<B, 3>,
+        z_l: Tensor<B, 3>,
+        x: Tensor<B, 3>,
+    ) -> SegmentOutput<B> {
         let (z_h, z_l) = self.gradient_step(z_h, z_l, x);
         // Expanded to full shape: some backends (ndarray) do not broadcast the mask.
         let frozen: Tensor<B, 3, Bool> = carry.halted.clone().unsqueeze_dim::<3>(2).expand(z_h.shape());
@@ -221,7 +227,8 @@ impl<B: AutodiffBackend> Hrm<B> {
     pub fn train_segment(&self, carry: HrmCarry<B>, tokens: Tensor<B, 2, Int>, cycles: Cycles) -> SegmentOutput<B> {
         let inner = self.valid();
         let x_inner = inner.embedding.forward(tokens.clone().inner());
-        let (z_h, z_l) = inner.reason(carry.z_h.clone().inner(), carry.z_l.clone().inner(), x_inner, cycles, &mut |_, _| {});
+        let (z_h, z_l) =
+            inner.reason(carry.z_h.clone().inner(), carry.z_l.clone().inner(), x_inner, cycles, &mut |_, _| {});
         let x = self.embedding.forward(tokens);
         self.finish_segment(carry, Tensor::from_inner(z_h), Tensor::from_inner(z_l), x)
     }

@@ -21,8 +21,8 @@ fn truncated_unit_std() -> f64 {
 /// Abramowitz–Stegun 7.1.26 erf (error < 1.5e-7), enough for a variance correction.
 fn erf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let poly = t * (0.254_829_592
-        + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let poly =
+        t * (0.254_829_592 + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     (1.0 - poly * (-x * x).exp()).copysign(x)
 }
 
@@ -42,10 +42,12 @@ impl ParamInit {
     pub fn truncated_normal(&mut self, count: usize, std: f64) -> Vec<f32> {
         let scale = std / self.unit_std;
         (0..count)
-            .map(|_| loop {
-                let z: f64 = self.rng.sample(StandardNormal);
-                if z.abs() <= TRUNCATION {
-                    break (z * scale) as f32;
+            .map(|_| {
+                loop {
+                    let z: f64 = self.rng.sample(StandardNormal);
+                    if z.abs() <= TRUNCATION {
+                        break (z * scale) as f32;
+                    }
                 }
             })
             .collect()

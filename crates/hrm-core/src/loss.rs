@@ -21,11 +21,7 @@ pub enum LossKind {
 
 /// Per-position cross-entropy `[batch, seq]` of `logits` `[batch, seq, vocab]` against
 /// `labels` `[batch, seq]`; positions labelled [`IGNORE_LABEL`] give 0.
-pub fn cross_entropy<B: Backend>(
-    kind: LossKind,
-    logits: Tensor<B, 3>,
-    labels: Tensor<B, 2, Int>,
-) -> Tensor<B, 2> {
+pub fn cross_entropy<B: Backend>(kind: LossKind, logits: Tensor<B, 3>, labels: Tensor<B, 2, Int>) -> Tensor<B, 2> {
     let log_probs = match kind {
         LossKind::Softmax => log_softmax(logits, 2),
         LossKind::Stablemax => log_stablemax(logits),
@@ -37,11 +33,7 @@ pub fn cross_entropy<B: Backend>(
 }
 
 /// Mean cross-entropy over the positions whose label is not [`IGNORE_LABEL`] (0 if none).
-pub fn mean_cross_entropy<B: Backend>(
-    kind: LossKind,
-    logits: Tensor<B, 3>,
-    labels: Tensor<B, 2, Int>,
-) -> Tensor<B, 1> {
+pub fn mean_cross_entropy<B: Backend>(kind: LossKind, logits: Tensor<B, 3>, labels: Tensor<B, 2, Int>) -> Tensor<B, 1> {
     let count = labels.clone().not_equal_elem(IGNORE_LABEL).int().sum().float().clamp_min(1.0);
     cross_entropy(kind, logits, labels).sum() / count
 }

@@ -19,25 +19,98 @@ pub struct Preset {
     pub config: HrmConfig,
 }
 
+/// One row of the HRM-Models family as the seeds state it.
+struct FamilyRow {
+    name: &'static str,
+    description: &'static str,
+    stated_params: usize,
+    d_model: usize,
+    /// Total blocks, split evenly into H and L.
+    layers: usize,
+    heads: usize,
+    /// Maximum pondering (ACT) steps.
+    ponder: usize,
+    context: usize,
+}
+
+const FAMILY: [FamilyRow; 6] = [
+    FamilyRow {
+        name: "micro-10m",
+        description: "HRM-Models Micro-10M: research and prototyping",
+        stated_params: 10_300_000,
+        d_model: 256,
+        layers: 6,
+        heads: 4,
+        ponder: 4,
+        context: 512,
+    },
+    FamilyRow {
+        name: "nano-25m",
+        description: "HRM-Models Nano-25M: mobile and edge",
+        stated_params: 25_600_000,
+        d_model: 384,
+        layers: 8,
+        heads: 6,
+        ponder: 6,
+        context: 512,
+    },
+    FamilyRow {
+        name: "small-50m",
+        description: "HRM-Models Small-50M: general purpose",
+        stated_params: 53_200_000,
+        d_model: 512,
+        layers: 8,
+        heads: 8,
+        ponder: 6,
+        context: 512,
+    },
+    FamilyRow {
+        name: "medium-100m",
+        description: "HRM-Models Medium-100M: production inference",
+        stated_params: 106_400_000,
+        d_model: 768,
+        layers: 12,
+        heads: 12,
+        ponder: 8,
+        context: 1024,
+    },
+    FamilyRow {
+        name: "medium-350m",
+        description: "HRM-Models Medium-350M: high-quality generation",
+        stated_params: 353_800_000,
+        d_model: 1024,
+        layers: 16,
+        heads: 16,
+        ponder: 8,
+        context: 1024,
+    },
+    FamilyRow {
+        name: "large-1b",
+        description: "HRM-Models Large-1B: largest size",
+        stated_params: 1_060_000_000,
+        d_model: 1536,
+        layers: 24,
+        heads: 24,
+        ponder: 10,
+        context: 1024,
+    },
+];
+
 /// Every preset, smallest first.
 pub fn presets() -> Vec<Preset> {
-    // (name, description, stated params, d_model, layers (split evenly into H and L), heads, ponder, context)
-    let family: [(&str, &str, usize, usize, usize, usize, usize, usize); 6] = [
-        ("micro-10m", "HRM-Models Micro-10M: research and prototyping", 10_300_000, 256, 6, 4, 4, 512),
-        ("nano-25m", "HRM-Models Nano-25M: mobile and edge", 25_600_000, 384, 8, 6, 6, 512),
-        ("small-50m", "HRM-Models Small-50M: general purpose", 53_200_000, 512, 8, 8, 6, 512),
-        ("medium-100m", "HRM-Models Medium-100M: production inference", 106_400_000, 768, 12, 12, 8, 1024),
-        ("medium-350m", "HRM-Models Medium-350M: high-quality generation", 353_800_000, 1024, 16, 16, 8, 1024),
-        ("large-1b", "HRM-Models Large-1B: largest size", 1_060_000_000, 1536, 24, 24, 10, 1024),
-    ];
-    let mut all: Vec<Preset> = family
-        .into_iter()
-        .map(|(name, description, stated, d, layers, heads, ponder, context)| Preset {
-            name,
-            description,
-            stated_params: Some(stated),
-            config: HrmConfig::new(T5_VOCAB, BlockConfig::new(d, heads).with_max_seq_len(context), layers / 2, layers / 2)
-                .with_halt_max_steps(ponder),
+    let mut all: Vec<Preset> = FAMILY
+        .iter()
+        .map(|row| Preset {
+            name: row.name,
+            description: row.description,
+            stated_params: Some(row.stated_params),
+            config: HrmConfig::new(
+                T5_VOCAB,
+                BlockConfig::new(row.d_model, row.heads).with_max_seq_len(row.context),
+                row.layers / 2,
+                row.layers / 2,
+            )
+            .with_halt_max_steps(row.ponder),
         })
         .collect();
     all.push(Preset {

@@ -5,8 +5,8 @@
 mod common;
 
 use burn::backend::{Autodiff, Cuda};
-use burn::tensor::backend::Backend;
 use burn::module::AutodiffModule;
+use burn::tensor::backend::Backend;
 use common::*;
 use hrm_core::presets::preset;
 use hrm_core::{LanguageModel, mean_cross_entropy};
@@ -26,7 +26,11 @@ fn micro_10m_f32_trains_and_tracks_cpu() {
     let start = std::time::Instant::now();
     let cuda_model = config.init::<Autodiff<Cuda>>(17, &cuda_device);
     let cuda_tokens = tokens::<Autodiff<Cuda>>(batch, seq, config.vocab_size, &cuda_device);
-    let out = cuda_model.train_segment(cuda_model.initial_carry([batch, seq], &cuda_device), cuda_tokens.clone(), cuda_model.cycles());
+    let out = cuda_model.train_segment(
+        cuda_model.initial_carry([batch, seq], &cuda_device),
+        cuda_tokens.clone(),
+        cuda_model.cycles(),
+    );
     let labels = cuda_tokens.clone().flip([1]);
     let loss = mean_cross_entropy(config.loss, out.logits, labels);
     let loss_value = values(loss.clone())[0];
@@ -40,7 +44,8 @@ fn micro_10m_f32_trains_and_tracks_cpu() {
     assert!(finite, "non-finite gradient on CUDA");
     assert_eq!(with_grad + 4, grad_values.len());
 
-    let cpu_out = cpu_model.segment(cpu_model.initial_carry([batch, seq], &cpu_device), cpu_tokens.clone(), cpu_model.cycles());
+    let cpu_out =
+        cpu_model.segment(cpu_model.initial_carry([batch, seq], &cpu_device), cpu_tokens.clone(), cpu_model.cycles());
     let cpu_segment_logits = values(cpu_out.logits.clone());
     let cpu_loss = values(mean_cross_entropy(config.loss, cpu_out.logits, cpu_tokens.flip([1])))[0];
     println!("cpu loss {cpu_loss:.6}; |cuda - cpu| = {:e}", (loss_value - cpu_loss).abs());
@@ -50,15 +55,18 @@ fn micro_10m_f32_trains_and_tracks_cpu() {
     // about 3 significant digits per product, so f32 logits are compared by relative error;
     // `cuda_matmul_runs_at_tf32_precision` measures that attribution.
     let inner = cuda_model.valid();
-    let cuda_segment = inner.segment(inner.initial_carry([batch, seq], &cuda_device), cuda_tokens.clone().inner(), inner.cycles());
+    let cuda_segment =
+        inner.segment(inner.initial_carry([batch, seq], &cuda_device), cuda_tokens.clone().inner(), inner.cycles());
     let (max_diff, rel) = compare(&cpu_segment_logits, &values(cuda_segment.logits));
     println!("f32 one segment (N=T=2): max |cuda - cpu| = {max_diff:e}, relative L2 error {rel:e}");
     assert!(rel <= 1e-2, "one-segment CUDA logits differ from CPU: relative error {rel}");
 
     let (max_diff, rel) = compare(&cpu_logits, &values(inner.logits(cuda_tokens.inner())));
-    println!("f32 ACT inference ({} segments): max |cuda - cpu| = {max_diff:e}, relative L2 error {rel:e}", config.halt_max_steps);
+    println!(
+        "f32 ACT inference ({} segments): max |cuda - cpu| = {max_diff:e}, relative L2 error {rel:e}",
+        config.halt_max_steps
+    );
     assert!(rel <= 5e-2, "ACT inference CUDA logits differ from CPU: relative error {rel}");
-
 }
 
 /// Attributes the f32 difference: one matmul of Micro-10M's size differs from the CPU at

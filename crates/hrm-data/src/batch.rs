@@ -77,7 +77,13 @@ impl Batches {
         if rows == 0 || (self.drop_last && rows < self.batch_size) {
             return Ok(None);
         }
-        Ok(Some(Batch { tokens, batch_size: rows, seq_len: self.seq_len, bytes, cursor: self.windows.cursor().clone() }))
+        Ok(Some(Batch {
+            tokens,
+            batch_size: rows,
+            seq_len: self.seq_len,
+            bytes,
+            cursor: self.windows.cursor().clone(),
+        }))
     }
 
     /// Moves batch production onto a thread that keeps up to `depth` batches ready.

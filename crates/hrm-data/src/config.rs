@@ -112,7 +112,8 @@ impl DataConfig {
 
     /// Every source with the folder its relative paths are taken from.
     fn resolved_sources(&self, base: &Path) -> Result<Vec<(SourceSpec, PathBuf)>> {
-        let mut all: Vec<(SourceSpec, PathBuf)> = self.sources.iter().map(|s| (s.clone(), base.to_path_buf())).collect();
+        let mut all: Vec<(SourceSpec, PathBuf)> =
+            self.sources.iter().map(|s| (s.clone(), base.to_path_buf())).collect();
         if let Some(mix) = &self.mix {
             let (mix, mix_base) = MixConfig::load(&base.join(mix))?;
             all.extend(mix.sources.into_iter().map(|s| (s, mix_base.clone())));
@@ -134,7 +135,13 @@ impl DataConfig {
 
     /// Batches of one split, tokenized with `tokenizer`. Training batches are block-shuffled
     /// and always full; validation batches keep stream order and keep a last short batch.
-    pub fn batches(&self, split: Split, tokenizer: Arc<dyn Tokenizer>, base: &Path, hub: &HubOptions) -> Result<Batches> {
+    pub fn batches(
+        &self,
+        split: Split,
+        tokenizer: Arc<dyn Tokenizer>,
+        base: &Path,
+        hub: &HubOptions,
+    ) -> Result<Batches> {
         let stream = self.documents(split, base, hub)?;
         let packer = Packer::new(stream, tokenizer, self.seq_len);
         let (block, drop_last) = match split {

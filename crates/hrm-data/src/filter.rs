@@ -118,7 +118,11 @@ impl Filters {
     pub fn new(config: &FilterConfig) -> crate::Result<Self> {
         let language = match &config.language {
             Some(code) => Some(whatlang::Lang::from_code(code).ok_or_else(|| {
-                crate::DataError::config("filters.language", code, "not an ISO 639-3 code whatlang knows (e.g. eng, fra, deu)")
+                crate::DataError::config(
+                    "filters.language",
+                    code,
+                    "not an ISO 639-3 code whatlang knows (e.g. eng, fra, deu)",
+                )
             })?),
             None => None,
         };

@@ -61,7 +61,15 @@ impl Packer {
     /// Windows of `seq_len + 1` tokens from `stream`.
     pub fn new(stream: DocumentStream, tokenizer: Arc<dyn Tokenizer>, seq_len: usize) -> Self {
         let before_current = stream.state();
-        Self { stream, tokenizer, window: seq_len + 1, current: Vec::new(), bytes_per_token: 0.0, used: 0, before_current }
+        Self {
+            stream,
+            tokenizer,
+            window: seq_len + 1,
+            current: Vec::new(),
+            bytes_per_token: 0.0,
+            used: 0,
+            before_current,
+        }
     }
 
     /// The underlying document stream.

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{DataError, Result};
 use crate::filter::{FilterStats, Filters};
 use crate::hash::{hash_text, uniform};
 use crate::source::{FileSource, SourcePosition};
-use crate::error::{DataError, Result};
 
 /// Which side of the train/validation split a stream yields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +66,13 @@ pub struct DocumentStream {
 
 impl DocumentStream {
     /// A stream over `sources` (weights from their specs), sampled with `seed`.
-    pub fn new(sources: Vec<FileSource>, seed: u64, split: Split, validation_fraction: f64, filters: Filters) -> Result<Self> {
+    pub fn new(
+        sources: Vec<FileSource>,
+        seed: u64,
+        split: Split,
+        validation_fraction: f64,
+        filters: Filters,
+    ) -> Result<Self> {
         if sources.is_empty() {
             return Err(DataError::EmptyDataset { what: "no sources configured".into() });
         }
@@ -75,7 +81,17 @@ impl DocumentStream {
         }
         let weights = sources.iter().map(|s| s.spec().weight).collect();
         let n = sources.len();
-        Ok(Self { sources, weights, exhausted: vec![false; n], seed, draws: 0, documents: vec![0; n], split, validation_fraction, filters })
+        Ok(Self {
+            sources,
+            weights,
+            exhausted: vec![false; n],
+            seed,
+            draws: 0,
+            documents: vec![0; n],
+            split,
+            validation_fraction,
+            filters,
+        })
     }
 
     /// The sources, in mix order.
@@ -146,7 +162,11 @@ impl DocumentStream {
     /// Continues from a saved state.
     pub fn restore(&mut self, state: &StreamState) -> Result<()> {
         if state.positions.len() != self.sources.len() || state.documents.len() != self.sources.len() {
-            return Err(DataError::Cursor(format!("cursor has {} sources, config has {}", state.positions.len(), self.sources.len())));
+            return Err(DataError::Cursor(format!(
+                "cursor has {} sources, config has {}",
+                state.positions.len(),
+                self.sources.len()
+            )));
         }
         for (source, position) in self.sources.iter_mut().zip(&state.positions) {
             source.seek(*position)?;

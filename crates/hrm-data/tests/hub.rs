@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use hrm_data::source::{FileSource, HubDataset, HubOptions, SourceSpec};
 use hrm_data::DataError;
+use hrm_data::source::{FileSource, HubDataset, HubOptions, SourceSpec};
 
 const REPO: &str = "roneneldan/TinyStories";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -167,7 +167,10 @@ fn streams_two_shards_caches_them_and_reads_offline() {
         retry_base: Duration::from_millis(10),
     };
     let dataset: HubDataset = serde_json::from_value(serde_json::json!({ "repo": REPO })).unwrap();
-    assert_eq!((dataset.config.as_str(), dataset.split.as_str(), dataset.revision.as_str()), ("default", "train", "refs/convert/parquet"));
+    assert_eq!(
+        (dataset.config.as_str(), dataset.split.as_str(), dataset.revision.as_str()),
+        ("default", "train", "refs/convert/parquet")
+    );
 
     // First run: lists the split, downloads both shards (the second after two 503s), in order.
     let online = read_all(&options, &dataset).unwrap();
@@ -198,7 +201,8 @@ fn streams_two_shards_caches_them_and_reads_offline() {
     let err = read_all(&options, &missing).unwrap_err().to_string();
     assert!(err.contains("no parquet shards under `default/test/`"), "{err}");
 
-    let _ = TcpStream::connect(endpoint.trim_start_matches("http://")).and_then(|mut s| s.write_all(b"GET /shutdown HTTP/1.1\r\n\r\n"));
+    let _ = TcpStream::connect(endpoint.trim_start_matches("http://"))
+        .and_then(|mut s| s.write_all(b"GET /shutdown HTTP/1.1\r\n\r\n"));
     server.join().unwrap();
 }
 

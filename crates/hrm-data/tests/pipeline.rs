@@ -7,12 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
-use hrm_data::{
-    Batch, CharTokenizer, DataConfig, FilterConfig, Filters, HubOptions, SourceSpec, Split, Tokenizer,
-};
+use hrm_data::{Batch, CharTokenizer, DataConfig, FilterConfig, Filters, HubOptions, SourceSpec, Split, Tokenizer};
 
 fn write_corpus(dir: &Path, name: &str, prefix: &str, n: usize) {
-    let docs: Vec<String> = (0..n).map(|i| format!("{prefix} story {i}. It was a sunny day and the cat sat down.")).collect();
+    let docs: Vec<String> =
+        (0..n).map(|i| format!("{prefix} story {i}. It was a sunny day and the cat sat down.")).collect();
     std::fs::write(dir.join(name), docs.join("\n<|endoftext|>\n")).unwrap();
 }
 
@@ -54,7 +53,8 @@ fn mix_proportions_follow_the_weights() {
 fn train_and_validation_are_disjoint_and_cover_everything() {
     let dir = tempfile::tempdir().unwrap();
     write_corpus(dir.path(), "a.txt", "alpha", 1000);
-    let config = DataConfig { validation_fraction: 0.1, ..DataConfig::new(vec![SourceSpec::local("a", "a.txt")], 16, 4) };
+    let config =
+        DataConfig { validation_fraction: 0.1, ..DataConfig::new(vec![SourceSpec::local("a", "a.txt")], 16, 4) };
     let read = |split| {
         let mut stream = config.documents(split, dir.path(), &HubOptions::from_env()).unwrap();
         let mut docs = HashSet::new();
@@ -114,7 +114,8 @@ fn resuming_from_a_cursor_yields_exactly_the_uninterrupted_batches() {
 fn validation_batches_keep_order_and_the_last_short_batch() {
     let dir = tempfile::tempdir().unwrap();
     write_corpus(dir.path(), "a.txt", "alpha", 200);
-    let config = DataConfig { validation_fraction: 0.2, ..DataConfig::new(vec![SourceSpec::local("a", "a.txt")], 30, 7) };
+    let config =
+        DataConfig { validation_fraction: 0.2, ..DataConfig::new(vec![SourceSpec::local("a", "a.txt")], 30, 7) };
     let tokenizer = tokenizer_for(dir.path());
     let mut batches = config.batches(Split::Validation, tokenizer, dir.path(), &HubOptions::from_env()).unwrap();
     let mut rows = Vec::new();
@@ -155,17 +156,20 @@ fn filters_count_what_they_drop() {
     let english = "The children walked to the park and played on the swings until dinner time.";
     let docs = [
         english,
-        english,                                                                   // duplicate
-        "too short",                                                               // length
-        "Le chat est assis sur le tapis et regarde les oiseaux dans le jardin.",   // language
-        "#### $$$$ %%%% @@@@ &&&& **** ^^^^ ~~~~ |||| {{{{ }}}} <<<< >>>> ====",     // symbols
-        "Buy now!\nBuy now!\nBuy now!\nBuy now!\nThe end of this very page.",      // repeated lines
-        "This website uses cookies to improve your experience on every page.",    // boilerplate
+        english,                                                                 // duplicate
+        "too short",                                                             // length
+        "Le chat est assis sur le tapis et regarde les oiseaux dans le jardin.", // language
+        "#### $$$$ %%%% @@@@ &&&& **** ^^^^ ~~~~ |||| {{{{ }}}} <<<< >>>> ====", // symbols
+        "Buy now!\nBuy now!\nBuy now!\nBuy now!\nThe end of this very page.",    // repeated lines
+        "This website uses cookies to improve your experience on every page.",   // boilerplate
     ];
     let kept: Vec<bool> = docs.iter().map(|d| filters.keep(d)).collect();
     assert_eq!(kept, [true, false, false, false, false, false, false]);
     let s = &filters.stats;
-    assert_eq!((s.seen, s.kept, s.duplicate, s.length, s.language, s.symbols, s.repeated_lines, s.boilerplate), (7, 1, 1, 1, 1, 1, 1, 1));
+    assert_eq!(
+        (s.seen, s.kept, s.duplicate, s.length, s.language, s.symbols, s.repeated_lines, s.boilerplate),
+        (7, 1, 1, 1, 1, 1, 1, 1)
+    );
     assert!(Filters::new(&FilterConfig { language: Some("klingon".into()), ..FilterConfig::default() }).is_err());
 }
 
@@ -179,7 +183,11 @@ fn c4_sample_through_language_and_quality_filters() {
         drop_boilerplate: true,
         ..FilterConfig::default()
     };
-    let config = DataConfig { validation_fraction: 0.0, filters, ..DataConfig::new(vec![SourceSpec::local("c4", c4.to_str().unwrap())], 64, 4) };
+    let config = DataConfig {
+        validation_fraction: 0.0,
+        filters,
+        ..DataConfig::new(vec![SourceSpec::local("c4", c4.to_str().unwrap())], 64, 4)
+    };
     // Training repeats its sources: stop once the first pass over the 1,000 documents is done.
     let mut stream = config.documents(Split::Train, Path::new("."), &HubOptions::from_env()).unwrap();
     while stream.sources()[0].position().epoch == 0 {

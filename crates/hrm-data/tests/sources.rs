@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::Path;
 
 use common::*;
-use hrm_data::source::{FileSource, HubOptions, SourcePosition, SourceSpec, Utf8Policy};
 use hrm_data::DataError;
+use hrm_data::source::{FileSource, HubOptions, SourcePosition, SourceSpec, Utf8Policy};
 
 fn open(spec: &SourceSpec, base: &Path) -> hrm_data::Result<FileSource> {
     FileSource::open(spec, base, &HubOptions::from_env(), false)
@@ -139,7 +139,10 @@ fn bad_inputs_give_typed_errors_naming_the_place() {
     assert!(matches!(blank.next_document(), Err(DataError::EmptyDataset { .. })));
 
     // A spec with both or neither location, or a bad weight.
-    let both = SourceSpec { hub: Some(serde_json::from_str(r#"{"repo": "a/b"}"#).unwrap()), ..SourceSpec::local("x", "a.txt") };
+    let both = SourceSpec {
+        hub: Some(serde_json::from_str(r#"{"repo": "a/b"}"#).unwrap()),
+        ..SourceSpec::local("x", "a.txt")
+    };
     assert!(matches!(both.validate(), Err(DataError::InvalidConfig { field: "path/hub", .. })));
     let weight = SourceSpec { weight: -1.0, ..SourceSpec::local("x", "a.txt") };
     assert!(matches!(weight.validate(), Err(DataError::InvalidConfig { field: "weight", .. })));

@@ -72,11 +72,16 @@ pub fn expand_path(path: &str, base: &Path) -> Result<Vec<PathBuf>> {
         Format::of(&full).ok_or_else(|| DataError::UnknownFormat { path: full.clone() })?;
         files.push(full);
     } else {
-        return Err(DataError::io(&full, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory")));
+        return Err(DataError::io(
+            &full,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
     }
     files.sort();
     if files.is_empty() {
-        return Err(DataError::EmptyDataset { what: format!("`{path}` names no .txt, .jsonl, .jsonl.gz or .parquet file") });
+        return Err(DataError::EmptyDataset {
+            what: format!("`{path}` names no .txt, .jsonl, .jsonl.gz or .parquet file"),
+        });
     }
     Ok(files)
 }
@@ -204,7 +209,9 @@ impl FileSource {
         let skip = self.spec.on_invalid_utf8 == Utf8Policy::Skip;
         Ok(match Format::of(&path).ok_or_else(|| DataError::UnknownFormat { path: path.clone() })? {
             Format::Text => Box::new(text::TextReader::open(&path, &self.spec.separator, skip, offset)?),
-            Format::Jsonl { gzip } => Box::new(jsonl::JsonlReader::open(&path, gzip, &self.spec.text_field, skip, offset)?),
+            Format::Jsonl { gzip } => {
+                Box::new(jsonl::JsonlReader::open(&path, gzip, &self.spec.text_field, skip, offset)?)
+            }
             Format::Parquet => Box::new(parquet::ParquetReader::open(&path, &self.spec.text_field, offset)?),
         })
     }

@@ -88,7 +88,12 @@ impl HubOptions {
     }
 
     /// Runs `attempt` until it succeeds, fails permanently, or runs out of retries.
-    fn with_retries<T>(&self, dataset: &HubDataset, what: &str, mut attempt: impl FnMut() -> std::result::Result<T, ApiError>) -> Result<T> {
+    fn with_retries<T>(
+        &self,
+        dataset: &HubDataset,
+        what: &str,
+        mut attempt: impl FnMut() -> std::result::Result<T, ApiError>,
+    ) -> Result<T> {
         let mut delay = self.retry_base;
         for retry in 0..=self.max_retries {
             match attempt() {
@@ -153,7 +158,10 @@ impl HubDataset {
         names.sort();
         if names.is_empty() {
             let where_ = if options.offline { "in the cache (HF_HUB_OFFLINE=1)" } else { "on the Hub" };
-            return Err(hub_error(self, format!("no parquet shards under `{prefix}` at revision `{}` {where_}", self.revision)));
+            return Err(hub_error(
+                self,
+                format!("no parquet shards under `{prefix}` at revision `{}` {where_}", self.revision),
+            ));
         }
         Ok(names.into_iter().map(|filename| HubShard { dataset: self.clone(), filename }).collect())
     }
@@ -163,7 +171,14 @@ impl HubDataset {
         let repo_dir = options.cache_dir.join(format!("datasets--{}", self.repo.replace('/', "--")));
         let ref_path = repo_dir.join("refs").join(&self.revision);
         let commit = std::fs::read_to_string(&ref_path).map_err(|_| {
-            hub_error(self, format!("HF_HUB_OFFLINE=1 but revision `{}` is not cached ({} missing)", self.revision, ref_path.display()))
+            hub_error(
+                self,
+                format!(
+                    "HF_HUB_OFFLINE=1 but revision `{}` is not cached ({} missing)",
+                    self.revision,
+                    ref_path.display()
+                ),
+            )
         })?;
         let root = repo_dir.join("snapshots").join(commit.trim());
         let mut files = Vec::new();
@@ -194,6 +209,7 @@ impl HubShard {
         }
         let repo = options.api_repo(&self.dataset)?;
         tracing::info!(repo = %self.dataset.repo, file = %self.filename, "downloading shard");
-        options.with_retries(&self.dataset, &format!("downloading `{}`", self.filename), || repo.download(&self.filename))
+        options
+            .with_retries(&self.dataset, &format!("downloading `{}`", self.filename), || repo.download(&self.filename))
     }
 }

@@ -35,11 +35,18 @@ impl ParquetReader {
         let schema = reader.metadata().file_metadata().schema();
         let field = schema.get_fields().iter().find(|f| f.name() == column).cloned().ok_or_else(|| {
             let available = schema.get_fields().iter().map(|f| f.name().to_string()).collect::<Vec<_>>();
-            DataError::MissingColumn { path: path.to_path_buf(), column: column.to_string(), available: available.join(", ") }
+            DataError::MissingColumn {
+                path: path.to_path_buf(),
+                column: column.to_string(),
+                available: available.join(", "),
+            }
         })?;
-        let projection =
-            Type::group_type_builder(schema.name()).with_fields(vec![Arc::clone(&field)]).build().map_err(|e| parquet_error(path, e))?;
-        let mut this = Self { path: path.to_path_buf(), reader, projection, row_group: 0, pending: VecDeque::new(), row: 0 };
+        let projection = Type::group_type_builder(schema.name())
+            .with_fields(vec![Arc::clone(&field)])
+            .build()
+            .map_err(|e| parquet_error(path, e))?;
+        let mut this =
+            Self { path: path.to_path_buf(), reader, projection, row_group: 0, pending: VecDeque::new(), row: 0 };
         // Skip whole row groups by their row counts, then rows inside the one holding `offset`.
         while this.row_group < this.reader.num_row_groups() {
             let rows = this.reader.metadata().row_group(this.row_group).num_rows() as u64;

@@ -89,9 +89,10 @@ impl CharTokenizer {
     /// Reads a tokenizer written by [`CharTokenizer::save`].
     pub fn load(path: &Path) -> Result<Self> {
         let json = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let mut tokenizer: Self = serde_json::from_str(&json)
-            .map_err(|e| DataError::Tokenizer(format!("{}: {e}", path.display())))?;
-        tokenizer.ids = tokenizer.chars.iter().enumerate().map(|(i, &c)| (c, (i + CHAR_SPECIALS.len()) as u32)).collect();
+        let mut tokenizer: Self =
+            serde_json::from_str(&json).map_err(|e| DataError::Tokenizer(format!("{}: {e}", path.display())))?;
+        tokenizer.ids =
+            tokenizer.chars.iter().enumerate().map(|(i, &c)| (c, (i + CHAR_SPECIALS.len()) as u32)).collect();
         if tokenizer.ids.len() != tokenizer.chars.len() {
             return Err(DataError::Tokenizer(format!("{}: a character appears twice", path.display())));
         }

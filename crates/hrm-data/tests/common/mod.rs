@@ -25,7 +25,8 @@ pub fn shared_data(file: &str) -> Option<PathBuf> {
 
 /// Writes `rows` as a one-column (`column`) parquet file with `rows_per_group` rows per row group.
 pub fn write_parquet(path: &Path, column: &str, rows: &[String], rows_per_group: usize) {
-    let schema = Arc::new(parse_message_type(&format!("message schema {{ REQUIRED BYTE_ARRAY {column} (UTF8); }}")).unwrap());
+    let schema =
+        Arc::new(parse_message_type(&format!("message schema {{ REQUIRED BYTE_ARRAY {column} (UTF8); }}")).unwrap());
     let file = std::fs::File::create(path).unwrap();
     let mut writer = SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build())).unwrap();
     for group in rows.chunks(rows_per_group) {
