@@ -38,6 +38,11 @@ impl<B: Backend> Flat<B> {
         self.lm_head.forward(h)
     }
 
+    /// The token embedding.
+    pub fn embedding(&self) -> &ScaledEmbedding<B> {
+        &self.embedding
+    }
+
     /// Longest sequence the model accepts.
     pub fn max_seq_len(&self) -> usize {
         self.rope.max_seq_len()

@@ -107,6 +107,11 @@ impl<B: Backend> Hrm<B> {
         Cycles { h: self.h_cycles, l: self.l_cycles }
     }
 
+    /// The token embedding.
+    pub fn embedding(&self) -> &ScaledEmbedding<B> {
+        &self.embedding
+    }
+
     /// Most ACT segments per position.
     pub fn halt_max_steps(&self) -> usize {
         self.halt_max_steps

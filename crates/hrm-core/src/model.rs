@@ -58,6 +58,16 @@ impl ModelConfig {
     }
 }
 
+impl<B: Backend> Model<B> {
+    /// Id of the token-embedding parameter.
+    pub fn embedding_param_id(&self) -> burn::module::ParamId {
+        match self {
+            Self::Hrm(m) => m.embedding().param_id(),
+            Self::Flat(m) => m.embedding().param_id(),
+        }
+    }
+}
+
 impl<B: Backend> LanguageModel<B> for Model<B> {
     fn logits(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         match self {

@@ -110,6 +110,23 @@ impl DataConfig {
         self.sources.iter().try_for_each(SourceSpec::validate)
     }
 
+    /// Rewrites relative source and mix paths as paths under `base` (made absolute).
+    pub fn absolutize(&mut self, base: &Path) {
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        for source in &mut self.sources {
+            if let Some(path) = &mut source.path
+                && Path::new(path.as_str()).is_relative()
+            {
+                *path = base.join(&*path).to_string_lossy().into_owned();
+            }
+        }
+        if let Some(mix) = &mut self.mix
+            && mix.is_relative()
+        {
+            *mix = base.join(&*mix);
+        }
+    }
+
     /// Every source with the folder its relative paths are taken from.
     fn resolved_sources(&self, base: &Path) -> Result<Vec<(SourceSpec, PathBuf)>> {
         let mut all: Vec<(SourceSpec, PathBuf)> =

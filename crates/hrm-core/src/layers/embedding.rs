@@ -21,6 +21,11 @@ impl<B: Backend> ScaledEmbedding<B> {
         Self { table: Embedding { weight: Param::from_tensor(weight) }, scale }
     }
 
+    /// Id of the table's parameter (trainers give embeddings their own learning rate).
+    pub fn param_id(&self) -> burn::module::ParamId {
+        self.table.weight.id
+    }
+
     /// Embeds `tokens` `[batch, seq]` to `[batch, seq, d_model]`.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         self.table.forward(tokens) * self.scale

@@ -1,0 +1,148 @@
+//! Checkpoints that a crash cannot corrupt: each is a folder written under a temporary name,
+//! every file fsynced, a manifest of sizes and hashes written last, then renamed into place.
+//! Loading verifies the manifest, so a truncated or bit-flipped file is caught before use,
+//! and resuming falls back to the newest intact checkpoint.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::error::{Result, TrainError};
+
+/// Name of the manifest inside a checkpoint folder.
+pub const MANIFEST: &str = "manifest.json";
+/// Version of the checkpoint layout; older or newer folders are refused with a message.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    format_version: u32,
+    step: u64,
+    /// File name → (bytes, xxh3).
+    files: BTreeMap<String, (u64, String)>,
+}
+
+/// Folder name of the checkpoint at `step`.
+pub fn checkpoint_name(step: u64) -> String {
+    format!("step-{step:09}")
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |e| TrainError::io(path, e)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = File::create(path).map_err(io(path))?;
+    file.write_all(bytes).map_err(io(path))?;
+    file.sync_all().map_err(io(path))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+/// Writes `contents` (file name → bytes) as `dir/step-N` atomically; returns the folder.
+pub fn write(dir: &Path, step: u64, contents: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let final_path = dir.join(checkpoint_name(step));
+    let tmp = dir.join(format!(".{}.tmp", checkpoint_name(step)));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir(&tmp).map_err(io(&tmp))?;
+    let mut files = BTreeMap::new();
+    for (name, bytes) in contents {
+        write_synced(&tmp.join(name), bytes)?;
+        files.insert(name.to_string(), (bytes.len() as u64, format!("{:016x}", xxh3_64(bytes))));
+    }
+    let manifest = Manifest { format_version: FORMAT_VERSION, step, files };
+    write_synced(&tmp.join(MANIFEST), serde_json::to_string_pretty(&manifest).expect("serialisable").as_bytes())?;
+    sync_dir(&tmp)?;
+    if final_path.exists() {
+        // Same step written again (a pause right after a periodic save): replace it.
+        std::fs::remove_dir_all(&final_path).map_err(io(&final_path))?;
+    }
+    std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
+    sync_dir(dir)?;
+    Ok(final_path)
+}
+
+/// Points `dir/<role>` (e.g. `latest`, `best`, `pause`) at a checkpoint folder, atomically.
+pub fn set_pointer(dir: &Path, role: &str, checkpoint: &Path) -> Result<()> {
+    let name = checkpoint.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let tmp = dir.join(format!(".{role}.tmp"));
+    write_synced(&tmp, name.as_bytes())?;
+    let target = dir.join(role);
+    std::fs::rename(&tmp, &target).map_err(io(&target))?;
+    sync_dir(dir)
+}
+
+/// The checkpoint folder `dir/<role>` points at, if any.
+pub fn pointer(dir: &Path, role: &str) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(dir.join(role)).ok()?;
+    let path = dir.join(name.trim());
+    path.is_dir().then_some(path)
+}
+
+/// Reads every file of a checkpoint after checking it against the manifest.
+pub fn read(path: &Path) -> Result<(u64, BTreeMap<String, Vec<u8>>)> {
+    let bad = |reason: String| TrainError::Checkpoint { path: path.to_path_buf(), reason };
+    let manifest_bytes = std::fs::read(path.join(MANIFEST)).map_err(|e| bad(format!("no readable manifest ({e})")))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| bad(format!("manifest does not parse: {e}")))?;
+    if manifest.format_version != FORMAT_VERSION {
+        return Err(bad(format!(
+            "format version {} (this hrm reads version {FORMAT_VERSION}); use the hrm release that wrote it",
+            manifest.format_version
+        )));
+    }
+    let mut files = BTreeMap::new();
+    for (name, (size, hash)) in &manifest.files {
+        let bytes = std::fs::read(path.join(name)).map_err(|e| bad(format!("{name}: {e}")))?;
+        if bytes.len() as u64 != *size {
+            return Err(bad(format!("{name} has {} bytes, the manifest says {size} (truncated?)", bytes.len())));
+        }
+        if format!("{:016x}", xxh3_64(&bytes)) != *hash {
+            return Err(bad(format!("{name} does not match its checksum (corrupted)")));
+        }
+        files.insert(name.clone(), bytes);
+    }
+    Ok((manifest.step, files))
+}
+
+/// Step checkpoint folders in `dir`, newest first.
+pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let step = name.strip_prefix("step-")?.parse().ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found
+}
+
+/// Removes step checkpoints beyond the `keep` newest, sparing those in `protect`, and any
+/// leftover temporary folders.
+pub fn prune(dir: &Path, keep: usize, protect: &[PathBuf]) -> Result<()> {
+    for (_, path) in list(dir).into_iter().skip(keep) {
+        if !protect.contains(&path) {
+            std::fs::remove_dir_all(&path).map_err(io(&path))?;
+        }
+    }
+    for entry in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp")) && entry.path().is_dir() {
+            std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The whole run config (`config.toml`): model, data, tokenizer, optimiser, schedule, ACT, run.
+
+use std::path::Path;
+
+use hrm_core::ModelConfig;
+use hrm_data::DataConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+use crate::schedule::ScheduleConfig;
+
+/// How the run gets its tokenizer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TokenizerConfig {
+    /// Characters of the first training documents (the model's vocabulary follows it).
+    #[default]
+    Char,
+    /// A byte-level BPE of `vocab_size` ids trained on the first training documents.
+    Bpe {
+        /// Ids in the trained vocabulary.
+        vocab_size: usize,
+    },
+    /// A saved `tokenizer.json` or `char_tokenizer.json` (relative to the config file).
+    File {
+        /// The file.
+        path: String,
+    },
+}
+
+/// AdamW with a separate learning rate for the token embedding, clipping and accumulation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Peak learning rate of the token embedding.
+    pub embed_lr: f64,
+    /// Adam β1.
+    pub beta1: f32,
+    /// Adam β2.
+    pub beta2: f32,
+    /// Adam ε.
+    pub eps: f32,
+    /// Decoupled weight decay.
+    pub weight_decay: f32,
+    /// Clip the global gradient norm to this (0 disables).
+    pub grad_clip: f64,
+    /// Micro-batches whose gradients are summed before each optimiser step.
+    pub grad_accum: usize,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self { lr: 1e-3, embed_lr: 5e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.01, grad_clip: 1.0, grad_accum: 1 }
+    }
+}
+
+/// ACT training: the weight of the Q-learning loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActConfig {
+    /// Weight of `BCE(q_halt) + BCE(q_continue)` against the LM loss (the reference's 0.5).
+    pub q_loss_weight: f64,
+}
+
+impl Default for ActConfig {
+    fn default() -> Self {
+        Self { q_loss_weight: 0.5 }
+    }
+}
+
+/// Length, evaluation, checkpointing and stopping of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Optimiser steps to train (one per ACT segment for the HRM).
+    pub steps: u64,
+    /// Seed of the model's initial weights and of ACT exploration.
+    #[serde(default)]
+    pub seed: u64,
+    /// Evaluate every this many steps (and at the end).
+    #[serde(default = "default_eval_every")]
+    pub eval_every: u64,
+    /// Validation batches per evaluation (all, if the split is smaller).
+    #[serde(default = "default_eval_batches")]
+    pub eval_batches: usize,
+    /// Write a checkpoint every this many steps (and at the end).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Step checkpoints kept (the best one is kept apart).
+    #[serde(default = "default_keep")]
+    pub keep_checkpoints: usize,
+    /// Stop after this many evaluations without a better validation loss.
+    #[serde(default)]
+    pub patience: Option<u32>,
+    /// Stop after this many non-finite losses in a row.
+    #[serde(default = "default_max_bad_steps")]
+    pub max_bad_steps: u32,
+    /// Log a metrics line every this many steps.
+    #[serde(default = "default_log_every")]
+    pub log_every: u64,
+    /// Documents read to build a char or BPE tokenizer.
+    #[serde(default = "default_tokenizer_docs")]
+    pub tokenizer_docs: usize,
+}
+
+fn default_eval_every() -> u64 {
+    200
+}
+fn default_eval_batches() -> usize {
+    20
+}
+fn default_checkpoint_every() -> u64 {
+    200
+}
+fn default_keep() -> usize {
+    3
+}
+fn default_max_bad_steps() -> u32 {
+    5
+}
+fn default_log_every() -> u64 {
+    10
+}
+fn default_tokenizer_docs() -> usize {
+    20_000
+}
+
+impl RunConfig {
+    /// A run of `steps` steps with defaults for everything else.
+    pub fn new(steps: u64) -> Self {
+        Self {
+            steps,
+            seed: 0,
+            eval_every: default_eval_every(),
+            eval_batches: default_eval_batches(),
+            checkpoint_every: default_checkpoint_every(),
+            keep_checkpoints: default_keep(),
+            patience: None,
+            max_bad_steps: default_max_bad_steps(),
+            log_every: default_log_every(),
+            tokenizer_docs: default_tokenizer_docs(),
+        }
+    }
+}
+
+/// Everything a run needs; saved resolved as `config.toml` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The model (its `vocab_size` follows the tokenizer).
+    pub model: ModelConfig,
+    /// The data pipeline.
+    pub data: DataConfig,
+    /// The tokenizer.
+    #[serde(default)]
+    pub tokenizer: TokenizerConfig,
+    /// The optimiser.
+    #[serde(default)]
+    pub optim: OptimConfig,
+    /// The learning-rate schedule.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
+    /// ACT training.
+    #[serde(default)]
+    pub act: ActConfig,
+    /// Length, evaluation and checkpoints.
+    pub run: RunConfig,
+}
+
+impl TrainConfig {
+    /// Reads a TOML config; unknown keys are errors naming the key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        toml::from_str(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The config as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a config always serialises")
+    }
+
+    /// Checks every section; the error names the field at fault.
+    pub fn validate(&self) -> Result<()> {
+        self.model.validate()?;
+        self.data.validate()?;
+        let bad = |field: &str, value: &dyn std::fmt::Display, why: &str| {
+            Err(TrainError::Config(format!("`{field}` = {value}: {why}")))
+        };
+        if self.run.steps == 0 {
+            return bad("run.steps", &0, "must be at least 1");
+        }
+        if self.run.eval_every == 0 || self.run.checkpoint_every == 0 || self.run.log_every == 0 {
+            return bad("run.eval_every / checkpoint_every / log_every", &0, "must be at least 1");
+        }
+        if self.optim.grad_accum == 0 {
+            return bad("optim.grad_accum", &0, "must be at least 1");
+        }
+        for (field, value) in [("optim.lr", self.optim.lr), ("optim.embed_lr", self.optim.embed_lr)] {
+            if !(value.is_finite() && value > 0.0) {
+                return bad(field, &value, "must be a positive number");
+            }
+        }
+        if self.data.seq_len > self.model.block().max_seq_len {
+            return bad("data.seq_len", &self.data.seq_len, "is longer than the model's max_seq_len");
+        }
+        Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// Builds the tokenizer the config asks for (reading the first `run.tokenizer_docs`
+    /// training documents for char and BPE) and sets the model's vocabulary to its size.
+    pub fn prepare_tokenizer(&mut self, base: &Path) -> Result<hrm_data::AnyTokenizer> {
+        use hrm_data::{AnyTokenizer, CharTokenizer, HfTokenizer, HubOptions, Split};
+        let first_documents = || -> Result<Vec<String>> {
+            let mut stream = self.data.documents(Split::Train, base, &HubOptions::from_env())?;
+            let mut docs = Vec::new();
+            while docs.len() < self.run.tokenizer_docs {
+                match stream.next_document()? {
+                    Some(doc) => docs.push(doc.text),
+                    None => break,
+                }
+                if stream.sources().iter().any(|s| s.position().epoch > 0) {
+                    break;
+                }
+            }
+            Ok(docs)
+        };
+        let tokenizer = match &self.tokenizer {
+            TokenizerConfig::Char => {
+                let mut tokenizer = CharTokenizer::new();
+                let name = self.data.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("+");
+                for doc in first_documents()? {
+                    tokenizer.extend(&doc, &name);
+                }
+                AnyTokenizer::Char(tokenizer)
+            }
+            TokenizerConfig::Bpe { vocab_size } => {
+                AnyTokenizer::Hf(HfTokenizer::train_bpe(first_documents()?.into_iter(), *vocab_size)?)
+            }
+            TokenizerConfig::File { path } => {
+                let path = base.join(path);
+                let dir = path.parent().unwrap_or(base);
+                match path.file_name().and_then(|n| n.to_str()) {
+                    Some(hrm_data::tokenizer::CHAR_TOKENIZER_FILE) | Some(hrm_data::tokenizer::HF_TOKENIZER_FILE) => {
+                        AnyTokenizer::load_from_dir(dir)?
+                    }
+                    _ => AnyTokenizer::Hf(HfTokenizer::load(&path)?),
+                }
+            }
+        };
+        let vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);
+        match &mut self.model {
+            ModelConfig::Hrm(c) => c.vocab_size = vocab,
+            ModelConfig::Flat(c) => c.vocab_size = vocab,
+        }
+        Ok(tokenizer)
+    }
+}

@@ -1,0 +1,61 @@
+//! Typed errors of hrm-train.
+
+use std::path::PathBuf;
+
+/// Anything that stops a run, with what to do about it where that is known.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A config value that cannot work.
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// The model config is invalid.
+    #[error(transparent)]
+    Model(#[from] hrm_core::ConfigError),
+    /// The data pipeline failed.
+    #[error(transparent)]
+    Data(#[from] hrm_data::DataError),
+    /// A file or folder of the run could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A checkpoint that cannot be used.
+    #[error("checkpoint {}: {reason}", path.display())]
+    Checkpoint {
+        /// The checkpoint folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `--resume` on a run with no intact checkpoint.
+    #[error("{}: no intact checkpoint to resume from{detail}", run.display())]
+    NothingToResume {
+        /// The run folder.
+        run: PathBuf,
+        /// Why each checkpoint found was rejected.
+        detail: String,
+    },
+    /// Too many steps in a row had a non-finite loss.
+    #[error("stopped at step {step}: {count} steps in a row had a non-finite loss (last {loss}); lower the learning rate or check the data; the last checkpoint is intact")]
+    Diverged {
+        /// Step at which the run stopped.
+        step: u64,
+        /// Non-finite steps in a row.
+        count: u32,
+        /// The last loss value.
+        loss: f64,
+    },
+}
+
+impl TrainError {
+    /// An [`TrainError::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+}
+
+/// Result with [`TrainError`].
+pub type Result<T> = std::result::Result<T, TrainError>;

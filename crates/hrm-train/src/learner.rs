@@ -1,0 +1,511 @@
+//! The training loop: deep supervision with one optimiser step per ACT segment, AdamW with
+//! its own embedding learning rate, global clipping, a NaN guard, evaluation with early
+//! stopping, atomic checkpoints and exact resume.
+//!
+//! burn-train's `Learner` runs one forward per step over a stateless batch; the HRM's deep
+//! supervision carries state across optimiser steps and halts positions between them, so
+//! this loop is our own (docs/training.md says more).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Int, Tensor};
+use hrm_core::{HaltPolicy, HrmCarry, Model, exploration_min_steps};
+use hrm_data::{AnyTokenizer, Batches, HubOptions, Prefetcher, Split};
+use rand::{SeedableRng, rngs::StdRng};
+use serde::Serialize;
+
+use crate::checkpoint;
+use crate::config::TrainConfig;
+use crate::error::{Result, TrainError};
+use crate::eval::{EvalMetrics, evaluate};
+use crate::gradients::{global_norm, scale, split_off};
+use crate::objective::{SegmentReport, hrm_segment_loss, lm_loss};
+use crate::run_dir::{RunDir, RunLog};
+use crate::state::{SavedCarry, TrainState};
+
+type Adam<B> = OptimizerAdaptor<AdamW, Model<B>, B>;
+type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
+
+/// How a run is driven from outside.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Show a progress bar (off for CI and tests).
+    pub progress: bool,
+    /// Set to stop at the next step with a pause checkpoint (Ctrl+C).
+    pub stop: Arc<AtomicBool>,
+    /// Pause (with a pause checkpoint) once this many steps are done, as a stop request would.
+    pub pause_at_step: Option<u64>,
+    /// Test hook: make the loss of this step NaN.
+    pub inject_nan_at: Option<u64>,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// All configured steps ran.
+    Finished,
+    /// Validation loss stopped improving for `patience` evaluations.
+    EarlyStopped,
+    /// A stop was requested; a pause checkpoint was written.
+    Paused,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Steps taken in total (including earlier sessions of a resumed run).
+    pub step: u64,
+    /// Training tokens read in total.
+    pub tokens: u64,
+    /// Loss of every step this session ran, in order (NaN for skipped steps).
+    pub losses: Vec<f64>,
+    /// The last evaluation.
+    pub last_eval: Option<EvalMetrics>,
+    /// Why it ended.
+    pub stop: StopReason,
+}
+
+#[derive(Serialize)]
+struct StepRecord {
+    step: u64,
+    tokens: u64,
+    lr: f64,
+    loss: f64,
+    lm_loss: f64,
+    q_loss: f64,
+    accuracy: f64,
+    grad_norm: f64,
+    segment: usize,
+    running_share: f64,
+    tokens_per_s: f64,
+}
+
+#[derive(Serialize)]
+struct EvalRecord<'a> {
+    step: u64,
+    tokens: u64,
+    eval: &'a EvalMetrics,
+}
+
+/// One batch split into micro-batches, with each micro-batch's ACT carry.
+struct BatchInProgress<B: AutodiffBackend> {
+    micro: Vec<(Tensor<B, 2, Int>, Tensor<B, 2, Int>, Option<HrmCarry<B>>)>,
+    segment: usize,
+    cursor_after: Option<hrm_data::DataCursor>,
+}
+
+/// A run in memory: model, optimisers, data and counters.
+pub struct Trainer<B: AutodiffBackend> {
+    config: TrainConfig,
+    run: RunDir,
+    device: B::Device,
+    model: Model<B>,
+    optim: Adam<B>,
+    optim_embed: Adam<B>,
+    state: TrainState,
+    train: Prefetcher,
+    pending: Option<BatchInProgress<B>>,
+    data_base: std::path::PathBuf,
+    tokenizer: Arc<AnyTokenizer>,
+    log: RunLog,
+}
+
+fn adam<B: AutodiffBackend>(config: &TrainConfig) -> Adam<B> {
+    let o = &config.optim;
+    AdamWConfig::new().with_beta_1(o.beta1).with_beta_2(o.beta2).with_epsilon(o.eps).with_weight_decay(o.weight_decay).init()
+}
+
+fn record_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint { path: path.to_path_buf(), reason: format!("{what}: {e}") }
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// A new run in `run` (which must hold no checkpoint), with a prepared tokenizer and a
+    /// config whose model vocabulary already matches it. `data_base` anchors relative paths.
+    pub fn start(mut config: TrainConfig, tokenizer: AnyTokenizer, run: RunDir, data_base: &Path, device: B::Device) -> Result<Self> {
+        config.validate()?;
+        // The saved config names data by absolute path, so a resume works from any folder.
+        config.data.absolutize(data_base);
+        if !checkpoint::list(&run.checkpoints()).is_empty() {
+            return Err(TrainError::Config(format!("{} already holds a run; resume it or choose another folder", run.root().display())));
+        }
+        run.create()?;
+        std::fs::write(run.config(), config.to_toml()).map_err(|e| TrainError::io(run.config(), e))?;
+        tokenizer.save_to_dir(run.root())?;
+        let model = config.model.init::<B>(config.run.seed, &device);
+        let state = TrainState {
+            step: 0,
+            tokens: 0,
+            cursor: None,
+            segment: 0,
+            best_val_loss: None,
+            evals_since_best: 0,
+            bad_steps_in_row: 0,
+            bad_steps_total: 0,
+            datasets: vec![crate::state::DatasetRecord {
+                sources: config.data.sources.iter().map(|s| s.name.clone()).collect(),
+                from_step: 0,
+                from_tokens: 0,
+            }],
+            model: config.model.clone(),
+        };
+        let mut log = RunLog::open(&run)?;
+        log.line(&format!("new run in {}: {} parameters", run.root().display(), config.model.num_params()))?;
+        Self::assemble(config, run, device, model, None, state, None, Arc::new(tokenizer), data_base, log)
+    }
+
+    /// Continues the run in `run` from its newest intact checkpoint.
+    pub fn resume(run: RunDir, device: B::Device) -> Result<Self> {
+        let data_base = run.root().to_path_buf();
+        let data_base = data_base.as_path();
+        let config = TrainConfig::load(&run.config())?;
+        let tokenizer = AnyTokenizer::load_from_dir(run.root())?;
+        let mut log = RunLog::open(&run)?;
+        let mut rejected = String::new();
+        for (_, path) in checkpoint::list(&run.checkpoints()) {
+            match checkpoint::read(&path) {
+                Ok((_, files)) => {
+                    if !rejected.is_empty() {
+                        log.line(&format!("fell back to {} (newer checkpoints are damaged:{rejected})", path.display()))?;
+                    }
+                    log.line(&format!("resuming from {}", path.display()))?;
+                    let state: TrainState = serde_json::from_slice(&files["state.json"]).map_err(|e| record_error(&path, "state.json", e))?;
+                    if state.model != config.model {
+                        return Err(record_error(&path, "model", "was written for another model config than config.toml's"));
+                    }
+                    let model = config.model.init::<B>(config.run.seed, &device);
+                    let record = Bytes::default().load(files["model.mpk"].clone(), &device).map_err(|e| record_error(&path, "model.mpk", e))?;
+                    let model = model.load_record(record);
+                    let optims = (
+                        Bytes::default().load(files["optim.mpk"].clone(), &device).map_err(|e| record_error(&path, "optim.mpk", e))?,
+                        Bytes::default().load(files["optim_embed.mpk"].clone(), &device).map_err(|e| record_error(&path, "optim_embed.mpk", e))?,
+                    );
+                    let carries: Option<Vec<Option<SavedCarry>>> = match files.get("carry.mpk") {
+                        Some(bytes) => Some(rmp_serde::from_slice(bytes).map_err(|e| record_error(&path, "carry.mpk", e))?),
+                        None => None,
+                    };
+                    return Self::assemble(config, run, device, model, Some(optims), state, carries, Arc::new(tokenizer), data_base, log);
+                }
+                Err(e) => rejected.push_str(&format!(" {e};")),
+            }
+        }
+        Err(TrainError::NothingToResume { run: run.root().to_path_buf(), detail: rejected })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        config: TrainConfig,
+        run: RunDir,
+        device: B::Device,
+        model: Model<B>,
+        optims: Option<(<Adam<B> as Optimizer<Model<B>, B>>::Record, <Adam<B> as Optimizer<Model<B>, B>>::Record)>,
+        state: TrainState,
+        carries: Option<Vec<Option<SavedCarry>>>,
+        tokenizer: Arc<AnyTokenizer>,
+        data_base: &Path,
+        log: RunLog,
+    ) -> Result<Self> {
+        let (mut optim, mut optim_embed) = (adam::<B>(&config), adam::<B>(&config));
+        if let Some((main, embed)) = optims {
+            optim = optim.load_record(main);
+            optim_embed = optim_embed.load_record(embed);
+        }
+        let mut batches = config.data.batches(Split::Train, tokenizer.clone(), data_base, &HubOptions::from_env())?;
+        if let Some(cursor) = &state.cursor {
+            batches.seek(cursor)?;
+        }
+        let mut trainer = Self {
+            train: batches.prefetch(config.data.prefetch),
+            config,
+            run,
+            device,
+            model,
+            optim,
+            optim_embed,
+            state,
+            pending: None,
+            data_base: data_base.to_path_buf(),
+            tokenizer,
+            log,
+        };
+        if let Some(carries) = carries {
+            let mut batch = trainer.next_batch()?;
+            for ((_, _, carry), saved) in batch.micro.iter_mut().zip(carries) {
+                *carry = saved.map(|s| s.load(&trainer.device));
+            }
+            batch.segment = trainer.state.segment;
+            trainer.pending = Some(batch);
+        }
+        Ok(trainer)
+    }
+
+    /// The model as it stands.
+    pub fn model(&self) -> &Model<B> {
+        &self.model
+    }
+
+    /// Counters and positions.
+    pub fn state(&self) -> &TrainState {
+        &self.state
+    }
+
+    fn next_batch(&mut self) -> Result<BatchInProgress<B>> {
+        let mut micro = Vec::new();
+        let mut cursor_after = None;
+        for _ in 0..self.config.optim.grad_accum {
+            let batch = self.train.next().ok_or_else(|| TrainError::Config("the training data ended".into()))??;
+            let (inputs, targets) = batch.to_tensors::<B>(&self.device);
+            self.state.tokens += (batch.batch_size * batch.seq_len) as u64;
+            cursor_after = Some(batch.cursor.clone());
+            micro.push((inputs, targets, None));
+        }
+        Ok(BatchInProgress { micro, segment: 0, cursor_after })
+    }
+
+    /// Runs until the configured step count, early stopping, or a stop request.
+    pub fn run(mut self, options: &TrainOptions) -> Result<TrainSummary> {
+        let total = self.config.run.steps;
+        let bar = progress_bar(options.progress, total, self.state.step);
+        let mut losses = Vec::new();
+        let mut last_eval = None;
+        let mut window = (Instant::now(), self.state.tokens);
+        let stop = loop {
+            if self.state.step >= total {
+                break StopReason::Finished;
+            }
+            if options.stop.load(Ordering::SeqCst) || options.pause_at_step.is_some_and(|p| self.state.step >= p) {
+                self.save_checkpoint(Some("pause"))?;
+                self.log.line(&format!("paused at step {}; resume with --resume {}", self.state.step, self.run.root().display()))?;
+                break StopReason::Paused;
+            }
+            let (report, grad_norm, lr, running) = self.train_step(options)?;
+            losses.push(report.total);
+            let step = self.state.step;
+            if step % self.config.run.log_every == 0 || step == total {
+                let seconds = window.0.elapsed().as_secs_f64().max(1e-9);
+                let tokens_per_s = (self.state.tokens - window.1) as f64 / seconds;
+                window = (Instant::now(), self.state.tokens);
+                let record = StepRecord {
+                    step,
+                    tokens: self.state.tokens,
+                    lr,
+                    loss: report.total,
+                    lm_loss: report.lm,
+                    q_loss: report.q,
+                    accuracy: report.correct / report.active.max(1.0),
+                    grad_norm,
+                    segment: self.pending.as_ref().map_or(0, |p| p.segment),
+                    running_share: running,
+                    tokens_per_s,
+                };
+                self.log.metrics(&record)?;
+                bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s", report.total));
+            }
+            bar.set_position(step);
+            if step % self.config.run.eval_every == 0 || step == total {
+                let metrics = self.evaluate()?;
+                last_eval = Some(metrics);
+                if self.after_eval(&metrics)? {
+                    self.save_checkpoint(None)?;
+                    break StopReason::EarlyStopped;
+                }
+            }
+            if step % self.config.run.checkpoint_every == 0 || step == total {
+                self.save_checkpoint(None)?;
+            }
+        };
+        bar.finish_and_clear();
+        self.log.line(&format!("stopped ({stop:?}) at step {} after {} tokens", self.state.step, self.state.tokens))?;
+        Ok(TrainSummary { step: self.state.step, tokens: self.state.tokens, losses, last_eval, stop })
+    }
+
+    /// One optimiser step: one ACT segment of the batch in progress (or one forward of the
+    /// flat model), over every micro-batch. Returns the report, gradient norm, learning rate
+    /// and the share of positions still running.
+    fn train_step(&mut self, options: &TrainOptions) -> Result<(SegmentReport, f64, f64, f64)> {
+        if self.pending.is_none() {
+            let batch = self.next_batch()?;
+            self.pending = Some(batch);
+        }
+        let mut batch = self.pending.take().expect("set above");
+        let step = self.state.step;
+        let mut accumulator = GradientsAccumulator::<Model<B>>::new();
+        let mut report = SegmentReport::default();
+        let loss_kind = match &self.config.model {
+            hrm_core::ModelConfig::Hrm(c) => c.loss,
+            hrm_core::ModelConfig::Flat(c) => c.loss,
+        };
+        let mut finished = true;
+        let mut running_total = (0.0, 0.0);
+        for (i, (inputs, targets, carry)) in batch.micro.iter_mut().enumerate() {
+            let segment_loss = match &self.model {
+                Model::Hrm(hrm) => {
+                    let current = carry.take().unwrap_or_else(|| hrm.initial_carry(inputs.dims(), &self.device));
+                    let running = current.halted.clone().bool_not();
+                    let out = hrm.train_segment(current, inputs.clone(), hrm.cycles());
+                    let q_weight = if hrm.halt_max_steps() > 1 { self.config.act.q_loss_weight } else { 0.0 };
+                    let loss = hrm_segment_loss(hrm, &out, running, inputs, targets.clone(), loss_kind, hrm.cycles(), q_weight);
+                    let seed = self.config.run.seed ^ (step.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ i as u64;
+                    let min_steps = exploration_min_steps::<B>(
+                        &mut StdRng::seed_from_u64(seed),
+                        inputs.dims(),
+                        self.config_halt_exploration(),
+                        hrm.halt_max_steps(),
+                        &self.device,
+                    );
+                    let policy = HaltPolicy { max_steps: hrm.halt_max_steps(), use_q: true, min_steps: Some(min_steps) };
+                    let next = policy.apply(out.carry, out.q_halt.detach(), out.q_continue.detach());
+                    let halted = next.halted.clone().int().sum().into_data().iter::<f64>().next().unwrap_or(0.0);
+                    let positions = (inputs.dims()[0] * inputs.dims()[1]) as f64;
+                    running_total = (running_total.0 + positions - halted, running_total.1 + positions);
+                    finished &= halted == positions;
+                    *carry = Some(next);
+                    loss
+                }
+                Model::Flat(flat) => lm_loss(flat.forward(inputs.clone()), targets.clone(), loss_kind),
+            };
+            let (mut total, mut part) = (segment_loss.total, SegmentReport::read::<B>(segment_loss.report));
+            if options.inject_nan_at == Some(step + 1) {
+                total = total * f64::NAN;
+                part.total = f64::NAN;
+            }
+            report.total += part.total;
+            report.lm += part.lm;
+            report.q += part.q;
+            report.correct += part.correct;
+            report.active += part.active;
+            let grads = GradientsParams::from_grads(total.backward(), &self.model);
+            accumulator.accumulate(&self.model, grads);
+        }
+        let micro = batch.micro.len() as f64;
+        report.total /= micro;
+        report.lm /= micro;
+        report.q /= micro;
+        let mut grads = accumulator.grads();
+        if micro > 1.0 {
+            scale(&self.model, &mut grads, 1.0 / micro);
+        }
+        let grad_norm = global_norm(&self.model, &grads);
+        let factor = self.config.schedule.factor(step, self.config.run.steps);
+        let lr = self.config.optim.lr * factor;
+        self.state.step += 1;
+        batch.segment += 1;
+        if report.total.is_finite() && grad_norm.is_finite() {
+            self.state.bad_steps_in_row = 0;
+            let clip = self.config.optim.grad_clip;
+            if clip > 0.0 && grad_norm > clip {
+                scale(&self.model, &mut grads, clip / grad_norm);
+            }
+            let embed = split_off::<B>(&mut grads, self.model.embedding_param_id());
+            let model = self.optim.step(lr, self.model.clone(), grads);
+            self.model = self.optim_embed.step(self.config.optim.embed_lr * factor, model, embed);
+        } else {
+            self.state.bad_steps_in_row += 1;
+            self.state.bad_steps_total += 1;
+            self.log.line(&format!("step {}: non-finite loss {} (grad norm {grad_norm}); step skipped", self.state.step, report.total))?;
+            if self.state.bad_steps_in_row >= self.config.run.max_bad_steps {
+                return Err(TrainError::Diverged { step: self.state.step, count: self.state.bad_steps_in_row, loss: report.total });
+            }
+        }
+        let max_segments = match &self.model {
+            Model::Hrm(hrm) => hrm.halt_max_steps(),
+            Model::Flat(_) => 1,
+        };
+        if finished || batch.segment >= max_segments {
+            self.state.cursor = batch.cursor_after.clone();
+        } else {
+            self.pending = Some(batch);
+        }
+        let running = if running_total.1 > 0.0 { running_total.0 / running_total.1 } else { 0.0 };
+        Ok((report, grad_norm, lr, running))
+    }
+
+    fn config_halt_exploration(&self) -> f64 {
+        match &self.config.model {
+            hrm_core::ModelConfig::Hrm(c) => c.halt_exploration_prob,
+            hrm_core::ModelConfig::Flat(_) => 0.0,
+        }
+    }
+
+    /// Evaluates on the validation split and logs the result.
+    pub fn evaluate(&mut self) -> Result<EvalMetrics> {
+        let mut batches: Batches =
+            self.config.data.batches(Split::Validation, self.tokenizer.clone(), &self.data_base, &HubOptions::from_env())?;
+        let loss = match &self.config.model {
+            hrm_core::ModelConfig::Hrm(c) => c.loss,
+            hrm_core::ModelConfig::Flat(c) => c.loss,
+        };
+        let metrics = evaluate(&self.model.valid(), &mut batches, self.config.run.eval_batches, loss, &self.device)?;
+        self.log.metrics(&EvalRecord { step: self.state.step, tokens: self.state.tokens, eval: &metrics })?;
+        self.log.line(&format!(
+            "step {}: validation loss {:.4}, perplexity {:.2}, {:.4} bits/byte, accuracy {:.3} ({} tokens)",
+            self.state.step, metrics.loss, metrics.perplexity, metrics.bits_per_byte, metrics.accuracy, metrics.tokens
+        ))?;
+        Ok(metrics)
+    }
+
+    /// Tracks the best validation loss (checkpointing it); true when patience has run out.
+    fn after_eval(&mut self, metrics: &EvalMetrics) -> Result<bool> {
+        if !metrics.loss.is_finite() || metrics.tokens == 0 {
+            return Ok(false);
+        }
+        if self.state.best_val_loss.is_none_or(|best| metrics.loss < best) {
+            self.state.best_val_loss = Some(metrics.loss);
+            self.state.evals_since_best = 0;
+            self.save_checkpoint(Some("best"))?;
+            return Ok(false);
+        }
+        self.state.evals_since_best += 1;
+        Ok(self.config.run.patience.is_some_and(|p| self.state.evals_since_best >= p))
+    }
+
+    /// Writes a checkpoint of the current step (pointing `latest`, and `role` if given, at it)
+    /// and prunes old ones.
+    pub fn save_checkpoint(&mut self, role: Option<&str>) -> Result<()> {
+        let dir = self.run.checkpoints();
+        let state = TrainState { segment: self.pending.as_ref().map_or(0, |p| p.segment), ..self.state.clone() };
+        let model = Bytes::default().record(self.model.clone().into_record(), ()).map_err(|e| record_error(&dir, "model", e))?;
+        let optim = Bytes::default().record(self.optim.to_record(), ()).map_err(|e| record_error(&dir, "optimiser", e))?;
+        let optim_embed = Bytes::default().record(self.optim_embed.to_record(), ()).map_err(|e| record_error(&dir, "optimiser", e))?;
+        let mut files = vec![
+            ("model.mpk", model),
+            ("optim.mpk", optim),
+            ("optim_embed.mpk", optim_embed),
+            ("state.json", serde_json::to_vec_pretty(&state).expect("state serialises")),
+        ];
+        if let Some(pending) = &self.pending {
+            let carries: Vec<Option<SavedCarry>> = pending.micro.iter().map(|(_, _, c)| c.as_ref().map(SavedCarry::save)).collect();
+            files.push(("carry.mpk", rmp_serde::to_vec(&carries).expect("carry serialises")));
+        }
+        let path = checkpoint::write(&dir, self.state.step, &files)?;
+        checkpoint::set_pointer(&dir, "latest", &path)?;
+        if let Some(role) = role {
+            checkpoint::set_pointer(&dir, role, &path)?;
+        }
+        let protect: Vec<_> = ["best", "pause"].iter().filter_map(|r| checkpoint::pointer(&dir, r)).collect();
+        checkpoint::prune(&dir, self.config.run.keep_checkpoints.max(1), &protect)?;
+        Ok(())
+    }
+}
+
+fn progress_bar(show: bool, total: u64, position: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total).with_position(position);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} steps, ETA {eta} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}

@@ -1,0 +1,30 @@
+//! hrm-train: trains any hrm-core model on any hrm-data stream, as the reference systems do,
+//! with nothing lost on a crash.
+
+/// Atomic, checksummed checkpoint folders.
+pub mod checkpoint;
+/// The run config.
+pub mod config;
+/// Typed errors.
+pub mod error;
+/// Validation metrics.
+pub mod eval;
+/// Global-norm clipping and gradient splitting.
+pub mod gradients;
+/// The training loop.
+pub mod learner;
+/// The per-segment losses (LM and ACT Q-learning).
+pub mod objective;
+/// The run folder and its logs.
+pub mod run_dir;
+/// Warmup + cosine learning-rate schedule.
+pub mod schedule;
+/// Counters, cursor and carry saved in checkpoints.
+pub mod state;
+
+pub use config::{ActConfig, OptimConfig, RunConfig, TokenizerConfig, TrainConfig};
+pub use error::{Result, TrainError};
+pub use eval::EvalMetrics;
+pub use learner::{StopReason, TrainOptions, TrainSummary, Trainer};
+pub use run_dir::RunDir;
+pub use schedule::ScheduleConfig;

@@ -1,0 +1,90 @@
+//! The run folder: everything a run writes goes here.
+//!
+//! ```text
+//! <run>/config.toml        the resolved config
+//! <run>/tokenizer.json or char_tokenizer.json
+//! <run>/checkpoints/step-000000100/ ...   (+ pointer files latest, best, pause)
+//! <run>/metrics.jsonl      one JSON object per logged step and per evaluation
+//! <run>/train.log          the human-readable log
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Result, TrainError};
+
+/// Paths of one run.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run at `root` (not created yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `config.toml`.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// `checkpoints/`.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+
+    /// `metrics.jsonl`.
+    pub fn metrics(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+
+    /// `train.log`.
+    pub fn log(&self) -> PathBuf {
+        self.root.join("train.log")
+    }
+
+    /// Creates the folders.
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(self.checkpoints()).map_err(|e| TrainError::io(self.checkpoints(), e))
+    }
+}
+
+/// Appends lines to `metrics.jsonl` and `train.log`, flushing each.
+pub struct RunLog {
+    metrics: File,
+    log: File,
+    metrics_path: PathBuf,
+    log_path: PathBuf,
+}
+
+impl RunLog {
+    /// Opens (appending) the run's metrics and log files.
+    pub fn open(run: &RunDir) -> Result<Self> {
+        let open = |path: PathBuf| {
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| TrainError::io(&path, e))
+        };
+        Ok(Self { metrics: open(run.metrics())?, log: open(run.log())?, metrics_path: run.metrics(), log_path: run.log() })
+    }
+
+    /// Appends one JSON object to `metrics.jsonl`.
+    pub fn metrics(&mut self, record: &impl Serialize) -> Result<()> {
+        let line = serde_json::to_string(record).expect("metrics serialise");
+        writeln!(self.metrics, "{line}").and_then(|_| self.metrics.flush()).map_err(|e| TrainError::io(&self.metrics_path, e))
+    }
+
+    /// Appends a line to `train.log` and emits it through `tracing`.
+    pub fn line(&mut self, message: &str) -> Result<()> {
+        tracing::info!("{message}");
+        writeln!(self.log, "{message}").and_then(|_| self.log.flush()).map_err(|e| TrainError::io(&self.log_path, e))
+    }
+}

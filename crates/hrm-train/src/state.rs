@@ -1,0 +1,76 @@
+//! What a checkpoint holds besides weights and optimiser moments: counters, the data cursor,
+//! early-stopping state, dataset history, and the ACT carry of a batch in progress.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use hrm_core::{HrmCarry, ModelConfig};
+use hrm_data::DataCursor;
+use serde::{Deserialize, Serialize};
+
+/// One dataset (or curriculum phase) the model has been trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetRecord {
+    /// Source names of the data config.
+    pub sources: Vec<String>,
+    /// Step at which training on it began.
+    pub from_step: u64,
+    /// Tokens seen when it began.
+    pub from_tokens: u64,
+}
+
+/// Counters and positions saved in `state.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// Training tokens read.
+    pub tokens: u64,
+    /// Data position before the batch in progress (after the last finished batch); none
+    /// before the first batch.
+    pub cursor: Option<DataCursor>,
+    /// Segments of the batch in progress already trained (0: none in progress).
+    pub segment: usize,
+    /// Best validation loss so far.
+    pub best_val_loss: Option<f64>,
+    /// Evaluations since the best one.
+    pub evals_since_best: u32,
+    /// Non-finite losses in a row.
+    pub bad_steps_in_row: u32,
+    /// Steps skipped for a non-finite loss, in total.
+    pub bad_steps_total: u64,
+    /// Every dataset trained on, in order.
+    pub datasets: Vec<DatasetRecord>,
+    /// The model's config, checked on resume.
+    pub model: ModelConfig,
+}
+
+/// An ACT carry on the host, for the checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedCarry {
+    z_h: TensorData,
+    z_l: TensorData,
+    steps: TensorData,
+    halted: TensorData,
+}
+
+impl SavedCarry {
+    /// Copies a carry to the host.
+    pub fn save<B: Backend>(carry: &HrmCarry<B>) -> Self {
+        Self {
+            z_h: carry.z_h.to_data(),
+            z_l: carry.z_l.to_data(),
+            steps: carry.steps.to_data().convert::<i64>(),
+            halted: carry.halted.to_data(),
+        }
+    }
+
+    /// Puts the carry back on `device`.
+    pub fn load<B: Backend>(&self, device: &B::Device) -> HrmCarry<B> {
+        HrmCarry {
+            z_h: Tensor::from_data(self.z_h.clone(), device),
+            z_l: Tensor::from_data(self.z_l.clone(), device),
+            steps: Tensor::<B, 2, Int>::from_data(self.steps.clone(), device),
+            halted: Tensor::<B, 2, Bool>::from_data(self.halted.clone(), device),
+        }
+    }
+}
