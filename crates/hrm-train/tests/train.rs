@@ -77,7 +77,8 @@ fn deep_supervision_runs_segments_and_halting_shortens_them() {
     // Without halting, 60 steps of 3 segments read 20 batches; once Q learns to halt (here,
     // on a nearly deterministic text) batches finish early and more of them are read.
     println!("{batches} batches in 60 steps");
-    assert!((20..=60).contains(&batches));
+    // 20 batches would mean every batch ran all 3 segments.
+    assert!(batches > 20 && batches <= 60, "halting should end some batches early");
 }
 
 #[test]
@@ -99,4 +100,87 @@ fn resume_gives_bit_identical_losses() {
         let stitched: Vec<f64> = part.losses.iter().chain(&rest.losses).copied().collect();
         assert_eq!(stitched, full.losses, "pause at {pause}: resumed losses must equal the uninterrupted run's bit for bit");
     }
+}
+
+#[test]
+fn a_nan_step_is_skipped_and_never_checkpointed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let mut config = tiny_config(hrm(1), 12);
+    config.run.checkpoint_every = 4;
+    let run = dir.path().join("run");
+    let options = TrainOptions { inject_nan_at: Some(6), ..TrainOptions::default() };
+    let summary = start(config.clone(), dir.path(), &run).run(&options).unwrap();
+    assert!(summary.losses[5].is_nan() && summary.losses.iter().filter(|l| l.is_nan()).count() == 1);
+    assert_eq!(summary.step, 12);
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(log.contains("step 6: non-finite loss"), "{log}");
+    // Every checkpoint holds finite weights and counts the skipped step.
+    for step in [4, 8, 12] {
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(run.join(format!("checkpoints/step-{step:09}/state.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(state["bad_steps_total"], if step < 6 { 0 } else { 1 });
+    }
+
+    // With max_bad_steps = 1 the run stops with a clear error and the last checkpoint stays.
+    let mut strict = config;
+    strict.run.max_bad_steps = 1;
+    let run = dir.path().join("strict");
+    let err = start(strict, dir.path(), &run).run(&options).unwrap_err();
+    assert!(matches!(err, TrainError::Diverged { step: 6, .. }), "{err}");
+    assert!(err.to_string().contains("lower the learning rate"), "{err}");
+    let resumed = Trainer::<B>::resume(RunDir::new(&run), Default::default()).unwrap();
+    assert_eq!(resumed.state().step, 4);
+}
+
+#[test]
+fn damaged_checkpoints_fall_back_to_the_newest_intact_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let mut config = tiny_config(hrm(2), 12);
+    config.run.checkpoint_every = 4;
+    config.run.keep_checkpoints = 5;
+    let run = dir.path().join("run");
+    start(config, dir.path(), &run).run(&TrainOptions::default()).unwrap();
+    let checkpoints = run.join("checkpoints");
+    // A crash mid-write leaves only a temporary folder: ignored.
+    std::fs::create_dir(checkpoints.join(".step-000000016.tmp")).unwrap();
+    std::fs::write(checkpoints.join(".step-000000016.tmp/model.mpk"), b"partial").unwrap();
+    // Truncate the newest, flip a bit in the next one.
+    let model = checkpoints.join("step-000000012/model.mpk");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let optim = checkpoints.join("step-000000008/optim.mpk");
+    let mut bytes = std::fs::read(&optim).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&optim, bytes).unwrap();
+
+    let trainer = Trainer::<B>::resume(RunDir::new(&run), Default::default()).unwrap();
+    assert_eq!(trainer.state().step, 4);
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(log.contains("fell back to") && log.contains("truncated") && log.contains("corrupted"), "{log}");
+
+    // A zero-length manifest everywhere: nothing to resume, and the error says why.
+    for step in [4, 8, 12] {
+        std::fs::write(checkpoints.join(format!("step-{step:09}/manifest.json")), b"").unwrap();
+    }
+    let err = Trainer::<B>::resume(RunDir::new(&run), Default::default()).err().unwrap();
+    assert!(matches!(err, TrainError::NothingToResume { .. }) && err.to_string().contains("manifest"), "{err}");
+}
+
+#[test]
+fn a_checkpoint_of_another_model_config_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let mut config = tiny_config(hrm(1), 4);
+    config.run.checkpoint_every = 4;
+    let run = dir.path().join("run");
+    start(config, dir.path(), &run).run(&TrainOptions::default()).unwrap();
+    let toml = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    std::fs::write(run.join("config.toml"), toml.replace("h_layers = 1", "h_layers = 2")).unwrap();
+    let err = Trainer::<B>::resume(RunDir::new(&run), Default::default()).err().unwrap().to_string();
+    assert!(err.contains("another model config"), "{err}");
 }
