@@ -43,6 +43,16 @@ impl<B: Backend> Flat<B> {
         &self.embedding
     }
 
+    /// The model with its vocabulary grown to `vocab_size`, as [`crate::Hrm::grow_vocab`].
+    pub fn grow_vocab(self, vocab_size: usize, seed: u64) -> Self {
+        let mut init = ParamInit::new(seed);
+        Self {
+            embedding: self.embedding.grow(vocab_size, &mut init),
+            lm_head: crate::init::grow_outputs(self.lm_head, vocab_size, &mut init),
+            ..self
+        }
+    }
+
     /// Longest sequence the model accepts.
     pub fn max_seq_len(&self) -> usize {
         self.rope.max_seq_len()

@@ -112,6 +112,18 @@ impl<B: Backend> Hrm<B> {
         &self.embedding
     }
 
+    /// The model with its vocabulary grown to `vocab_size` (continual learning): embedding
+    /// rows and output columns are added, small and random (drawn from `seed`); every old
+    /// weight is kept bit for bit.
+    pub fn grow_vocab(self, vocab_size: usize, seed: u64) -> Self {
+        let mut init = ParamInit::new(seed);
+        Self {
+            embedding: self.embedding.grow(vocab_size, &mut init),
+            lm_head: crate::init::grow_outputs(self.lm_head, vocab_size, &mut init),
+            ..self
+        }
+    }
+
     /// Most ACT segments per position.
     pub fn halt_max_steps(&self) -> usize {
         self.halt_max_steps

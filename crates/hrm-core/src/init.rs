@@ -76,6 +76,18 @@ impl ParamInit {
     }
 }
 
+/// `linear` with output columns added up to `d_out`: old weights bit-identical, new columns
+/// truncated normal with a tenth of the LeCun std, under a new parameter id.
+pub fn grow_outputs<B: Backend>(linear: Linear<B>, d_out: usize, init: &mut ParamInit) -> Linear<B> {
+    let old = linear.weight.val();
+    let [d_in, cols] = old.dims();
+    if d_out <= cols {
+        return linear;
+    }
+    let extra = init.matrix(d_in, d_out - cols, 0.1 / (d_in as f64).sqrt(), &old.device());
+    Linear { weight: Param::from_tensor(Tensor::cat(vec![old, extra], 1).detach()), bias: linear.bias }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,14 @@ impl ModelConfig {
 }
 
 impl<B: Backend> Model<B> {
+    /// The model with its vocabulary grown to `vocab_size` (old weights kept bit for bit).
+    pub fn grow_vocab(self, vocab_size: usize, seed: u64) -> Self {
+        match self {
+            Self::Hrm(m) => Self::Hrm(m.grow_vocab(vocab_size, seed)),
+            Self::Flat(m) => Self::Flat(m.grow_vocab(vocab_size, seed)),
+        }
+    }
+
     /// Id of the token-embedding parameter.
     pub fn embedding_param_id(&self) -> burn::module::ParamId {
         match self {

@@ -107,3 +107,29 @@ fn reasoning_modes_override_cycles() {
     assert_eq!(normal, values(model.logits(x.clone())), "trained cycles are 2×2");
     assert!(max_abs_diff(&fast, &normal) > 1e-4 && max_abs_diff(&normal, &deep) > 1e-4);
 }
+
+#[test]
+fn growing_the_vocabulary_keeps_every_old_weight() {
+    let device = Default::default();
+    let config = tiny_hrm(2);
+    let model = config.init::<Cpu>(8, &device);
+    let before = param_values(&model);
+    let x = tokens::<Cpu>(1, 6, 37, &device);
+    let old_logits = values(model.logits(x.clone()));
+    let grown = model.grow_vocab(45, 99);
+    let after = param_values(&grown);
+    assert_eq!(before.len(), after.len());
+    for (i, (old, new)) in before.iter().zip(&after).enumerate() {
+        if old.len() == new.len() {
+            assert_eq!(old, new, "parameter {i} changed");
+        } else {
+            // Embedding [37, 32] → [45, 32]: old rows are the prefix. Head [32, 37] → [32, 45].
+            let grew_rows = new[..old.len()] == old[..];
+            let grew_cols = (0..32).all(|r| new[r * 45..r * 45 + 37] == old[r * 37..r * 37 + 37]);
+            assert!(grew_rows || grew_cols, "parameter {i}: old values not kept");
+        }
+    }
+    let new_logits = values(grown.logits(x));
+    let old_part: Vec<f32> = new_logits.chunks(45).flat_map(|row| row[..37].to_vec()).collect();
+    assert!(max_abs_diff(&old_logits, &old_part) <= 1e-6);
+}

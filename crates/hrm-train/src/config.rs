@@ -52,7 +52,16 @@ pub struct OptimConfig {
 
 impl Default for OptimConfig {
     fn default() -> Self {
-        Self { lr: 1e-3, embed_lr: 5e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.01, grad_clip: 1.0, grad_accum: 1 }
+        Self {
+            lr: 1e-3,
+            embed_lr: 5e-4,
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+            grad_accum: 1,
+        }
     }
 }
 
@@ -213,21 +222,8 @@ impl TrainConfig {
     /// Builds the tokenizer the config asks for (reading the first `run.tokenizer_docs`
     /// training documents for char and BPE) and sets the model's vocabulary to its size.
     pub fn prepare_tokenizer(&mut self, base: &Path) -> Result<hrm_data::AnyTokenizer> {
-        use hrm_data::{AnyTokenizer, CharTokenizer, HfTokenizer, HubOptions, Split};
-        let first_documents = || -> Result<Vec<String>> {
-            let mut stream = self.data.documents(Split::Train, base, &HubOptions::from_env())?;
-            let mut docs = Vec::new();
-            while docs.len() < self.run.tokenizer_docs {
-                match stream.next_document()? {
-                    Some(doc) => docs.push(doc.text),
-                    None => break,
-                }
-                if stream.sources().iter().any(|s| s.position().epoch > 0) {
-                    break;
-                }
-            }
-            Ok(docs)
-        };
+        use hrm_data::{AnyTokenizer, CharTokenizer, HfTokenizer};
+        let first_documents = || first_documents(&self.data, base, self.run.tokenizer_docs);
         let tokenizer = match &self.tokenizer {
             TokenizerConfig::Char => {
                 let mut tokenizer = CharTokenizer::new();
@@ -258,4 +254,20 @@ impl TrainConfig {
         }
         Ok(tokenizer)
     }
+}
+
+/// Up to `limit` training documents of `data`, stopping after one pass over its sources.
+pub fn first_documents(data: &DataConfig, base: &Path, limit: usize) -> Result<Vec<String>> {
+    let mut stream = data.documents(hrm_data::Split::Train, base, &hrm_data::HubOptions::from_env())?;
+    let mut docs = Vec::new();
+    while docs.len() < limit {
+        match stream.next_document()? {
+            Some(doc) => docs.push(doc.text),
+            None => break,
+        }
+        if stream.sources().iter().any(|s| s.position().epoch > 0) {
+            break;
+        }
+    }
+    Ok(docs)
 }

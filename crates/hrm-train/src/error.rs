@@ -39,7 +39,9 @@ pub enum TrainError {
         detail: String,
     },
     /// Too many steps in a row had a non-finite loss.
-    #[error("stopped at step {step}: {count} steps in a row had a non-finite loss (last {loss}); lower the learning rate or check the data; the last checkpoint is intact")]
+    #[error(
+        "stopped at step {step}: {count} steps in a row had a non-finite loss (last {loss}); lower the learning rate or check the data; the last checkpoint is intact"
+    )]
     Diverged {
         /// Step at which the run stopped.
         step: u64,

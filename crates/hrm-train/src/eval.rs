@@ -24,7 +24,13 @@ pub struct EvalMetrics {
 
 /// Evaluates `model` on up to `max_batches` batches. The HRM runs every position for its
 /// full `halt_max_steps` segments, as the reference evaluates, so the result is deterministic.
-pub fn evaluate<B: Backend>(model: &Model<B>, batches: &mut Batches, max_batches: usize, loss: LossKind, device: &B::Device) -> Result<EvalMetrics> {
+pub fn evaluate<B: Backend>(
+    model: &Model<B>,
+    batches: &mut Batches,
+    max_batches: usize,
+    loss: LossKind,
+    device: &B::Device,
+) -> Result<EvalMetrics> {
     let (mut nats, mut tokens, mut correct, mut bytes) = (0.0f64, 0u64, 0.0f64, 0.0f64);
     for _ in 0..max_batches {
         let Some(batch) = batches.next_batch()? else { break };

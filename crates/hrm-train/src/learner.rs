@@ -18,7 +18,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor};
 use hrm_core::{HaltPolicy, HrmCarry, Model, exploration_min_steps};
-use hrm_data::{AnyTokenizer, Batches, HubOptions, Prefetcher, Split};
+use hrm_data::{AnyTokenizer, Batches, DataConfig, HubOptions, Prefetcher, Split};
 use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
@@ -121,7 +121,12 @@ pub struct Trainer<B: AutodiffBackend> {
 
 fn adam<B: AutodiffBackend>(config: &TrainConfig) -> Adam<B> {
     let o = &config.optim;
-    AdamWConfig::new().with_beta_1(o.beta1).with_beta_2(o.beta2).with_epsilon(o.eps).with_weight_decay(o.weight_decay).init()
+    AdamWConfig::new()
+        .with_beta_1(o.beta1)
+        .with_beta_2(o.beta2)
+        .with_epsilon(o.eps)
+        .with_weight_decay(o.weight_decay)
+        .init()
 }
 
 fn record_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
@@ -131,12 +136,21 @@ fn record_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainErro
 impl<B: AutodiffBackend> Trainer<B> {
     /// A new run in `run` (which must hold no checkpoint), with a prepared tokenizer and a
     /// config whose model vocabulary already matches it. `data_base` anchors relative paths.
-    pub fn start(mut config: TrainConfig, tokenizer: AnyTokenizer, run: RunDir, data_base: &Path, device: B::Device) -> Result<Self> {
+    pub fn start(
+        mut config: TrainConfig,
+        tokenizer: AnyTokenizer,
+        run: RunDir,
+        data_base: &Path,
+        device: B::Device,
+    ) -> Result<Self> {
         config.validate()?;
         // The saved config names data by absolute path, so a resume works from any folder.
         config.data.absolutize(data_base);
         if !checkpoint::list(&run.checkpoints()).is_empty() {
-            return Err(TrainError::Config(format!("{} already holds a run; resume it or choose another folder", run.root().display())));
+            return Err(TrainError::Config(format!(
+                "{} already holds a run; resume it or choose another folder",
+                run.root().display()
+            )));
         }
         run.create()?;
         std::fs::write(run.config(), config.to_toml()).map_err(|e| TrainError::io(run.config(), e))?;
@@ -151,6 +165,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             evals_since_best: 0,
             bad_steps_in_row: 0,
             bad_steps_total: 0,
+            phase_start: 0,
             datasets: vec![crate::state::DatasetRecord {
                 sources: config.data.sources.iter().map(|s| s.name.clone()).collect(),
                 from_step: 0,
@@ -175,30 +190,132 @@ impl<B: AutodiffBackend> Trainer<B> {
             match checkpoint::read(&path) {
                 Ok((_, files)) => {
                     if !rejected.is_empty() {
-                        log.line(&format!("fell back to {} (newer checkpoints are damaged:{rejected})", path.display()))?;
+                        log.line(&format!(
+                            "fell back to {} (newer checkpoints are damaged:{rejected})",
+                            path.display()
+                        ))?;
                     }
                     log.line(&format!("resuming from {}", path.display()))?;
-                    let state: TrainState = serde_json::from_slice(&files["state.json"]).map_err(|e| record_error(&path, "state.json", e))?;
+                    let state: TrainState = serde_json::from_slice(&files["state.json"])
+                        .map_err(|e| record_error(&path, "state.json", e))?;
                     if state.model != config.model {
-                        return Err(record_error(&path, "model", "was written for another model config than config.toml's"));
+                        return Err(record_error(
+                            &path,
+                            "model",
+                            "was written for another model config than config.toml's",
+                        ));
                     }
                     let model = config.model.init::<B>(config.run.seed, &device);
-                    let record = Bytes::default().load(files["model.mpk"].clone(), &device).map_err(|e| record_error(&path, "model.mpk", e))?;
+                    let record = Bytes::default()
+                        .load(files["model.mpk"].clone(), &device)
+                        .map_err(|e| record_error(&path, "model.mpk", e))?;
                     let model = model.load_record(record);
                     let optims = (
-                        Bytes::default().load(files["optim.mpk"].clone(), &device).map_err(|e| record_error(&path, "optim.mpk", e))?,
-                        Bytes::default().load(files["optim_embed.mpk"].clone(), &device).map_err(|e| record_error(&path, "optim_embed.mpk", e))?,
+                        Bytes::default()
+                            .load(files["optim.mpk"].clone(), &device)
+                            .map_err(|e| record_error(&path, "optim.mpk", e))?,
+                        Bytes::default()
+                            .load(files["optim_embed.mpk"].clone(), &device)
+                            .map_err(|e| record_error(&path, "optim_embed.mpk", e))?,
                     );
                     let carries: Option<Vec<Option<SavedCarry>>> = match files.get("carry.mpk") {
-                        Some(bytes) => Some(rmp_serde::from_slice(bytes).map_err(|e| record_error(&path, "carry.mpk", e))?),
+                        Some(bytes) => {
+                            Some(rmp_serde::from_slice(bytes).map_err(|e| record_error(&path, "carry.mpk", e))?)
+                        }
                         None => None,
                     };
-                    return Self::assemble(config, run, device, model, Some(optims), state, carries, Arc::new(tokenizer), data_base, log);
+                    return Self::assemble(
+                        config,
+                        run,
+                        device,
+                        model,
+                        Some(optims),
+                        state,
+                        carries,
+                        Arc::new(tokenizer),
+                        data_base,
+                        log,
+                    );
                 }
                 Err(e) => rejected.push_str(&format!(" {e};")),
             }
         }
         Err(TrainError::NothingToResume { run: run.root().to_path_buf(), detail: rejected })
+    }
+
+    /// Continues the run in `run` on new data for `extra_steps` more steps (continual
+    /// learning): a character tokenizer learns the new data's characters, the model grows
+    /// embedding rows and output columns for them (old weights kept bit for bit), the
+    /// optimiser drops its state for the resized parameters only, the learning-rate schedule
+    /// restarts, and the dataset history records the new phase.
+    pub fn continue_on(
+        run: RunDir,
+        mut data: DataConfig,
+        data_base: &Path,
+        extra_steps: u64,
+        device: B::Device,
+    ) -> Result<Self> {
+        let mut trainer = Self::resume(run, device)?;
+        data.absolutize(data_base);
+        let mut config = trainer.config.clone();
+        config.data = data;
+        config.run.steps = trainer.state.step + extra_steps;
+        config.validate()?;
+        let mut tokenizer = (*trainer.tokenizer).clone();
+        let old_vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);
+        if let AnyTokenizer::Char(chars) = &mut tokenizer {
+            let name = config.data.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("+");
+            for doc in crate::config::first_documents(&config.data, data_base, config.run.tokenizer_docs)? {
+                chars.extend(&doc, &name);
+            }
+        }
+        let new_vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);
+        if new_vocab > old_vocab {
+            let seed = config.run.seed ^ trainer.state.step;
+            trainer.model = trainer.model.clone().grow_vocab(new_vocab, seed);
+            match &mut config.model {
+                hrm_core::ModelConfig::Hrm(c) => c.vocab_size = new_vocab,
+                hrm_core::ModelConfig::Flat(c) => c.vocab_size = new_vocab,
+            }
+            let live = param_ids(&trainer.model);
+            let keep = |record: <Adam<B> as Optimizer<Model<B>, B>>::Record| {
+                record.into_iter().filter(|(id, _)| live.contains(id)).collect()
+            };
+            trainer.optim = adam::<B>(&config).load_record(keep(trainer.optim.to_record()));
+            trainer.optim_embed = adam::<B>(&config).load_record(keep(trainer.optim_embed.to_record()));
+            trainer.log.line(&format!("vocabulary grew from {old_vocab} to {new_vocab}; optimiser state reset for the embedding and output head"))?;
+        }
+        let state = &mut trainer.state;
+        state.model = config.model.clone();
+        state.cursor = None;
+        state.segment = 0;
+        state.phase_start = state.step;
+        state.best_val_loss = None;
+        state.evals_since_best = 0;
+        state.datasets.push(crate::state::DatasetRecord {
+            sources: config.data.sources.iter().map(|s| s.name.clone()).collect(),
+            from_step: state.step,
+            from_tokens: state.tokens,
+        });
+        std::fs::write(trainer.run.config(), config.to_toml()).map_err(|e| TrainError::io(trainer.run.config(), e))?;
+        tokenizer.save_to_dir(trainer.run.root())?;
+        trainer
+            .log
+            .line(&format!("continuing on {:?} for {extra_steps} steps", state.datasets.last().map(|d| &d.sources)))?;
+        trainer.pending = None;
+        trainer.tokenizer = Arc::new(tokenizer);
+        trainer.train = config
+            .data
+            .batches(Split::Train, trainer.tokenizer.clone(), data_base, &HubOptions::from_env())?
+            .prefetch(config.data.prefetch);
+        trainer.data_base = data_base.to_path_buf();
+        trainer.config = config;
+        Ok(trainer)
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &AnyTokenizer {
+        &self.tokenizer
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -284,7 +401,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
             if options.stop.load(Ordering::SeqCst) || options.pause_at_step.is_some_and(|p| self.state.step >= p) {
                 self.save_checkpoint(Some("pause"))?;
-                self.log.line(&format!("paused at step {}; resume with --resume {}", self.state.step, self.run.root().display()))?;
+                self.log.line(&format!(
+                    "paused at step {}; resume with --resume {}",
+                    self.state.step,
+                    self.run.root().display()
+                ))?;
                 break StopReason::Paused;
             }
             let (report, grad_norm, lr, running) = self.train_step(options)?;
@@ -353,7 +474,16 @@ impl<B: AutodiffBackend> Trainer<B> {
                     let running = current.halted.clone().bool_not();
                     let out = hrm.train_segment(current, inputs.clone(), hrm.cycles());
                     let q_weight = if hrm.halt_max_steps() > 1 { self.config.act.q_loss_weight } else { 0.0 };
-                    let loss = hrm_segment_loss(hrm, &out, running, inputs, targets.clone(), loss_kind, hrm.cycles(), q_weight);
+                    let loss = hrm_segment_loss(
+                        hrm,
+                        &out,
+                        running,
+                        inputs,
+                        targets.clone(),
+                        loss_kind,
+                        hrm.cycles(),
+                        q_weight,
+                    );
                     let seed = self.config.run.seed ^ (step.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ i as u64;
                     let min_steps = exploration_min_steps::<B>(
                         &mut StdRng::seed_from_u64(seed),
@@ -362,7 +492,8 @@ impl<B: AutodiffBackend> Trainer<B> {
                         hrm.halt_max_steps(),
                         &self.device,
                     );
-                    let policy = HaltPolicy { max_steps: hrm.halt_max_steps(), use_q: true, min_steps: Some(min_steps) };
+                    let policy =
+                        HaltPolicy { max_steps: hrm.halt_max_steps(), use_q: true, min_steps: Some(min_steps) };
                     let next = policy.apply(out.carry, out.q_halt.detach(), out.q_continue.detach());
                     let halted = next.halted.clone().int().sum().into_data().iter::<f64>().next().unwrap_or(0.0);
                     let positions = (inputs.dims()[0] * inputs.dims()[1]) as f64;
@@ -395,7 +526,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             scale(&self.model, &mut grads, 1.0 / micro);
         }
         let grad_norm = global_norm(&self.model, &grads);
-        let factor = self.config.schedule.factor(step, self.config.run.steps);
+        let phase = self.state.phase_start;
+        let factor = self.config.schedule.factor(step - phase, self.config.run.steps - phase);
         let lr = self.config.optim.lr * factor;
         self.state.step += 1;
         batch.segment += 1;
@@ -411,9 +543,16 @@ impl<B: AutodiffBackend> Trainer<B> {
         } else {
             self.state.bad_steps_in_row += 1;
             self.state.bad_steps_total += 1;
-            self.log.line(&format!("step {}: non-finite loss {} (grad norm {grad_norm}); step skipped", self.state.step, report.total))?;
+            self.log.line(&format!(
+                "step {}: non-finite loss {} (grad norm {grad_norm}); step skipped",
+                self.state.step, report.total
+            ))?;
             if self.state.bad_steps_in_row >= self.config.run.max_bad_steps {
-                return Err(TrainError::Diverged { step: self.state.step, count: self.state.bad_steps_in_row, loss: report.total });
+                return Err(TrainError::Diverged {
+                    step: self.state.step,
+                    count: self.state.bad_steps_in_row,
+                    loss: report.total,
+                });
             }
         }
         let max_segments = match &self.model {
@@ -438,8 +577,12 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Evaluates on the validation split and logs the result.
     pub fn evaluate(&mut self) -> Result<EvalMetrics> {
-        let mut batches: Batches =
-            self.config.data.batches(Split::Validation, self.tokenizer.clone(), &self.data_base, &HubOptions::from_env())?;
+        let mut batches: Batches = self.config.data.batches(
+            Split::Validation,
+            self.tokenizer.clone(),
+            &self.data_base,
+            &HubOptions::from_env(),
+        )?;
         let loss = match &self.config.model {
             hrm_core::ModelConfig::Hrm(c) => c.loss,
             hrm_core::ModelConfig::Flat(c) => c.loss,
@@ -473,9 +616,14 @@ impl<B: AutodiffBackend> Trainer<B> {
     pub fn save_checkpoint(&mut self, role: Option<&str>) -> Result<()> {
         let dir = self.run.checkpoints();
         let state = TrainState { segment: self.pending.as_ref().map_or(0, |p| p.segment), ..self.state.clone() };
-        let model = Bytes::default().record(self.model.clone().into_record(), ()).map_err(|e| record_error(&dir, "model", e))?;
-        let optim = Bytes::default().record(self.optim.to_record(), ()).map_err(|e| record_error(&dir, "optimiser", e))?;
-        let optim_embed = Bytes::default().record(self.optim_embed.to_record(), ()).map_err(|e| record_error(&dir, "optimiser", e))?;
+        let model = Bytes::default()
+            .record(self.model.clone().into_record(), ())
+            .map_err(|e| record_error(&dir, "model", e))?;
+        let optim =
+            Bytes::default().record(self.optim.to_record(), ()).map_err(|e| record_error(&dir, "optimiser", e))?;
+        let optim_embed = Bytes::default()
+            .record(self.optim_embed.to_record(), ())
+            .map_err(|e| record_error(&dir, "optimiser", e))?;
         let mut files = vec![
             ("model.mpk", model),
             ("optim.mpk", optim),
@@ -483,7 +631,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             ("state.json", serde_json::to_vec_pretty(&state).expect("state serialises")),
         ];
         if let Some(pending) = &self.pending {
-            let carries: Vec<Option<SavedCarry>> = pending.micro.iter().map(|(_, _, c)| c.as_ref().map(SavedCarry::save)).collect();
+            let carries: Vec<Option<SavedCarry>> =
+                pending.micro.iter().map(|(_, _, c)| c.as_ref().map(SavedCarry::save)).collect();
             files.push(("carry.mpk", rmp_serde::to_vec(&carries).expect("carry serialises")));
         }
         let path = checkpoint::write(&dir, self.state.step, &files)?;
@@ -495,6 +644,19 @@ impl<B: AutodiffBackend> Trainer<B> {
         checkpoint::prune(&dir, self.config.run.keep_checkpoints.max(1), &protect)?;
         Ok(())
     }
+}
+
+/// Ids of every parameter of `model`.
+fn param_ids<B: AutodiffBackend>(model: &Model<B>) -> Vec<burn::module::ParamId> {
+    struct Ids(Vec<burn::module::ParamId>);
+    impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            self.0.push(param.id);
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    model.visit(&mut ids);
+    ids.0
 }
 
 fn progress_bar(show: bool, total: u64, position: u64) -> indicatif::ProgressBar {

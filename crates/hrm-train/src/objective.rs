@@ -83,7 +83,12 @@ pub fn hrm_segment_loss<B: AutodiffBackend>(
 }
 
 /// The bootstrapped continue target, computed without gradient on the inner backend.
-fn continue_target<B: AutodiffBackend>(model: &Hrm<B>, carry: &HrmCarry<B>, tokens: &Tensor<B, 2, Int>, cycles: Cycles) -> Tensor<B, 2> {
+fn continue_target<B: AutodiffBackend>(
+    model: &Hrm<B>,
+    carry: &HrmCarry<B>,
+    tokens: &Tensor<B, 2, Int>,
+    cycles: Cycles,
+) -> Tensor<B, 2> {
     let inner = model.valid();
     let inner_carry = HrmCarry {
         z_h: carry.z_h.clone().inner(),
@@ -107,7 +112,8 @@ pub fn lm_loss<B: AutodiffBackend>(logits: Tensor<B, 3>, targets: Tensor<B, 2, I
     let lm = masked_mean(ce, mask.clone());
     let correct = logits.argmax(2).squeeze_dim::<2>(2).equal(targets).float().detach();
     let correct_count = (correct * running.float()).sum();
-    let report = Tensor::cat(vec![lm.clone().detach(), lm.clone().detach(), lm.zeros_like(), correct_count, mask.sum()], 0);
+    let report =
+        Tensor::cat(vec![lm.clone().detach(), lm.clone().detach(), lm.zeros_like(), correct_count, mask.sum()], 0);
     SegmentLoss { total: lm, report }
 }
 

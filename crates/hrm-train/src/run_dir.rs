@@ -73,13 +73,20 @@ impl RunLog {
         let open = |path: PathBuf| {
             OpenOptions::new().create(true).append(true).open(&path).map_err(|e| TrainError::io(&path, e))
         };
-        Ok(Self { metrics: open(run.metrics())?, log: open(run.log())?, metrics_path: run.metrics(), log_path: run.log() })
+        Ok(Self {
+            metrics: open(run.metrics())?,
+            log: open(run.log())?,
+            metrics_path: run.metrics(),
+            log_path: run.log(),
+        })
     }
 
     /// Appends one JSON object to `metrics.jsonl`.
     pub fn metrics(&mut self, record: &impl Serialize) -> Result<()> {
         let line = serde_json::to_string(record).expect("metrics serialise");
-        writeln!(self.metrics, "{line}").and_then(|_| self.metrics.flush()).map_err(|e| TrainError::io(&self.metrics_path, e))
+        writeln!(self.metrics, "{line}")
+            .and_then(|_| self.metrics.flush())
+            .map_err(|e| TrainError::io(&self.metrics_path, e))
     }
 
     /// Appends a line to `train.log` and emits it through `tracing`.

@@ -38,6 +38,9 @@ pub struct TrainState {
     pub bad_steps_in_row: u32,
     /// Steps skipped for a non-finite loss, in total.
     pub bad_steps_total: u64,
+    /// Step at which the current dataset (phase) began; the LR schedule restarts there.
+    #[serde(default)]
+    pub phase_start: u64,
     /// Every dataset trained on, in order.
     pub datasets: Vec<DatasetRecord>,
     /// The model's config, checked on resume.

@@ -13,13 +13,19 @@ type B = burn::backend::Autodiff<burn::backend::Flex>;
 fn write_corpus(dir: &Path) {
     let sentences = ["the cat sat on the mat.", "a dog ran in the park.", "we like red apples.", "it is a sunny day."];
     // Distinct documents (the split is by document hash), each two of the four sentences.
-    let docs: Vec<String> = (0..400).map(|i| format!("{} {} {}", i % 10, sentences[i % 4], sentences[(i / 4) % 4])).collect();
+    let docs: Vec<String> =
+        (0..400).map(|i| format!("{} {} {}", i % 10, sentences[i % 4], sentences[(i / 4) % 4])).collect();
     std::fs::write(dir.join("corpus.txt"), docs.join("\n<|endoftext|>\n")).unwrap();
 }
 
 fn tiny_config(model: ModelConfig, steps: u64) -> TrainConfig {
-    let data = DataConfig { shuffle_block: 16, validation_fraction: 0.05, ..DataConfig::new(vec![SourceSpec::local("corpus", "corpus.txt")], 24, 8) };
-    let run = RunConfig { eval_every: 1000, checkpoint_every: 1000, log_every: 5, eval_batches: 4, ..RunConfig::new(steps) };
+    let data = DataConfig {
+        shuffle_block: 16,
+        validation_fraction: 0.05,
+        ..DataConfig::new(vec![SourceSpec::local("corpus", "corpus.txt")], 24, 8)
+    };
+    let run =
+        RunConfig { eval_every: 1000, checkpoint_every: 1000, log_every: 5, eval_batches: 4, ..RunConfig::new(steps) };
     TrainConfig {
         model,
         data,
@@ -32,7 +38,9 @@ fn tiny_config(model: ModelConfig, steps: u64) -> TrainConfig {
 }
 
 fn hrm(halt_max_steps: usize) -> ModelConfig {
-    ModelConfig::Hrm(HrmConfig::new(0, BlockConfig::new(32, 4).with_max_seq_len(32), 1, 1).with_halt_max_steps(halt_max_steps))
+    ModelConfig::Hrm(
+        HrmConfig::new(0, BlockConfig::new(32, 4).with_max_seq_len(32), 1, 1).with_halt_max_steps(halt_max_steps),
+    )
 }
 
 fn start(config: TrainConfig, corpus: &Path, run: &Path) -> Trainer<B> {
@@ -46,7 +54,8 @@ fn loss_falls_on_a_repetitive_text() {
     let dir = tempfile::tempdir().unwrap();
     write_corpus(dir.path());
     let flat = ModelConfig::Flat(FlatConfig::new(0, BlockConfig::new(32, 4).with_max_seq_len(32), 2));
-    let summary = start(tiny_config(flat, 120), dir.path(), &dir.path().join("run")).run(&TrainOptions::default()).unwrap();
+    let summary =
+        start(tiny_config(flat, 120), dir.path(), &dir.path().join("run")).run(&TrainOptions::default()).unwrap();
     let first: f64 = summary.losses[..5].iter().sum::<f64>() / 5.0;
     let last: f64 = summary.losses[summary.losses.len() - 5..].iter().sum::<f64>() / 5.0;
     println!("flat: first 5 steps {first:.3}, last 5 steps {last:.3}");
@@ -96,9 +105,13 @@ fn resume_gives_bit_identical_losses() {
         let options = TrainOptions { pause_at_step: Some(pause), ..TrainOptions::default() };
         let part = start(config.clone(), dir.path(), &run).run(&options).unwrap();
         assert_eq!((part.stop, part.step), (StopReason::Paused, pause));
-        let rest = Trainer::<B>::resume(RunDir::new(&run), Default::default()).unwrap().run(&TrainOptions::default()).unwrap();
+        let rest =
+            Trainer::<B>::resume(RunDir::new(&run), Default::default()).unwrap().run(&TrainOptions::default()).unwrap();
         let stitched: Vec<f64> = part.losses.iter().chain(&rest.losses).copied().collect();
-        assert_eq!(stitched, full.losses, "pause at {pause}: resumed losses must equal the uninterrupted run's bit for bit");
+        assert_eq!(
+            stitched, full.losses,
+            "pause at {pause}: resumed losses must equal the uninterrupted run's bit for bit"
+        );
     }
 }
 
@@ -117,10 +130,9 @@ fn a_nan_step_is_skipped_and_never_checkpointed() {
     assert!(log.contains("step 6: non-finite loss"), "{log}");
     // Every checkpoint holds finite weights and counts the skipped step.
     for step in [4, 8, 12] {
-        let state: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(run.join(format!("checkpoints/step-{step:09}/state.json"))).unwrap(),
-        )
-        .unwrap();
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join(format!("checkpoints/step-{step:09}/state.json"))).unwrap())
+                .unwrap();
         assert_eq!(state["bad_steps_total"], if step < 6 { 0 } else { 1 });
     }
 
@@ -183,4 +195,48 @@ fn a_checkpoint_of_another_model_config_is_refused() {
     std::fs::write(run.join("config.toml"), toml.replace("h_layers = 1", "h_layers = 2")).unwrap();
     let err = Trainer::<B>::resume(RunDir::new(&run), Default::default()).err().unwrap().to_string();
     assert!(err.contains("another model config"), "{err}");
+}
+
+#[test]
+fn continual_learning_grows_the_vocabulary_and_keeps_old_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let second: Vec<String> = (0..200).map(|i| format!("{i} ZEBRAS QUIETLY JUMP! {} ?", i % 7)).collect();
+    std::fs::write(dir.path().join("second.txt"), second.join("\n<|endoftext|>\n")).unwrap();
+    let run = dir.path().join("run");
+    let first = start(tiny_config(hrm(2), 20), dir.path(), &run);
+    let old_vocab = hrm_data::Tokenizer::vocab_size(first.tokenizer());
+    first.run(&TrainOptions::default()).unwrap();
+    let before = Trainer::<B>::resume(RunDir::new(&run), Default::default()).unwrap();
+    let old_embedding = embedding_rows(before.model());
+    drop(before);
+
+    let data = DataConfig {
+        shuffle_block: 16,
+        validation_fraction: 0.05,
+        ..DataConfig::new(vec![SourceSpec::local("second", "second.txt")], 24, 8)
+    };
+    let trainer = Trainer::<B>::continue_on(RunDir::new(&run), data, dir.path(), 30, Default::default()).unwrap();
+    let new_chars: std::collections::BTreeSet<char> = "ZEBRASQUIETLYJMP!?".chars().collect();
+    let new_vocab = hrm_data::Tokenizer::vocab_size(trainer.tokenizer());
+    assert_eq!(new_vocab, old_vocab + new_chars.len(), "grows by exactly the new characters");
+    let grown = embedding_rows(trainer.model());
+    assert_eq!(grown[..old_embedding.len()], old_embedding[..], "old embedding rows bit-identical");
+    assert_eq!(trainer.state().datasets.len(), 2);
+    let summary = trainer.run(&TrainOptions::default()).unwrap();
+    assert_eq!(summary.step, 50);
+    let (head, tail) = (summary.losses[..5].iter().sum::<f64>(), summary.losses[25..].iter().sum::<f64>());
+    assert!(tail < head, "keeps learning on the new text: {head} → {tail}");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains(&format!("vocab_size = {new_vocab}")), "{config}");
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(log.contains(&format!("vocabulary grew from {old_vocab} to {new_vocab}")), "{log}");
+}
+
+/// The token-embedding table's values.
+fn embedding_rows(model: &hrm_core::Model<B>) -> Vec<f32> {
+    match model {
+        hrm_core::Model::Hrm(m) => m.embedding().weight().into_data().to_vec().unwrap(),
+        hrm_core::Model::Flat(m) => m.embedding().weight().into_data().to_vec().unwrap(),
+    }
 }

@@ -21,9 +21,28 @@ impl<B: Backend> ScaledEmbedding<B> {
         Self { table: Embedding { weight: Param::from_tensor(weight) }, scale }
     }
 
+    /// The table `[vocab_size, d_model]` (unscaled).
+    pub fn weight(&self) -> Tensor<B, 2> {
+        self.table.weight.val()
+    }
+
     /// Id of the table's parameter (trainers give embeddings their own learning rate).
     pub fn param_id(&self) -> burn::module::ParamId {
         self.table.weight.id
+    }
+
+    /// The same table with rows added up to `vocab_size`: old rows bit-identical, new rows
+    /// drawn from `init` with a tenth of the usual std, under a new parameter id (so an
+    /// optimiser starts fresh state for it).
+    pub fn grow(self, vocab_size: usize, init: &mut ParamInit) -> Self {
+        let old = self.table.weight.val();
+        let [rows, d_model] = old.dims();
+        if vocab_size <= rows {
+            return self;
+        }
+        let new_rows = init.matrix(vocab_size - rows, d_model, 0.1 / self.scale, &old.device());
+        let weight = Tensor::cat(vec![old, new_rows], 0).detach();
+        Self { table: Embedding { weight: Param::from_tensor(weight) }, scale: self.scale }
     }
 
     /// Embeds `tokens` `[batch, seq]` to `[batch, seq, d_model]`.
