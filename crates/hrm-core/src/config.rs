@@ -1,33 +1,92 @@
 //! Model configurations: the HRM, the flat baseline, and the transformer block they share.
 
-use burn::config::Config;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
 use crate::loss::LossKind;
 
+/// `with_<field>` builder methods for the listed fields.
+macro_rules! setters {
+    ($ty:ty { $($method:ident => $field:ident: $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`.")]
+                pub fn $method(mut self, $field: $t) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+// burn's `#[derive(Config)]` generates a serde impl that ignores field defaults, so a config
+// file would have to spell out every field; these are plain serde structs with defaults.
+
 /// Shape of one transformer block (shared by H, L and the flat baseline).
-#[derive(Config, Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BlockConfig {
     /// Width of the residual stream.
     pub d_model: usize,
     /// Attention heads; `d_model` must divide evenly into them.
     pub n_heads: usize,
     /// SwiGLU expansion; the hidden width is rounded like the reference (see [`BlockConfig::ffn_dim`]).
-    #[config(default = 4.0)]
+    #[serde(default = "default_expansion")]
     pub expansion: f64,
     /// Longest sequence the rotary tables cover.
-    #[config(default = 512)]
+    #[serde(default = "default_max_seq_len")]
     pub max_seq_len: usize,
     /// RoPE base frequency.
-    #[config(default = 10000.0)]
+    #[serde(default = "default_rope_theta")]
     pub rope_theta: f64,
     /// RMSNorm epsilon.
-    #[config(default = 1e-5)]
+    #[serde(default = "default_norm_eps")]
     pub norm_eps: f64,
 }
 
+fn default_expansion() -> f64 {
+    4.0
+}
+fn default_max_seq_len() -> usize {
+    512
+}
+fn default_rope_theta() -> f64 {
+    10000.0
+}
+fn default_norm_eps() -> f64 {
+    1e-5
+}
+fn default_cycles() -> usize {
+    2
+}
+fn default_halt_max_steps() -> usize {
+    1
+}
+fn default_exploration() -> f64 {
+    0.1
+}
+
+setters!(BlockConfig {
+    with_expansion => expansion: f64,
+    with_max_seq_len => max_seq_len: usize,
+    with_rope_theta => rope_theta: f64,
+    with_norm_eps => norm_eps: f64,
+});
+
 impl BlockConfig {
+    /// A block `d_model` wide with `n_heads` heads and default expansion, context and norms.
+    pub fn new(d_model: usize, n_heads: usize) -> Self {
+        Self {
+            d_model,
+            n_heads,
+            expansion: default_expansion(),
+            max_seq_len: default_max_seq_len(),
+            rope_theta: default_rope_theta(),
+            norm_eps: default_norm_eps(),
+        }
+    }
+
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.d_model / self.n_heads
@@ -72,7 +131,8 @@ impl BlockConfig {
 }
 
 /// The Hierarchical Reasoning Model as a causal language model.
-#[derive(Config, Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HrmConfig {
     /// Vocabulary size (embedding rows and output logits).
     pub vocab_size: usize,
@@ -83,23 +143,47 @@ pub struct HrmConfig {
     /// Blocks in the fast, low-level module L.
     pub l_layers: usize,
     /// N: high-level cycles per segment.
-    #[config(default = 2)]
+    #[serde(default = "default_cycles")]
     pub h_cycles: usize,
     /// T: low-level steps per high-level cycle.
-    #[config(default = 2)]
+    #[serde(default = "default_cycles")]
     pub l_cycles: usize,
     /// Most ACT segments per sequence (1 turns ACT off).
-    #[config(default = 1)]
+    #[serde(default = "default_halt_max_steps")]
     pub halt_max_steps: usize,
     /// Probability that a position must run a random minimum number of segments (training).
-    #[config(default = 0.1)]
+    #[serde(default = "default_exploration")]
     pub halt_exploration_prob: f64,
     /// Cross-entropy flavour used for the language-model loss.
-    #[config(default = "LossKind::Softmax")]
+    #[serde(default)]
     pub loss: LossKind,
 }
 
+setters!(HrmConfig {
+    with_h_cycles => h_cycles: usize,
+    with_l_cycles => l_cycles: usize,
+    with_halt_max_steps => halt_max_steps: usize,
+    with_halt_exploration_prob => halt_exploration_prob: f64,
+    with_loss => loss: LossKind,
+});
+
 impl HrmConfig {
+    /// An HRM over `vocab_size` ids with `h_layers` H blocks and `l_layers` L blocks of shape
+    /// `block`; N = T = 2, ACT off, softmax loss.
+    pub fn new(vocab_size: usize, block: BlockConfig, h_layers: usize, l_layers: usize) -> Self {
+        Self {
+            vocab_size,
+            block,
+            h_layers,
+            l_layers,
+            h_cycles: default_cycles(),
+            l_cycles: default_cycles(),
+            halt_max_steps: default_halt_max_steps(),
+            halt_exploration_prob: default_exploration(),
+            loss: LossKind::default(),
+        }
+    }
+
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         nonzero("vocab_size", self.vocab_size)?;
@@ -133,7 +217,8 @@ impl HrmConfig {
 }
 
 /// A plain causal transformer with the same blocks, embedding and head as the HRM.
-#[derive(Config, Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FlatConfig {
     /// Vocabulary size (embedding rows and output logits).
     pub vocab_size: usize,
@@ -142,11 +227,18 @@ pub struct FlatConfig {
     /// Number of stacked blocks.
     pub n_layers: usize,
     /// Cross-entropy flavour used for the language-model loss.
-    #[config(default = "LossKind::Softmax")]
+    #[serde(default)]
     pub loss: LossKind,
 }
 
+setters!(FlatConfig { with_loss => loss: LossKind });
+
 impl FlatConfig {
+    /// A flat transformer of `n_layers` blocks of shape `block` over `vocab_size` ids.
+    pub fn new(vocab_size: usize, block: BlockConfig, n_layers: usize) -> Self {
+        Self { vocab_size, block, n_layers, loss: LossKind::default() }
+    }
+
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
         nonzero("vocab_size", self.vocab_size)?;

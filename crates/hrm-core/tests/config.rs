@@ -43,6 +43,12 @@ fn model_config_round_trips_through_toml_with_an_arch_tag() {
     assert_eq!(toml::from_str::<ModelConfig>(&text).unwrap(), config);
     let err = toml::from_str::<ModelConfig>("arch = \"rnn\"").unwrap_err().to_string();
     assert!(err.contains("rnn"), "{err}");
+    // Only the required fields: everything else takes its default.
+    let minimal = "arch = \"hrm\"\nvocab_size = 100\nh_layers = 2\nl_layers = 2\n[block]\nd_model = 64\nn_heads = 4\n";
+    let parsed = toml::from_str::<ModelConfig>(minimal).unwrap();
+    assert_eq!(parsed, ModelConfig::Hrm(HrmConfig::new(100, BlockConfig::new(64, 4), 2, 2)));
+    let err = toml::from_str::<ModelConfig>(&format!("{minimal}n_layerz = 3\n")).unwrap_err().to_string();
+    assert!(err.contains("n_layerz"), "{err}");
 }
 
 #[test]

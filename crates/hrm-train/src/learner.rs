@@ -394,7 +394,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let bar = progress_bar(options.progress, total, self.state.step);
         let mut losses = Vec::new();
         let mut last_eval = None;
-        let mut window = (Instant::now(), self.state.tokens);
+        // Tokens through the model per second: each step runs its whole batch once.
+        let mut window = (Instant::now(), 0u64);
         let stop = loop {
             if self.state.step >= total {
                 break StopReason::Finished;
@@ -410,11 +411,12 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
             let (report, grad_norm, lr, running) = self.train_step(options)?;
             losses.push(report.total);
+            window.1 += self.step_tokens();
             let step = self.state.step;
             if step % self.config.run.log_every == 0 || step == total {
                 let seconds = window.0.elapsed().as_secs_f64().max(1e-9);
-                let tokens_per_s = (self.state.tokens - window.1) as f64 / seconds;
-                window = (Instant::now(), self.state.tokens);
+                let tokens_per_s = window.1 as f64 / seconds;
+                window = (Instant::now(), 0);
                 let record = StepRecord {
                     step,
                     tokens: self.state.tokens,
@@ -566,6 +568,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let running = if running_total.1 > 0.0 { running_total.0 / running_total.1 } else { 0.0 };
         Ok((report, grad_norm, lr, running))
+    }
+
+    /// Tokens one step runs through the model.
+    fn step_tokens(&self) -> u64 {
+        (self.config.data.batch_size * self.config.data.seq_len * self.config.optim.grad_accum) as u64
     }
 
     fn config_halt_exploration(&self) -> f64 {

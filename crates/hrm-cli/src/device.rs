@@ -1,0 +1,54 @@
+//! The backend chosen at run time with `--device`.
+
+use clap::ValueEnum;
+
+/// Where to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceKind {
+    /// CPU (burn's flex backend).
+    Cpu,
+    /// NVIDIA GPU through CUDA (build with `--features cuda`).
+    Cuda,
+    /// Vulkan / DX12 / WebGPU (build with `--features wgpu`).
+    Wgpu,
+    /// Apple GPU (build with `--features metal`).
+    Metal,
+}
+
+/// Runs `job` on the autodiff backend for `kind`: `job!(Backend, device)`.
+#[macro_export]
+macro_rules! with_backend {
+    ($kind:expr, |$b:ident, $device:ident| $body:expr) => {{
+        use $crate::device::DeviceKind;
+        match $kind {
+            DeviceKind::Cpu => {
+                type $b = burn::backend::Autodiff<burn::backend::Flex>;
+                let $device = Default::default();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            DeviceKind::Cuda => {
+                type $b = burn::backend::Autodiff<burn::backend::Cuda>;
+                let $device = Default::default();
+                $body
+            }
+            #[cfg(feature = "wgpu")]
+            DeviceKind::Wgpu => {
+                type $b = burn::backend::Autodiff<burn::backend::Wgpu>;
+                let $device = Default::default();
+                $body
+            }
+            #[cfg(feature = "metal")]
+            DeviceKind::Metal => {
+                type $b = burn::backend::Autodiff<burn::backend::Metal>;
+                let $device = Default::default();
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(anyhow::anyhow!(
+                "this hrm was built without {other:?} support; rebuild with `cargo build --release --features {}`",
+                format!("{other:?}").to_lowercase()
+            )),
+        }
+    }};
+}

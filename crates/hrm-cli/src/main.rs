@@ -1,0 +1,35 @@
+//! `hrm`: train Hierarchical Reasoning Model language models.
+
+mod device;
+mod overrides;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Train, run and study Hierarchical Reasoning Model language models.
+#[derive(Parser)]
+#[command(name = "hrm", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model from a config file, resume a run, or continue a run on new data.
+    Train(train::TrainArgs),
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Train(args) => train::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

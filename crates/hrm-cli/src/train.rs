@@ -1,0 +1,106 @@
+//! `hrm train`: new runs, `--resume`, and `--continue-on` (continual learning).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use hrm_data::DataConfig;
+use hrm_train::{RunDir, TrainConfig, TrainOptions, Trainer};
+
+use crate::device::DeviceKind;
+use crate::{overrides, with_backend};
+
+/// Arguments of `hrm train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Run config (TOML): model, data, tokenizer, optim, schedule, act, run.
+    #[arg(long, short, required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// Override a config value, e.g. `--set run.steps=500` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+    /// Run folder (default: `$HRM_OUTPUT_BASE` or `./runs`, then the config's file name).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Continue the run in this folder from its newest intact checkpoint.
+    #[arg(long, conflicts_with_all = ["config", "output"])]
+    resume: Option<PathBuf>,
+    /// With --config: continue the run in this folder on the config's data (continual
+    /// learning; the vocabulary grows for new characters) for `run.steps` more steps.
+    #[arg(long, requires = "config", conflicts_with = "output")]
+    continue_on: Option<PathBuf>,
+    /// Where to train.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceKind,
+    /// No progress bar (logs still go to stderr and the run folder).
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Loads a config file with `--set` overrides applied.
+fn load_config(path: &Path, assignments: &[String]) -> anyhow::Result<TrainConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+    let mut doc: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    for assignment in assignments {
+        overrides::apply(&mut doc, assignment)?;
+    }
+    let config: TrainConfig = toml::Value::Table(doc)
+        .try_into()
+        .with_context(|| format!("{}: invalid config (after --set overrides)", path.display()))?;
+    Ok(config)
+}
+
+/// Stop requests: the first Ctrl+C pauses at the next step with a checkpoint, the second aborts.
+fn install_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let result = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl+C: aborting without a pause checkpoint (the last checkpoint is intact)");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl+C: pausing after this step and writing a checkpoint (Ctrl+C again to abort)");
+    });
+    if let Err(e) = result {
+        tracing::warn!("Ctrl+C handler not installed: {e}");
+    }
+    stop
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let options = TrainOptions { progress: !args.quiet, stop: install_ctrl_c(), ..TrainOptions::default() };
+    with_backend!(args.device, |B, device| {
+        let trainer = if let Some(run) = &args.resume {
+            Trainer::<B>::resume(RunDir::new(run), device)?
+        } else {
+            let config_path = args.config.as_ref().expect("clap requires --config without --resume");
+            let mut config = load_config(config_path, &args.overrides)?;
+            let base = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            if let Some(run) = &args.continue_on {
+                let data: DataConfig = config.data.clone();
+                Trainer::<B>::continue_on(RunDir::new(run), data, &base, config.run.steps, device)?
+            } else {
+                let run = args.output.clone().unwrap_or_else(|| {
+                    let root = std::env::var_os("HRM_OUTPUT_BASE").map(PathBuf::from).unwrap_or_else(|| "runs".into());
+                    root.join(config_path.file_stem().unwrap_or_default())
+                });
+                let tokenizer = config.prepare_tokenizer(&base)?;
+                Trainer::<B>::start(config, tokenizer, RunDir::new(&run), &base, device)?
+            }
+        };
+        let summary = trainer.run(&options)?;
+        println!(
+            "{:?} at step {} after {} tokens{}",
+            summary.stop,
+            summary.step,
+            summary.tokens,
+            summary.last_eval.map_or(String::new(), |e| format!(
+                "; validation loss {:.4}, {:.4} bits/byte",
+                e.loss, e.bits_per_byte
+            ))
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,103 @@
+//! `hrm train` end to end on a tiny model, and the errors a new user meets.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hrm(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hrm")).args(args).current_dir(cwd).env("RUST_LOG", "warn").output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+const CONFIG: &str = r#"
+[model]
+arch = "hrm"
+vocab_size = 0
+h_layers = 1
+l_layers = 1
+halt_max_steps = 2
+
+[model.block]
+d_model = 32
+n_heads = 4
+max_seq_len = 32
+
+[data]
+seq_len = 16
+batch_size = 4
+validation_fraction = 0.1
+
+[[data.sources]]
+name = "tiny"
+path = "tiny.txt"
+
+[run]
+steps = 6
+eval_every = 3
+eval_batches = 2
+checkpoint_every = 3
+"#;
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<String> = (0..120).map(|i| format!("story {i}: the cat sat on the mat and the dog ran.")).collect();
+    std::fs::write(dir.path().join("tiny.txt"), docs.join("\n<|endoftext|>\n")).unwrap();
+    std::fs::write(dir.path().join("tiny.toml"), CONFIG).unwrap();
+    dir
+}
+
+#[test]
+fn trains_then_resumes_a_finished_run() {
+    let dir = setup();
+    let out = hrm(&["train", "--config", "tiny.toml", "--output", "run", "--quiet"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Finished at step 6"), "{}", text(&out));
+    for file in
+        ["config.toml", "char_tokenizer.json", "metrics.jsonl", "train.log", "checkpoints/latest", "checkpoints/best"]
+    {
+        assert!(dir.path().join("run").join(file).exists(), "{file} missing");
+    }
+    // The saved config names the data by absolute path, so --resume works from anywhere.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = hrm(&["train", "--resume", run.to_str().unwrap(), "--quiet"], elsewhere.path());
+    assert!(out.status.success() && text(&out).contains("Finished at step 6"), "{}", text(&out));
+}
+
+#[test]
+fn set_overrides_reach_the_run() {
+    let dir = setup();
+    let out = hrm(
+        &["train", "-c", "tiny.toml", "-o", "run", "--set", "run.steps=3", "--set", "optim.lr=3e-4", "--quiet"],
+        dir.path(),
+    );
+    assert!(out.status.success() && text(&out).contains("Finished at step 3"), "{}", text(&out));
+    let saved = std::fs::read_to_string(dir.path().join("run/config.toml")).unwrap();
+    assert!(saved.contains("steps = 3") && saved.contains("lr = 0.0003"), "{saved}");
+}
+
+#[test]
+fn user_errors_say_what_is_wrong() {
+    let dir = setup();
+    let cases: [(&[&str], &str); 6] = [
+        (&["train", "--config", "missing.toml"], "cannot read config missing.toml"),
+        (&["train", "--config", "tiny.toml", "--set", "run.stepz=5", "--quiet"], "stepz"),
+        (&["train", "--config", "tiny.toml", "--set", "model.block.n_heads=3", "--quiet", "-o", "r2"], "d_model"),
+        (&["train", "--config", "tiny.toml", "--device", "tpu"], "possible values: cpu, cuda, wgpu, metal"),
+        (&["train", "--config", "tiny.toml", "--device", "cuda", "--quiet"], "built without Cuda support"),
+        (&["train", "--resume", "tiny.toml"], "config.toml"),
+    ];
+    for (args, expected) in cases {
+        let out = hrm(args, dir.path());
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(text(&out).contains(expected), "{args:?}: expected {expected:?} in:\n{}", text(&out));
+    }
+    // A finished run folder is not overwritten by a new run.
+    assert!(
+        hrm(&["train", "-c", "tiny.toml", "-o", "run", "--set", "run.steps=1", "--quiet"], dir.path()).status.success()
+    );
+    let out = hrm(&["train", "-c", "tiny.toml", "-o", "run", "--quiet"], dir.path());
+    assert!(!out.status.success() && text(&out).contains("already holds a run"), "{}", text(&out));
+}
