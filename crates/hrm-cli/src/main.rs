@@ -1,6 +1,7 @@
 //! `hrm`: train Hierarchical Reasoning Model language models.
 
 mod device;
+mod eval;
 mod overrides;
 mod train;
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Train a model from a config file, resume a run, or continue a run on new data.
     Train(train::TrainArgs),
+    /// Evaluate a run's newest checkpoint: loss, perplexity, bits per byte, accuracy.
+    Eval(eval::EvalArgs),
 }
 
 fn main() {
@@ -27,6 +30,7 @@ fn main() {
         .init();
     let result = match Cli::parse().command {
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -52,15 +52,22 @@ fn load_config(path: &Path, assignments: &[String]) -> anyhow::Result<TrainConfi
     Ok(config)
 }
 
-/// Stop requests: the first Ctrl+C pauses at the next step with a checkpoint, the second aborts.
+/// Stop requests: the first Ctrl+C pauses at the next step with a checkpoint, a second one
+/// (more than half a second later: some tools deliver one interrupt twice) aborts.
 fn install_ctrl_c() -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let first = std::sync::Mutex::new(None::<std::time::Instant>);
     let result = ctrlc::set_handler(move || {
+        let mut first = first.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(500)) {
+            return;
+        }
         if flag.swap(true, Ordering::SeqCst) {
             eprintln!("\nsecond Ctrl+C: aborting without a pause checkpoint (the last checkpoint is intact)");
             std::process::exit(130);
         }
+        *first = Some(std::time::Instant::now());
         eprintln!("\nCtrl+C: pausing after this step and writing a checkpoint (Ctrl+C again to abort)");
     });
     if let Err(e) = result {

@@ -59,6 +59,9 @@ fn trains_then_resumes_a_finished_run() {
     {
         assert!(dir.path().join("run").join(file).exists(), "{file} missing");
     }
+    let out = hrm(&["eval", "run", "--batches", "2"], dir.path());
+    assert!(out.status.success() && text(&out).contains("bits/byte"), "{}", text(&out));
+    assert!(text(&out).contains("step-000000006"), "{}", text(&out));
     // The saved config names the data by absolute path, so --resume works from anywhere.
     let elsewhere = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
@@ -100,4 +103,30 @@ fn user_errors_say_what_is_wrong() {
     );
     let out = hrm(&["train", "-c", "tiny.toml", "-o", "run", "--quiet"], dir.path());
     assert!(!out.status.success() && text(&out).contains("already holds a run"), "{}", text(&out));
+}
+
+#[test]
+fn ctrl_c_pauses_with_a_checkpoint_that_resumes() {
+    let dir = setup();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hrm"))
+        .args(["train", "-c", "tiny.toml", "-o", "run", "--set", "run.steps=100000", "--quiet"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = dir.path().join("run/metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&metrics).map_or(true, |m| m.lines().count() < 3) {
+        assert!(std::time::Instant::now() < deadline, "training never logged");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Paused at step"), "{}", text(&out));
+    let pause = std::fs::read_to_string(dir.path().join("run/checkpoints/pause")).unwrap();
+    assert!(dir.path().join("run/checkpoints").join(pause.trim()).join("manifest.json").exists());
 }

@@ -5,7 +5,7 @@ use hrm_core::{HaltPolicy, LanguageModel, LossKind, Model, cross_entropy};
 use hrm_data::Batches;
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 
 /// Metrics over a validation set.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -54,4 +54,52 @@ pub fn evaluate<B: Backend>(
         accuracy: correct / tokens.max(1) as f64,
         tokens,
     })
+}
+
+/// The model of a run's newest intact checkpoint, with the run's config and tokenizer.
+pub fn load_run<B: Backend>(
+    run: &crate::RunDir,
+    device: &B::Device,
+) -> Result<(crate::TrainConfig, hrm_data::AnyTokenizer, Model<B>, std::path::PathBuf)> {
+    use burn::module::Module;
+    use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+    let config = crate::TrainConfig::load(&run.config())?;
+    let tokenizer = hrm_data::AnyTokenizer::load_from_dir(run.root())?;
+    let mut rejected = String::new();
+    for (_, path) in crate::checkpoint::list(&run.checkpoints()) {
+        match crate::checkpoint::read(&path) {
+            Ok((_, files)) => {
+                let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+                    .load(files["model.mpk"].clone(), device)
+                    .map_err(|e| TrainError::Checkpoint { path: path.clone(), reason: format!("model.mpk: {e}") })?;
+                let model = config.model.init::<B>(config.run.seed, device).load_record(record);
+                return Ok((config, tokenizer, model, path));
+            }
+            Err(e) => rejected.push_str(&format!(" {e};")),
+        }
+    }
+    Err(TrainError::NothingToResume { run: run.root().to_path_buf(), detail: rejected })
+}
+
+/// Evaluates a run's newest intact checkpoint on the validation split of `data` (paths
+/// relative to `base`), with the run's own tokenizer.
+pub fn evaluate_run<B: Backend>(
+    run: &crate::RunDir,
+    data: &hrm_data::DataConfig,
+    base: &std::path::Path,
+    max_batches: usize,
+    device: &B::Device,
+) -> Result<(EvalMetrics, std::path::PathBuf)> {
+    let (config, tokenizer, model, path) = load_run::<B>(run, device)?;
+    let loss = match &config.model {
+        hrm_core::ModelConfig::Hrm(c) => c.loss,
+        hrm_core::ModelConfig::Flat(c) => c.loss,
+    };
+    let mut batches = data.batches(
+        hrm_data::Split::Validation,
+        std::sync::Arc::new(tokenizer),
+        base,
+        &hrm_data::HubOptions::from_env(),
+    )?;
+    Ok((evaluate(&model, &mut batches, max_batches, loss, device)?, path))
 }

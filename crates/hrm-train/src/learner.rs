@@ -431,6 +431,19 @@ impl<B: AutodiffBackend> Trainer<B> {
                     tokens_per_s,
                 };
                 self.log.metrics(&record)?;
+                self.log.scalars(
+                    step,
+                    &[
+                        ("train/loss", record.loss),
+                        ("train/lm_loss", record.lm_loss),
+                        ("train/q_loss", record.q_loss),
+                        ("train/accuracy", record.accuracy),
+                        ("train/lr", lr),
+                        ("train/grad_norm", grad_norm),
+                        ("train/running_share", running),
+                        ("train/tokens_per_s", tokens_per_s),
+                    ],
+                )?;
                 bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s", report.total));
             }
             bar.set_position(step);
@@ -596,6 +609,15 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         let metrics = evaluate(&self.model.valid(), &mut batches, self.config.run.eval_batches, loss, &self.device)?;
         self.log.metrics(&EvalRecord { step: self.state.step, tokens: self.state.tokens, eval: &metrics })?;
+        self.log.scalars(
+            self.state.step,
+            &[
+                ("val/loss", metrics.loss),
+                ("val/perplexity", metrics.perplexity),
+                ("val/bits_per_byte", metrics.bits_per_byte),
+                ("val/accuracy", metrics.accuracy),
+            ],
+        )?;
         self.log.line(&format!(
             "step {}: validation loss {:.4}, perplexity {:.2}, {:.4} bits/byte, accuracy {:.3} ({} tokens)",
             self.state.step, metrics.loss, metrics.perplexity, metrics.bits_per_byte, metrics.accuracy, metrics.tokens

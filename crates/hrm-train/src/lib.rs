@@ -21,10 +21,12 @@ pub mod run_dir;
 pub mod schedule;
 /// Counters, cursor and carry saved in checkpoints.
 pub mod state;
+/// TensorBoard event files.
+pub mod tensorboard;
 
 pub use config::{ActConfig, OptimConfig, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
-pub use eval::EvalMetrics;
+pub use eval::{EvalMetrics, evaluate_run, load_run};
 pub use learner::{StopReason, TrainOptions, TrainSummary, Trainer};
 pub use run_dir::RunDir;
 pub use schedule::ScheduleConfig;

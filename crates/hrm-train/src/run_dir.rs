@@ -6,6 +6,7 @@
 //! <run>/checkpoints/step-000000100/ ...   (+ pointer files latest, best, pause)
 //! <run>/metrics.jsonl      one JSON object per logged step and per evaluation
 //! <run>/train.log          the human-readable log
+//! <run>/tensorboard/        TensorBoard event files
 //! ```
 
 use std::fs::{File, OpenOptions};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Result, TrainError};
+use crate::tensorboard::EventWriter;
 
 /// Paths of one run.
 #[derive(Debug, Clone)]
@@ -53,14 +55,20 @@ impl RunDir {
         self.root.join("train.log")
     }
 
+    /// `tensorboard/`: event files for `tensorboard --logdir`.
+    pub fn tensorboard(&self) -> PathBuf {
+        self.root.join("tensorboard")
+    }
+
     /// Creates the folders.
     pub fn create(&self) -> Result<()> {
         std::fs::create_dir_all(self.checkpoints()).map_err(|e| TrainError::io(self.checkpoints(), e))
     }
 }
 
-/// Appends lines to `metrics.jsonl` and `train.log`, flushing each.
+/// Appends lines to `metrics.jsonl` and `train.log` and scalars to TensorBoard, flushing each.
 pub struct RunLog {
+    events: EventWriter,
     metrics: File,
     log: File,
     metrics_path: PathBuf,
@@ -74,6 +82,7 @@ impl RunLog {
             OpenOptions::new().create(true).append(true).open(&path).map_err(|e| TrainError::io(&path, e))
         };
         Ok(Self {
+            events: EventWriter::create(&run.tensorboard())?,
             metrics: open(run.metrics())?,
             log: open(run.log())?,
             metrics_path: run.metrics(),
@@ -87,6 +96,11 @@ impl RunLog {
         writeln!(self.metrics, "{line}")
             .and_then(|_| self.metrics.flush())
             .map_err(|e| TrainError::io(&self.metrics_path, e))
+    }
+
+    /// Writes TensorBoard scalars `(tag, value)` at `step`.
+    pub fn scalars(&mut self, step: u64, values: &[(&str, f64)]) -> Result<()> {
+        values.iter().try_for_each(|(tag, value)| self.events.scalar(tag, step, *value))
     }
 
     /// Appends a line to `train.log` and emits it through `tracing`.
