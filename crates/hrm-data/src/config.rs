@@ -112,6 +112,8 @@ impl DataConfig {
 
     /// Rewrites relative source and mix paths as paths under `base` (made absolute).
     pub fn absolutize(&mut self, base: &Path) {
+        // `Path::parent` of a bare file name is the empty path: that means the current folder.
+        let base = if base.as_os_str().is_empty() { Path::new(".") } else { base };
         let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
         for source in &mut self.sources {
             if let Some(path) = &mut source.path
