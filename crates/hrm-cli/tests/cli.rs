@@ -108,7 +108,7 @@ fn user_errors_say_what_is_wrong() {
 #[test]
 fn ctrl_c_pauses_with_a_checkpoint_that_resumes() {
     let dir = setup();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hrm"))
+    let child = Command::new(env!("CARGO_BIN_EXE_hrm"))
         .args(["train", "-c", "tiny.toml", "-o", "run", "--set", "run.steps=100000", "--quiet"])
         .current_dir(dir.path())
         .env("RUST_LOG", "warn")

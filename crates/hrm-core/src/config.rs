@@ -294,6 +294,30 @@ impl ModelConfig {
             Self::Flat(c) => c.vocab_size,
         }
     }
+
+    /// Sets the vocabulary size (to a tokenizer's).
+    pub fn set_vocab_size(&mut self, vocab_size: usize) {
+        match self {
+            Self::Hrm(c) => c.vocab_size = vocab_size,
+            Self::Flat(c) => c.vocab_size = vocab_size,
+        }
+    }
+
+    /// The language-model loss.
+    pub fn loss(&self) -> LossKind {
+        match self {
+            Self::Hrm(c) => c.loss,
+            Self::Flat(c) => c.loss,
+        }
+    }
+
+    /// ACT exploration probability (0 for models without ACT).
+    pub fn halt_exploration_prob(&self) -> f64 {
+        match self {
+            Self::Hrm(c) => c.halt_exploration_prob,
+            Self::Flat(_) => 0.0,
+        }
+    }
 }
 
 fn nonzero(field: &'static str, value: usize) -> Result<(), ConfigError> {

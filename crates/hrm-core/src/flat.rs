@@ -45,12 +45,8 @@ impl<B: Backend> Flat<B> {
 
     /// The model with its vocabulary grown to `vocab_size`, as [`crate::Hrm::grow_vocab`].
     pub fn grow_vocab(self, vocab_size: usize, seed: u64) -> Self {
-        let mut init = ParamInit::new(seed);
-        Self {
-            embedding: self.embedding.grow(vocab_size, &mut init),
-            lm_head: crate::init::grow_outputs(self.lm_head, vocab_size, &mut init),
-            ..self
-        }
+        let (embedding, lm_head) = crate::layers::grow_vocab(self.embedding, self.lm_head, vocab_size, seed);
+        Self { embedding, lm_head, ..self }
     }
 
     /// Longest sequence the model accepts.

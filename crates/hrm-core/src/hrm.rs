@@ -116,12 +116,8 @@ impl<B: Backend> Hrm<B> {
     /// rows and output columns are added, small and random (drawn from `seed`); every old
     /// weight is kept bit for bit.
     pub fn grow_vocab(self, vocab_size: usize, seed: u64) -> Self {
-        let mut init = ParamInit::new(seed);
-        Self {
-            embedding: self.embedding.grow(vocab_size, &mut init),
-            lm_head: crate::init::grow_outputs(self.lm_head, vocab_size, &mut init),
-            ..self
-        }
+        let (embedding, lm_head) = crate::layers::grow_vocab(self.embedding, self.lm_head, vocab_size, seed);
+        Self { embedding, lm_head, ..self }
     }
 
     /// Most ACT segments per position.

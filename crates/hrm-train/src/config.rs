@@ -248,10 +248,7 @@ impl TrainConfig {
             }
         };
         let vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);
-        match &mut self.model {
-            ModelConfig::Hrm(c) => c.vocab_size = vocab,
-            ModelConfig::Flat(c) => c.vocab_size = vocab,
-        }
+        self.model.set_vocab_size(vocab);
         Ok(tokenizer)
     }
 }

@@ -91,10 +91,7 @@ pub fn evaluate_run<B: Backend>(
     device: &B::Device,
 ) -> Result<(EvalMetrics, std::path::PathBuf)> {
     let (config, tokenizer, model, path) = load_run::<B>(run, device)?;
-    let loss = match &config.model {
-        hrm_core::ModelConfig::Hrm(c) => c.loss,
-        hrm_core::ModelConfig::Flat(c) => c.loss,
-    };
+    let loss = config.model.loss();
     let mut batches = data.batches(
         hrm_data::Split::Validation,
         std::sync::Arc::new(tokenizer),

@@ -32,6 +32,9 @@ use crate::run_dir::{RunDir, RunLog};
 use crate::state::{SavedCarry, TrainState};
 
 type Adam<B> = OptimizerAdaptor<AdamW, Model<B>, B>;
+type AdamRecord<B> = <Adam<B> as Optimizer<Model<B>, B>>::Record;
+/// One micro-batch: inputs, targets, and its ACT carry once a segment has run.
+type MicroBatch<B> = (Tensor<B, 2, Int>, Tensor<B, 2, Int>, Option<HrmCarry<B>>);
 type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
 
 /// How a run is driven from outside.
@@ -98,7 +101,7 @@ struct EvalRecord<'a> {
 
 /// One batch split into micro-batches, with each micro-batch's ACT carry.
 struct BatchInProgress<B: AutodiffBackend> {
-    micro: Vec<(Tensor<B, 2, Int>, Tensor<B, 2, Int>, Option<HrmCarry<B>>)>,
+    micro: Vec<MicroBatch<B>>,
     segment: usize,
     cursor_after: Option<hrm_data::DataCursor>,
 }
@@ -273,10 +276,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         if new_vocab > old_vocab {
             let seed = config.run.seed ^ trainer.state.step;
             trainer.model = trainer.model.clone().grow_vocab(new_vocab, seed);
-            match &mut config.model {
-                hrm_core::ModelConfig::Hrm(c) => c.vocab_size = new_vocab,
-                hrm_core::ModelConfig::Flat(c) => c.vocab_size = new_vocab,
-            }
+            config.model.set_vocab_size(new_vocab);
             let live = param_ids(&trainer.model);
             let keep = |record: <Adam<B> as Optimizer<Model<B>, B>>::Record| {
                 record.into_iter().filter(|(id, _)| live.contains(id)).collect()
@@ -324,7 +324,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         run: RunDir,
         device: B::Device,
         model: Model<B>,
-        optims: Option<(<Adam<B> as Optimizer<Model<B>, B>>::Record, <Adam<B> as Optimizer<Model<B>, B>>::Record)>,
+        optims: Option<(AdamRecord<B>, AdamRecord<B>)>,
         state: TrainState,
         carries: Option<Vec<Option<SavedCarry>>>,
         tokenizer: Arc<AnyTokenizer>,
@@ -413,7 +413,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             losses.push(report.total);
             window.1 += self.step_tokens();
             let step = self.state.step;
-            if step % self.config.run.log_every == 0 || step == total {
+            if step.is_multiple_of(self.config.run.log_every) || step == total {
                 let seconds = window.0.elapsed().as_secs_f64().max(1e-9);
                 let tokens_per_s = window.1 as f64 / seconds;
                 window = (Instant::now(), 0);
@@ -447,7 +447,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s", report.total));
             }
             bar.set_position(step);
-            if step % self.config.run.eval_every == 0 || step == total {
+            if step.is_multiple_of(self.config.run.eval_every) || step == total {
                 let metrics = self.evaluate()?;
                 last_eval = Some(metrics);
                 if self.after_eval(&metrics)? {
@@ -455,7 +455,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     break StopReason::EarlyStopped;
                 }
             }
-            if step % self.config.run.checkpoint_every == 0 || step == total {
+            if step.is_multiple_of(self.config.run.checkpoint_every) || step == total {
                 self.save_checkpoint(None)?;
             }
         };
@@ -476,10 +476,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let step = self.state.step;
         let mut accumulator = GradientsAccumulator::<Model<B>>::new();
         let mut report = SegmentReport::default();
-        let loss_kind = match &self.config.model {
-            hrm_core::ModelConfig::Hrm(c) => c.loss,
-            hrm_core::ModelConfig::Flat(c) => c.loss,
-        };
+        let loss_kind = self.config.model.loss();
         let mut finished = true;
         let mut running_total = (0.0, 0.0);
         for (i, (inputs, targets, carry)) in batch.micro.iter_mut().enumerate() {
@@ -503,7 +500,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     let min_steps = exploration_min_steps::<B>(
                         &mut StdRng::seed_from_u64(seed),
                         inputs.dims(),
-                        self.config_halt_exploration(),
+                        self.config.model.halt_exploration_prob(),
                         hrm.halt_max_steps(),
                         &self.device,
                     );
@@ -588,13 +585,6 @@ impl<B: AutodiffBackend> Trainer<B> {
         (self.config.data.batch_size * self.config.data.seq_len * self.config.optim.grad_accum) as u64
     }
 
-    fn config_halt_exploration(&self) -> f64 {
-        match &self.config.model {
-            hrm_core::ModelConfig::Hrm(c) => c.halt_exploration_prob,
-            hrm_core::ModelConfig::Flat(_) => 0.0,
-        }
-    }
-
     /// Evaluates on the validation split and logs the result.
     pub fn evaluate(&mut self) -> Result<EvalMetrics> {
         let mut batches: Batches = self.config.data.batches(
@@ -603,10 +593,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             &self.data_base,
             &HubOptions::from_env(),
         )?;
-        let loss = match &self.config.model {
-            hrm_core::ModelConfig::Hrm(c) => c.loss,
-            hrm_core::ModelConfig::Flat(c) => c.loss,
-        };
+        let loss = self.config.model.loss();
         let metrics = evaluate(&self.model.valid(), &mut batches, self.config.run.eval_batches, loss, &self.device)?;
         self.log.metrics(&EvalRecord { step: self.state.step, tokens: self.state.tokens, eval: &metrics })?;
         self.log.scalars(

@@ -50,3 +50,16 @@ impl<B: Backend> ScaledEmbedding<B> {
         self.table.forward(tokens) * self.scale
     }
 }
+
+/// Grows a language model's input table and output head to `vocab_size` together, drawing
+/// the new weights from `seed` (see [`ScaledEmbedding::grow`] and [`crate::init::grow_outputs`]).
+pub fn grow_vocab<B: Backend>(
+    embedding: ScaledEmbedding<B>,
+    head: burn::nn::Linear<B>,
+    vocab_size: usize,
+    seed: u64,
+) -> (ScaledEmbedding<B>, burn::nn::Linear<B>) {
+    let mut init = ParamInit::new(seed);
+    let embedding = embedding.grow(vocab_size, &mut init);
+    (embedding, crate::init::grow_outputs(head, vocab_size, &mut init))
+}

@@ -9,7 +9,7 @@ mod rope;
 
 pub use attention::CausalSelfAttention;
 pub use block::Block;
-pub use embedding::ScaledEmbedding;
+pub use embedding::{ScaledEmbedding, grow_vocab};
 pub use feed_forward::FeedForward;
 pub use norm::rms_norm;
 pub use rope::Rope;
