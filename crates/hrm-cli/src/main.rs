@@ -2,6 +2,7 @@
 
 mod device;
 mod eval;
+mod generate;
 mod overrides;
 mod train;
 
@@ -21,6 +22,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a run's newest checkpoint: loss, perplexity, bits per byte, accuracy.
     Eval(eval::EvalArgs),
+    /// Continue a prompt with a run's newest checkpoint, streaming the text.
+    Generate(generate::GenerateArgs),
 }
 
 fn main() {
@@ -31,6 +34,7 @@ fn main() {
     let result = match Cli::parse().command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -62,6 +62,8 @@ fn trains_then_resumes_a_finished_run() {
     let out = hrm(&["eval", "run", "--batches", "2"], dir.path());
     assert!(out.status.success() && text(&out).contains("bits/byte"), "{}", text(&out));
     assert!(text(&out).contains("step-000000006"), "{}", text(&out));
+    let out = hrm(&["generate", "run", "--prompt", "the cat", "--max-tokens", "12", "--seed", "1"], dir.path());
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("the cat"), "{}", text(&out));
     // The saved config names the data by absolute path, so --resume works from anywhere.
     let elsewhere = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
