@@ -120,6 +120,24 @@ impl<B: Backend> Hrm<B> {
         Self { embedding, lm_head, ..self }
     }
 
+    /// The model with `extra_h` blocks appended to H and `extra_l` to L, each starting as
+    /// nearly the identity so the function barely changes (continual learning's layer
+    /// growth); `block` must be the model's block config, weights are drawn from `seed`.
+    pub fn grow_layers(self, extra_h: usize, extra_l: usize, block: &crate::BlockConfig, seed: u64) -> Self {
+        let mut init = ParamInit::new(seed);
+        let device = self.h_init.val().device();
+        Self {
+            h_module: self.h_module.grow(extra_h, block, &mut init, &device),
+            l_module: self.l_module.grow(extra_l, block, &mut init, &device),
+            ..self
+        }
+    }
+
+    /// Blocks in H and in L.
+    pub fn layers(&self) -> (usize, usize) {
+        (self.h_module.num_layers(), self.l_module.num_layers())
+    }
+
     /// Most ACT segments per position.
     pub fn halt_max_steps(&self) -> usize {
         self.halt_max_steps

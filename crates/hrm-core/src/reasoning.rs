@@ -18,6 +18,12 @@ impl<B: Backend> ReasoningModule<B> {
         Self { blocks: (0..layers).map(|_| Block::new(config, init, device)).collect() }
     }
 
+    /// The module with `extra` near-identity blocks appended (see [`Block::near_identity`]).
+    pub fn grow(mut self, extra: usize, config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
+        self.blocks.extend((0..extra).map(|_| Block::near_identity(config, init, device)));
+        self
+    }
+
     /// Number of blocks.
     pub fn num_layers(&self) -> usize {
         self.blocks.len()

@@ -133,3 +133,18 @@ fn growing_the_vocabulary_keeps_every_old_weight() {
     let old_part: Vec<f32> = new_logits.chunks(45).flat_map(|row| row[..37].to_vec()).collect();
     assert!(max_abs_diff(&old_logits, &old_part) <= 1e-6);
 }
+
+#[test]
+fn growing_layers_barely_changes_the_function() {
+    let device = Default::default();
+    let config = tiny_hrm(1);
+    let model = config.init::<Cpu>(21, &device);
+    let x = tokens::<Cpu>(2, 10, 37, &device);
+    let before = values(model.logits(x.clone()));
+    let grown = model.grow_layers(1, 2, &config.block, 5);
+    assert_eq!(grown.layers(), (3, 4));
+    let after = values(grown.logits(x));
+    let diff = max_abs_diff(&before, &after);
+    println!("max |logit change| after adding 1 H and 2 L near-identity blocks: {diff:e}");
+    assert!(diff < 1e-3, "the function moved by {diff}");
+}

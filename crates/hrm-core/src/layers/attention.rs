@@ -24,6 +24,12 @@ impl<B: Backend> CausalSelfAttention<B> {
         Self { qkv: init.linear(d, 3 * d, device), out: init.linear(d, d, device), n_heads: config.n_heads }
     }
 
+    /// The same layer with its output projection zeroed, so it adds nothing to the residual.
+    pub fn silenced(mut self) -> Self {
+        self.out.weight = burn::module::Param::from_tensor(self.out.weight.val().zeros_like().detach());
+        self
+    }
+
     /// Attends over `x` `[batch, seq, d_model]`; each position sees itself and earlier ones.
     pub fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
         let [batch, seq, d_model] = x.dims();

@@ -24,6 +24,14 @@ impl<B: Backend> Block<B> {
         }
     }
 
+    /// A block whose residual branches start at zero: on an RMS-normalised input (what every
+    /// block outputs) it returns its input up to the norm's epsilon, so appending it to a
+    /// stack barely changes the function (layer growth).
+    pub fn near_identity(config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
+        let block = Self::new(config, init, device);
+        Self { attention: block.attention.silenced(), feed_forward: block.feed_forward.silenced(), ..block }
+    }
+
     /// Applies the block to `[batch, seq, d_model]`.
     pub fn forward(&self, h: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
         let h = rms_norm(h.clone() + self.attention.forward(h, rope), self.norm_eps);

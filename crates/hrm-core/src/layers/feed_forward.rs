@@ -21,6 +21,12 @@ impl<B: Backend> FeedForward<B> {
         Self { gate_up, down: init.linear(ffn, d, device) }
     }
 
+    /// The same MLP with its down projection zeroed, so it adds nothing to the residual.
+    pub fn silenced(mut self) -> Self {
+        self.down.weight = burn::module::Param::from_tensor(self.down.weight.val().zeros_like().detach());
+        self
+    }
+
     /// Applies the MLP to `[batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         self.down.forward(self.gate_up.forward(x))
