@@ -355,7 +355,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             log,
         };
         if let Some(carries) = carries {
+            // Re-read the batch in progress; its tokens were counted before the checkpoint.
+            let tokens = trainer.state.tokens;
             let mut batch = trainer.next_batch()?;
+            trainer.state.tokens = tokens;
             for ((_, _, carry), saved) in batch.micro.iter_mut().zip(carries) {
                 *carry = saved.map(|s| s.load(&trainer.device));
             }

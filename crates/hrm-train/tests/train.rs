@@ -112,6 +112,7 @@ fn resume_gives_bit_identical_losses() {
             stitched, full.losses,
             "pause at {pause}: resumed losses must equal the uninterrupted run's bit for bit"
         );
+        assert_eq!((rest.step, rest.tokens), (full.step, full.tokens), "pause at {pause}: counters continue exactly");
     }
 }
 
