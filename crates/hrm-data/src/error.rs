@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// A file could not be opened or read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (kept out of the `source` chain so it is printed once).
+        error: std::io::Error,
     },
     /// Bytes that are not UTF-8, with `on_invalid_utf8 = "fail"`.
     #[error("{}: invalid UTF-8 in the document at byte {offset}", path.display())]
@@ -106,7 +106,7 @@ pub enum DataError {
 impl DataError {
     /// An [`DataError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io { path: path.into(), error: source }
     }
 
     /// An [`DataError::InvalidConfig`] naming `field`, its `value` and the `reason`.

@@ -15,12 +15,12 @@ pub enum TrainError {
     #[error(transparent)]
     Data(#[from] hrm_data::DataError),
     /// A file or folder of the run could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (kept out of the `source` chain so it is printed once).
+        error: std::io::Error,
     },
     /// A checkpoint that cannot be used.
     #[error("checkpoint {}: {reason}", path.display())]
@@ -55,7 +55,7 @@ pub enum TrainError {
 impl TrainError {
     /// An [`TrainError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io { path: path.into(), error: source }
     }
 }
 
