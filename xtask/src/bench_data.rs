@@ -46,14 +46,6 @@ struct Report {
     peak_rss_bytes: Option<u64>,
 }
 
-/// Peak resident memory of this process (Linux `VmHWM`).
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
 /// One pass over the text: every document tokenized and packed into windows.
 fn one_pass(config: &DataConfig, base: &Path, tokenizer: Arc<dyn Tokenizer>) -> anyhow::Result<(u64, u64, f64)> {
     let stream = config.documents(Split::Train, base, &HubOptions::from_env())?;
@@ -116,7 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seq_len: args.seq_len,
         threads: 1,
         rows,
-        peak_rss_bytes: peak_rss_bytes(),
+        peak_rss_bytes: hrm_train::memory::peak_rss_bytes(),
     };
     println!(
         "{:<10} {:>12} {:>12} {:>10} {:>10} {:>14}",

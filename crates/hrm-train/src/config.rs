@@ -79,6 +79,27 @@ impl Default for ActConfig {
     }
 }
 
+/// Layer growth (continual learning, seed 001): blocks are added as text arrives, each
+/// starting as nearly the identity so the model's function barely changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrowthConfig {
+    /// Grow after every this many bytes of training text (0: never).
+    pub every_bytes: u64,
+    /// Blocks added to H at each growth.
+    pub add_h_layers: usize,
+    /// Blocks added to L at each growth.
+    pub add_l_layers: usize,
+    /// Most growths in a run.
+    pub max_growths: u32,
+}
+
+impl Default for GrowthConfig {
+    fn default() -> Self {
+        Self { every_bytes: 0, add_h_layers: 1, add_l_layers: 2, max_growths: 4 }
+    }
+}
+
 /// Length, evaluation, checkpointing and stopping of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -174,6 +195,9 @@ pub struct TrainConfig {
     /// ACT training.
     #[serde(default)]
     pub act: ActConfig,
+    /// Layer growth (HRM only; off by default).
+    #[serde(default)]
+    pub growth: GrowthConfig,
     /// Length, evaluation and checkpoints.
     pub run: RunConfig,
 }

@@ -90,6 +90,7 @@ struct StepRecord {
     segment: usize,
     running_share: f64,
     tokens_per_s: f64,
+    peak_rss_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -168,6 +169,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             evals_since_best: 0,
             bad_steps_in_row: 0,
             bad_steps_total: 0,
+            text_bytes: 0,
+            growths: 0,
             phase_start: 0,
             datasets: vec![crate::state::DatasetRecord {
                 sources: config.data.sources.iter().map(|s| s.name.clone()).collect(),
@@ -201,12 +204,18 @@ impl<B: AutodiffBackend> Trainer<B> {
                     log.line(&format!("resuming from {}", path.display()))?;
                     let state: TrainState = serde_json::from_slice(&files["state.json"])
                         .map_err(|e| record_error(&path, "state.json", e))?;
+                    let mut config = config;
                     if state.model != config.model {
-                        return Err(record_error(
-                            &path,
-                            "model",
-                            "was written for another model config than config.toml's",
-                        ));
+                        if !only_layers_differ(&state.model, &config.model) {
+                            return Err(record_error(
+                                &path,
+                                "model",
+                                "was written for another model config than config.toml's",
+                            ));
+                        }
+                        // A layer growth whose config.toml rewrite did not happen: the checkpoint rules.
+                        config.model = state.model.clone();
+                        std::fs::write(run.config(), config.to_toml()).map_err(|e| TrainError::io(run.config(), e))?;
                     }
                     let model = config.model.init::<B>(config.run.seed, &device);
                     let record = Bytes::default()
@@ -385,6 +394,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             let batch = self.train.next().ok_or_else(|| TrainError::Config("the training data ended".into()))??;
             let (inputs, targets) = batch.to_tensors::<B>(&self.device);
             self.state.tokens += (batch.batch_size * batch.seq_len) as u64;
+            self.state.text_bytes += batch.bytes as u64;
             cursor_after = Some(batch.cursor.clone());
             micro.push((inputs, targets, None));
         }
@@ -432,6 +442,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     segment: self.pending.as_ref().map_or(0, |p| p.segment),
                     running_share: running,
                     tokens_per_s,
+                    peak_rss_bytes: crate::memory::peak_rss_bytes(),
                 };
                 self.log.metrics(&record)?;
                 self.log.scalars(
@@ -447,7 +458,8 @@ impl<B: AutodiffBackend> Trainer<B> {
                         ("train/tokens_per_s", tokens_per_s),
                     ],
                 )?;
-                bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s", report.total));
+                let rss = record.peak_rss_bytes.map_or(String::new(), |b| format!(" rss {} MiB", b >> 20));
+                bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s{rss}", report.total));
             }
             bar.set_position(step);
             if step.is_multiple_of(self.config.run.eval_every) || step == total {
@@ -579,8 +591,47 @@ impl<B: AutodiffBackend> Trainer<B> {
         } else {
             self.pending = Some(batch);
         }
+        self.maybe_grow_layers()?;
         let running = if running_total.1 > 0.0 { running_total.0 / running_total.1 } else { 0.0 };
         Ok((report, grad_norm, lr, running))
+    }
+
+    /// Between batches, once `growth.every_bytes` more text has been read, appends
+    /// near-identity blocks to H and L. The checkpoint written at once names the grown model,
+    /// then `config.toml` is rewritten (resume prefers the checkpoint's layer counts, so a
+    /// crash between the two loses nothing).
+    fn maybe_grow_layers(&mut self) -> Result<()> {
+        let growth = self.config.growth.clone();
+        let due = (u64::from(self.state.growths) + 1).saturating_mul(growth.every_bytes);
+        if growth.every_bytes == 0
+            || self.pending.is_some()
+            || self.state.growths >= growth.max_growths
+            || self.state.text_bytes < due
+        {
+            return Ok(());
+        }
+        let before = self.config.model.num_params();
+        let (Model::Hrm(hrm), hrm_core::ModelConfig::Hrm(c)) = (&self.model, &mut self.config.model) else {
+            return Ok(());
+        };
+        let seed = self.config.run.seed ^ self.state.step.rotate_left(17);
+        let grown = hrm.clone().grow_layers(growth.add_h_layers, growth.add_l_layers, &c.block, seed);
+        let (h, l) = grown.layers();
+        c.h_layers = h;
+        c.l_layers = l;
+        self.model = Model::Hrm(grown);
+        self.state.growths += 1;
+        self.state.model = self.config.model.clone();
+        self.log.line(&format!(
+            "layer growth {} after {} bytes of text: H {} → {h}, L {} → {l} blocks, {before} → {} parameters",
+            self.state.growths,
+            self.state.text_bytes,
+            h - growth.add_h_layers,
+            l - growth.add_l_layers,
+            self.config.model.num_params()
+        ))?;
+        self.save_checkpoint(None)?;
+        std::fs::write(self.run.config(), self.config.to_toml()).map_err(|e| TrainError::io(self.run.config(), e))
     }
 
     /// Tokens one step runs through the model.
@@ -662,6 +713,16 @@ impl<B: AutodiffBackend> Trainer<B> {
         let protect: Vec<_> = ["best", "pause"].iter().filter_map(|r| checkpoint::pointer(&dir, r)).collect();
         checkpoint::prune(&dir, self.config.run.keep_checkpoints.max(1), &protect)?;
         Ok(())
+    }
+}
+
+/// Whether two model configs differ in their H and L block counts alone (a layer growth).
+fn only_layers_differ(a: &hrm_core::ModelConfig, b: &hrm_core::ModelConfig) -> bool {
+    match (a, b) {
+        (hrm_core::ModelConfig::Hrm(a), hrm_core::ModelConfig::Hrm(b)) => {
+            hrm_core::HrmConfig { h_layers: b.h_layers, l_layers: b.l_layers, ..a.clone() } == *b
+        }
+        _ => false,
     }
 }
 

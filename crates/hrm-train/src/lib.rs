@@ -13,6 +13,8 @@ pub mod eval;
 pub mod gradients;
 /// The training loop.
 pub mod learner;
+/// Process memory figures.
+pub mod memory;
 /// The per-segment losses (LM and ACT Q-learning).
 pub mod objective;
 /// The run folder and its logs.
@@ -24,7 +26,7 @@ pub mod state;
 /// TensorBoard event files.
 pub mod tensorboard;
 
-pub use config::{ActConfig, OptimConfig, RunConfig, TokenizerConfig, TrainConfig};
+pub use config::{ActConfig, GrowthConfig, OptimConfig, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, evaluate_run, load_run};
 pub use learner::{StopReason, TrainOptions, TrainSummary, Trainer};

@@ -38,6 +38,12 @@ pub struct TrainState {
     pub bad_steps_in_row: u32,
     /// Steps skipped for a non-finite loss, in total.
     pub bad_steps_total: u64,
+    /// Bytes of training text read (drives layer growth).
+    #[serde(default)]
+    pub text_bytes: u64,
+    /// Layer growths so far.
+    #[serde(default)]
+    pub growths: u32,
     /// Step at which the current dataset (phase) began; the LR schedule restarts there.
     #[serde(default)]
     pub phase_start: u64,

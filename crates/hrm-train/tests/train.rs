@@ -33,6 +33,7 @@ fn tiny_config(model: ModelConfig, steps: u64) -> TrainConfig {
         optim: Default::default(),
         schedule: hrm_train::ScheduleConfig { warmup_steps: Some(5), ..Default::default() },
         act: Default::default(),
+        growth: Default::default(),
         run,
     }
 }
@@ -193,7 +194,7 @@ fn a_checkpoint_of_another_model_config_is_refused() {
     let run = dir.path().join("run");
     start(config, dir.path(), &run).run(&TrainOptions::default()).unwrap();
     let toml = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    std::fs::write(run.join("config.toml"), toml.replace("h_layers = 1", "h_layers = 2")).unwrap();
+    std::fs::write(run.join("config.toml"), toml.replace("n_heads = 4", "n_heads = 2")).unwrap();
     let err = Trainer::<B>::resume(RunDir::new(&run), Default::default()).err().unwrap().to_string();
     assert!(err.contains("another model config"), "{err}");
 }
@@ -240,4 +241,33 @@ fn embedding_rows(model: &hrm_core::Model<B>) -> Vec<f32> {
         hrm_core::Model::Hrm(m) => m.embedding().weight().into_data().to_vec().unwrap(),
         hrm_core::Model::Flat(m) => m.embedding().weight().into_data().to_vec().unwrap(),
     }
+}
+
+#[test]
+fn layers_grow_as_text_arrives_and_resume_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let mut config = tiny_config(hrm(1), 40);
+    config.growth = hrm_train::GrowthConfig { every_bytes: 2_000, add_h_layers: 1, add_l_layers: 2, max_growths: 2 };
+    config.run.checkpoint_every = 40;
+    let run = dir.path().join("run");
+    let summary = start(config, dir.path(), &run).run(&TrainOptions::default()).unwrap();
+    assert!(summary.losses.iter().all(|l| l.is_finite()));
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(log.contains("layer growth 1") && log.contains("H 1 → 2, L 1 → 3"), "{log}");
+    assert!(log.contains("layer growth 2") && log.contains("H 2 → 3, L 3 → 5"), "{log}");
+    assert!(!log.contains("layer growth 3"), "max_growths caps it");
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(saved.contains("h_layers = 3") && saved.contains("l_layers = 5"), "{saved}");
+
+    // A crash between the growth checkpoint and the config rewrite: the checkpoint rules.
+    std::fs::write(
+        run.join("config.toml"),
+        saved.replace("h_layers = 3", "h_layers = 2").replace("l_layers = 5", "l_layers = 3"),
+    )
+    .unwrap();
+    let resumed = Trainer::<B>::resume(RunDir::new(&run), Default::default()).unwrap();
+    let hrm_core::Model::Hrm(model) = resumed.model() else { panic!("an HRM") };
+    assert_eq!(model.layers(), (3, 5));
+    assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("l_layers = 5"));
 }
