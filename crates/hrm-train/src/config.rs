@@ -100,6 +100,21 @@ impl Default for GrowthConfig {
     }
 }
 
+/// A later phase of a curriculum: other sources, trained for `steps` more steps with the
+/// learning-rate schedule restarted (seed 000's multi-dataset training).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// The phase's sources (the rest of `[data]` carries over).
+    #[serde(default)]
+    pub sources: Vec<hrm_data::SourceSpec>,
+    /// Or a mix file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<std::path::PathBuf>,
+    /// Optimiser steps of this phase.
+    pub steps: u64,
+}
+
 /// Length, evaluation, checkpointing and stopping of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,6 +213,9 @@ pub struct TrainConfig {
     /// Layer growth (HRM only; off by default).
     #[serde(default)]
     pub growth: GrowthConfig,
+    /// Phases after the first (`[data]` for `run.steps` steps), trained in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curriculum: Vec<Phase>,
     /// Length, evaluation and checkpoints.
     pub run: RunConfig,
 }

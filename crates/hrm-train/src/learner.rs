@@ -150,6 +150,15 @@ impl<B: AutodiffBackend> Trainer<B> {
         config.validate()?;
         // The saved config names data by absolute path, so a resume works from any folder.
         config.data.absolutize(data_base);
+        for phase in &mut config.curriculum {
+            let mut data = DataConfig {
+                sources: std::mem::take(&mut phase.sources),
+                mix: phase.mix.take(),
+                ..config.data.clone()
+            };
+            data.absolutize(data_base);
+            (phase.sources, phase.mix) = (data.sources, data.mix);
+        }
         if !checkpoint::list(&run.checkpoints()).is_empty() {
             return Err(TrainError::Config(format!(
                 "{} already holds a run; resume it or choose another folder",
@@ -269,32 +278,40 @@ impl<B: AutodiffBackend> Trainer<B> {
     ) -> Result<Self> {
         let mut trainer = Self::resume(run, device)?;
         data.absolutize(data_base);
-        let mut config = trainer.config.clone();
+        trainer.start_phase(data, extra_steps)?;
+        Ok(trainer)
+    }
+
+    /// Switches to new data (absolute paths) for `steps` more steps: the shared part of
+    /// [`Trainer::continue_on`] and curriculum phases.
+    fn start_phase(&mut self, data: DataConfig, steps: u64) -> Result<()> {
+        let mut config = self.config.clone();
         config.data = data;
-        config.run.steps = trainer.state.step + extra_steps;
+        config.run.steps = self.state.step + steps;
         config.validate()?;
-        let mut tokenizer = (*trainer.tokenizer).clone();
+        let base = self.run.root().to_path_buf();
+        let mut tokenizer = (*self.tokenizer).clone();
         let old_vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);
         if let AnyTokenizer::Char(chars) = &mut tokenizer {
             let name = config.data.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("+");
-            for doc in crate::config::first_documents(&config.data, data_base, config.run.tokenizer_docs)? {
+            for doc in crate::config::first_documents(&config.data, &base, config.run.tokenizer_docs)? {
                 chars.extend(&doc, &name);
             }
         }
         let new_vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);
         if new_vocab > old_vocab {
-            let seed = config.run.seed ^ trainer.state.step;
-            trainer.model = trainer.model.clone().grow_vocab(new_vocab, seed);
+            let seed = config.run.seed ^ self.state.step;
+            self.model = self.model.clone().grow_vocab(new_vocab, seed);
             config.model.set_vocab_size(new_vocab);
-            let live = param_ids(&trainer.model);
-            let keep = |record: <Adam<B> as Optimizer<Model<B>, B>>::Record| {
-                record.into_iter().filter(|(id, _)| live.contains(id)).collect()
-            };
-            trainer.optim = adam::<B>(&config).load_record(keep(trainer.optim.to_record()));
-            trainer.optim_embed = adam::<B>(&config).load_record(keep(trainer.optim_embed.to_record()));
-            trainer.log.line(&format!("vocabulary grew from {old_vocab} to {new_vocab}; optimiser state reset for the embedding and output head"))?;
+            let live = param_ids(&self.model);
+            let keep = |record: AdamRecord<B>| record.into_iter().filter(|(id, _)| live.contains(id)).collect();
+            self.optim = adam::<B>(&config).load_record(keep(self.optim.to_record()));
+            self.optim_embed = adam::<B>(&config).load_record(keep(self.optim_embed.to_record()));
+            self.log.line(&format!(
+                "vocabulary grew from {old_vocab} to {new_vocab}; optimiser state reset for the embedding and output head"
+            ))?;
         }
-        let state = &mut trainer.state;
+        let state = &mut self.state;
         state.model = config.model.clone();
         state.cursor = None;
         state.segment = 0;
@@ -306,20 +323,19 @@ impl<B: AutodiffBackend> Trainer<B> {
             from_step: state.step,
             from_tokens: state.tokens,
         });
-        std::fs::write(trainer.run.config(), config.to_toml()).map_err(|e| TrainError::io(trainer.run.config(), e))?;
-        tokenizer.save_to_dir(trainer.run.root())?;
-        trainer
-            .log
-            .line(&format!("continuing on {:?} for {extra_steps} steps", state.datasets.last().map(|d| &d.sources)))?;
-        trainer.pending = None;
-        trainer.tokenizer = Arc::new(tokenizer);
-        trainer.train = config
+        std::fs::write(self.run.config(), config.to_toml()).map_err(|e| TrainError::io(self.run.config(), e))?;
+        tokenizer.save_to_dir(self.run.root())?;
+        let sources = state.datasets.last().map(|d| d.sources.join("+")).unwrap_or_default();
+        self.log.line(&format!("phase {}: training on {sources} for {steps} steps", state.datasets.len()))?;
+        self.pending = None;
+        self.tokenizer = Arc::new(tokenizer);
+        self.train = config
             .data
-            .batches(Split::Train, trainer.tokenizer.clone(), data_base, &HubOptions::from_env())?
+            .batches(Split::Train, self.tokenizer.clone(), &base, &HubOptions::from_env())?
             .prefetch(config.data.prefetch);
-        trainer.data_base = data_base.to_path_buf();
-        trainer.config = config;
-        Ok(trainer)
+        self.data_base = base;
+        self.config = config;
+        Ok(())
     }
 
     /// The tokenizer.
@@ -403,7 +419,7 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Runs until the configured step count, early stopping, or a stop request.
     pub fn run(mut self, options: &TrainOptions) -> Result<TrainSummary> {
-        let total = self.config.run.steps;
+        let mut total = self.config.run.steps;
         let bar = progress_bar(options.progress, total, self.state.step);
         let mut losses = Vec::new();
         let mut last_eval = None;
@@ -411,7 +427,15 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut window = (Instant::now(), 0u64);
         let stop = loop {
             if self.state.step >= total {
-                break StopReason::Finished;
+                // The next curriculum phase, if any: phase k (k ≥ 1) is curriculum[k - 1].
+                let Some(phase) = self.config.curriculum.get(self.state.datasets.len() - 1).cloned() else {
+                    break StopReason::Finished;
+                };
+                let data = DataConfig { sources: phase.sources, mix: phase.mix, ..self.config.data.clone() };
+                self.start_phase(data, phase.steps)?;
+                total = self.config.run.steps;
+                bar.set_length(total);
+                continue;
             }
             if options.stop.load(Ordering::SeqCst) || options.pause_at_step.is_some_and(|p| self.state.step >= p) {
                 self.save_checkpoint(Some("pause"))?;

@@ -26,7 +26,7 @@ pub mod state;
 /// TensorBoard event files.
 pub mod tensorboard;
 
-pub use config::{ActConfig, GrowthConfig, OptimConfig, RunConfig, TokenizerConfig, TrainConfig};
+pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, evaluate_run, load_run};
 pub use learner::{StopReason, TrainOptions, TrainSummary, Trainer};

@@ -34,6 +34,7 @@ fn tiny_config(model: ModelConfig, steps: u64) -> TrainConfig {
         schedule: hrm_train::ScheduleConfig { warmup_steps: Some(5), ..Default::default() },
         act: Default::default(),
         growth: Default::default(),
+        curriculum: Vec::new(),
         run,
     }
 }
@@ -270,4 +271,29 @@ fn layers_grow_as_text_arrives_and_resume_follows() {
     let hrm_core::Model::Hrm(model) = resumed.model() else { panic!("an HRM") };
     assert_eq!(model.layers(), (3, 5));
     assert!(std::fs::read_to_string(run.join("config.toml")).unwrap().contains("l_layers = 5"));
+}
+
+#[test]
+fn a_curriculum_trains_its_phases_in_order_and_resumes_inside_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let second: Vec<String> = (0..200).map(|i| format!("{i} ZEBRAS QUIETLY JUMP! {} ?", i % 7)).collect();
+    std::fs::write(dir.path().join("second.txt"), second.join("\n<|endoftext|>\n")).unwrap();
+    let mut config = tiny_config(hrm(1), 10);
+    config.curriculum =
+        vec![hrm_train::Phase { sources: vec![SourceSpec::local("second", "second.txt")], mix: None, steps: 15 }];
+    let run = dir.path().join("run");
+    let options = TrainOptions { pause_at_step: Some(18), ..TrainOptions::default() };
+    let part = start(config, dir.path(), &run).run(&options).unwrap();
+    assert_eq!((part.stop, part.step), (StopReason::Paused, 18));
+    let rest = Trainer::<B>::resume(RunDir::new(&run), Default::default()).unwrap();
+    assert_eq!(rest.state().datasets.len(), 2, "resumed inside phase 2");
+    let summary = rest.run(&TrainOptions::default()).unwrap();
+    assert_eq!((summary.stop, summary.step), (StopReason::Finished, 25));
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(log.contains("phase 2: training on second for 15 steps") && log.contains("vocabulary grew"), "{log}");
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoints/step-000000025/state.json")).unwrap()).unwrap();
+    assert_eq!(state["datasets"][1]["from_step"], 10);
+    assert_eq!(state["phase_start"], 10);
 }
