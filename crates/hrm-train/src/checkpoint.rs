@@ -146,3 +146,24 @@ pub fn prune(dir: &Path, keep: usize, protect: &[PathBuf]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_mid_write_leaves_the_previous_checkpoint_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write(dir.path(), 10, &[("a.bin", vec![1; 1000]), ("b.bin", vec![2; 10])]).unwrap();
+        // The second file cannot be created (its folder does not exist): the write fails
+        // after the first file of the new checkpoint is already on disk.
+        let err = write(dir.path(), 20, &[("a.bin", vec![3; 1000]), ("missing/b.bin", vec![4; 10])]);
+        assert!(err.is_err());
+        assert!(!dir.path().join(checkpoint_name(20)).exists(), "no half-written checkpoint under the real name");
+        let (step, files) = read(&first).unwrap();
+        assert_eq!((step, files["a.bin"].len(), files["b.bin"][0]), (10, 1000, 2));
+        assert_eq!(list(dir.path()).len(), 1);
+        prune(dir.path(), 3, &[]).unwrap();
+        assert!(!dir.path().join(format!(".{}.tmp", checkpoint_name(20))).exists(), "leftovers are pruned");
+    }
+}

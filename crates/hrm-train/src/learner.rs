@@ -89,6 +89,8 @@ struct StepRecord {
     grad_norm: f64,
     segment: usize,
     running_share: f64,
+    /// Mean ACT segments per position of the last finished batch.
+    act_steps: f64,
     tokens_per_s: f64,
     peak_rss_bytes: Option<u64>,
 }
@@ -121,6 +123,7 @@ pub struct Trainer<B: AutodiffBackend> {
     data_base: std::path::PathBuf,
     tokenizer: Arc<AnyTokenizer>,
     log: RunLog,
+    last_act_steps: f64,
 }
 
 fn adam<B: AutodiffBackend>(config: &TrainConfig) -> Adam<B> {
@@ -378,6 +381,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             data_base: data_base.to_path_buf(),
             tokenizer,
             log,
+            last_act_steps: 0.0,
         };
         if let Some(carries) = carries {
             // Re-read the batch in progress; its tokens were counted before the checkpoint.
@@ -465,6 +469,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     grad_norm,
                     segment: self.pending.as_ref().map_or(0, |p| p.segment),
                     running_share: running,
+                    act_steps: self.last_act_steps,
                     tokens_per_s,
                     peak_rss_bytes: crate::memory::peak_rss_bytes(),
                 };
@@ -479,6 +484,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                         ("train/lr", lr),
                         ("train/grad_norm", grad_norm),
                         ("train/running_share", running),
+                        ("train/act_steps", record.act_steps),
                         ("train/tokens_per_s", tokens_per_s),
                     ],
                 )?;
@@ -612,6 +618,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         if finished || batch.segment >= max_segments {
             self.state.cursor = batch.cursor_after.clone();
+            self.last_act_steps = mean_act_steps(&batch.micro);
         } else {
             self.pending = Some(batch);
         }
@@ -738,6 +745,18 @@ impl<B: AutodiffBackend> Trainer<B> {
         checkpoint::prune(&dir, self.config.run.keep_checkpoints.max(1), &protect)?;
         Ok(())
     }
+}
+
+/// Mean segments per position over the micro-batches' carries (1 for the flat model).
+fn mean_act_steps<B: AutodiffBackend>(micro: &[MicroBatch<B>]) -> f64 {
+    let (mut steps, mut positions) = (0.0, 0.0);
+    for (inputs, _, carry) in micro {
+        if let Some(carry) = carry {
+            steps += carry.steps.clone().sum().into_data().iter::<f64>().next().unwrap_or(0.0);
+            positions += (inputs.dims()[0] * inputs.dims()[1]) as f64;
+        }
+    }
+    if positions > 0.0 { steps / positions } else { 1.0 }
 }
 
 /// Whether two model configs differ in their H and L block counts alone (a layer growth).

@@ -297,3 +297,23 @@ fn a_curriculum_trains_its_phases_in_order_and_resumes_inside_one() {
     assert_eq!(state["datasets"][1]["from_step"], 10);
     assert_eq!(state["phase_start"], 10);
 }
+
+#[test]
+fn early_stopping_ends_the_run_after_patience_evaluations_without_improvement() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let mut config = tiny_config(hrm(1), 50);
+    // A learning rate far below f32 resolution leaves the weights, and so the validation
+    // loss, exactly unchanged: no evaluation after the first improves on it.
+    config.optim.lr = 1e-12;
+    config.optim.embed_lr = 1e-12;
+    config.run.eval_every = 2;
+    config.run.patience = Some(2);
+    let run = dir.path().join("run");
+    let summary = start(config, dir.path(), &run).run(&TrainOptions::default()).unwrap();
+    assert_eq!((summary.stop, summary.step), (StopReason::EarlyStopped, 6));
+    let best = std::fs::read_to_string(run.join("checkpoints/best")).unwrap();
+    assert_eq!(best.trim(), "step-000000002", "the best checkpoint is the first evaluation's");
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(metrics.contains("\"act_steps\":"), "mean ACT steps are logged");
+}
