@@ -18,6 +18,12 @@ fn write_corpus(dir: &Path) {
     std::fs::write(dir.join("corpus.txt"), docs.join("\n<|endoftext|>\n")).unwrap();
 }
 
+/// A second text with characters the first lacks (capitals, `!`, `?`), as `second.txt`.
+fn write_second_corpus(dir: &Path) {
+    let docs: Vec<String> = (0..200).map(|i| format!("{i} ZEBRAS QUIETLY JUMP! {} ?", i % 7)).collect();
+    std::fs::write(dir.join("second.txt"), docs.join("\n<|endoftext|>\n")).unwrap();
+}
+
 fn tiny_config(model: ModelConfig, steps: u64) -> TrainConfig {
     let data = DataConfig {
         shuffle_block: 16,
@@ -204,8 +210,7 @@ fn a_checkpoint_of_another_model_config_is_refused() {
 fn continual_learning_grows_the_vocabulary_and_keeps_old_rows() {
     let dir = tempfile::tempdir().unwrap();
     write_corpus(dir.path());
-    let second: Vec<String> = (0..200).map(|i| format!("{i} ZEBRAS QUIETLY JUMP! {} ?", i % 7)).collect();
-    std::fs::write(dir.path().join("second.txt"), second.join("\n<|endoftext|>\n")).unwrap();
+    write_second_corpus(dir.path());
     let run = dir.path().join("run");
     let first = start(tiny_config(hrm(2), 20), dir.path(), &run);
     let old_vocab = hrm_data::Tokenizer::vocab_size(first.tokenizer());
@@ -277,8 +282,7 @@ fn layers_grow_as_text_arrives_and_resume_follows() {
 fn a_curriculum_trains_its_phases_in_order_and_resumes_inside_one() {
     let dir = tempfile::tempdir().unwrap();
     write_corpus(dir.path());
-    let second: Vec<String> = (0..200).map(|i| format!("{i} ZEBRAS QUIETLY JUMP! {} ?", i % 7)).collect();
-    std::fs::write(dir.path().join("second.txt"), second.join("\n<|endoftext|>\n")).unwrap();
+    write_second_corpus(dir.path());
     let mut config = tiny_config(hrm(1), 10);
     config.curriculum =
         vec![hrm_train::Phase { sources: vec![SourceSpec::local("second", "second.txt")], mix: None, steps: 15 }];
