@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
+use burn::tensor::backend::Backend;
+
 use crate::error::{Result, TrainError};
+use crate::run_dir::RunDir;
 
 /// Name of the manifest inside a checkpoint folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -112,6 +116,48 @@ pub fn read(path: &Path) -> Result<(u64, BTreeMap<String, Vec<u8>>)> {
         files.insert(name.clone(), bytes);
     }
     Ok((manifest.step, files))
+}
+
+/// A checkpoint folder whose files all match its manifest, read into memory.
+pub struct Intact {
+    /// The folder.
+    pub path: PathBuf,
+    /// Why newer checkpoints were passed over (empty if this is the newest).
+    pub passed_over: String,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Intact {
+    /// The file `name`, or an error naming the checkpoint when it has none.
+    pub fn bytes(&self, name: &str) -> Result<&[u8]> {
+        self.get(name)
+            .ok_or_else(|| TrainError::Checkpoint { path: self.path.clone(), reason: format!("has no {name}") })
+    }
+
+    /// The file `name`, if the checkpoint has one.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.files.get(name).map(Vec::as_slice)
+    }
+
+    /// Decodes the burn record in file `name` (named MessagePack, full precision).
+    pub fn record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
+        NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+            .load(self.bytes(name)?.to_vec(), device)
+            .map_err(|e| TrainError::Checkpoint { path: self.path.clone(), reason: format!("{name}: {e}") })
+    }
+}
+
+/// The newest checkpoint of `run` that passes its manifest; damaged newer ones are skipped
+/// and listed in [`Intact::passed_over`].
+pub fn newest_intact(run: &RunDir) -> Result<Intact> {
+    let mut passed_over = String::new();
+    for (_, path) in list(&run.checkpoints()) {
+        match read(&path) {
+            Ok((_, files)) => return Ok(Intact { path, passed_over, files }),
+            Err(e) => passed_over.push_str(&format!(" {e};")),
+        }
+    }
+    Err(TrainError::NothingToResume { run: run.root().to_path_buf(), detail: passed_over })
 }
 
 /// Step checkpoint folders in `dir`, newest first.

@@ -62,23 +62,14 @@ pub fn load_run<B: Backend>(
     device: &B::Device,
 ) -> Result<(crate::TrainConfig, hrm_data::AnyTokenizer, Model<B>, std::path::PathBuf)> {
     use burn::module::Module;
-    use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
-    let config = crate::TrainConfig::load(&run.config())?;
+    let mut config = crate::TrainConfig::load(&run.config())?;
     let tokenizer = hrm_data::AnyTokenizer::load_from_dir(run.root())?;
-    let mut rejected = String::new();
-    for (_, path) in crate::checkpoint::list(&run.checkpoints()) {
-        match crate::checkpoint::read(&path) {
-            Ok((_, files)) => {
-                let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
-                    .load(files["model.mpk"].clone(), device)
-                    .map_err(|e| TrainError::Checkpoint { path: path.clone(), reason: format!("model.mpk: {e}") })?;
-                let model = config.model.init::<B>(config.run.seed, device).load_record(record);
-                return Ok((config, tokenizer, model, path));
-            }
-            Err(e) => rejected.push_str(&format!(" {e};")),
-        }
-    }
-    Err(TrainError::NothingToResume { run: run.root().to_path_buf(), detail: rejected })
+    let checkpoint = crate::checkpoint::newest_intact(run)?;
+    let state: crate::state::TrainState = serde_json::from_slice(checkpoint.bytes("state.json")?)
+        .map_err(|e| TrainError::Checkpoint { path: checkpoint.path.clone(), reason: format!("state.json: {e}") })?;
+    config.model = state.model_for(&config.model, &checkpoint.path)?;
+    let model = config.model.init::<B>(config.run.seed, device).load_record(checkpoint.record("model.mpk", device)?);
+    Ok((config, tokenizer, model, checkpoint.path))
 }
 
 /// Evaluates a run's newest intact checkpoint on the validation split of `data` (paths

@@ -203,68 +203,33 @@ impl<B: AutodiffBackend> Trainer<B> {
         let config = TrainConfig::load(&run.config())?;
         let tokenizer = AnyTokenizer::load_from_dir(run.root())?;
         let mut log = RunLog::open(&run)?;
-        let mut rejected = String::new();
-        for (_, path) in checkpoint::list(&run.checkpoints()) {
-            match checkpoint::read(&path) {
-                Ok((_, files)) => {
-                    if !rejected.is_empty() {
-                        log.line(&format!(
-                            "fell back to {} (newer checkpoints are damaged:{rejected})",
-                            path.display()
-                        ))?;
-                    }
-                    log.line(&format!("resuming from {}", path.display()))?;
-                    let state: TrainState = serde_json::from_slice(&files["state.json"])
-                        .map_err(|e| record_error(&path, "state.json", e))?;
-                    let mut config = config;
-                    if state.model != config.model {
-                        if !only_layers_differ(&state.model, &config.model) {
-                            return Err(record_error(
-                                &path,
-                                "model",
-                                "was written for another model config than config.toml's",
-                            ));
-                        }
-                        // A layer growth whose config.toml rewrite did not happen: the checkpoint rules.
-                        config.model = state.model.clone();
-                        std::fs::write(run.config(), config.to_toml()).map_err(|e| TrainError::io(run.config(), e))?;
-                    }
-                    let model = config.model.init::<B>(config.run.seed, &device);
-                    let record = Bytes::default()
-                        .load(files["model.mpk"].clone(), &device)
-                        .map_err(|e| record_error(&path, "model.mpk", e))?;
-                    let model = model.load_record(record);
-                    let optims = (
-                        Bytes::default()
-                            .load(files["optim.mpk"].clone(), &device)
-                            .map_err(|e| record_error(&path, "optim.mpk", e))?,
-                        Bytes::default()
-                            .load(files["optim_embed.mpk"].clone(), &device)
-                            .map_err(|e| record_error(&path, "optim_embed.mpk", e))?,
-                    );
-                    let carries: Option<Vec<Option<SavedCarry>>> = match files.get("carry.mpk") {
-                        Some(bytes) => {
-                            Some(rmp_serde::from_slice(bytes).map_err(|e| record_error(&path, "carry.mpk", e))?)
-                        }
-                        None => None,
-                    };
-                    return Self::assemble(
-                        config,
-                        run,
-                        device,
-                        model,
-                        Some(optims),
-                        state,
-                        carries,
-                        Arc::new(tokenizer),
-                        data_base,
-                        log,
-                    );
-                }
-                Err(e) => rejected.push_str(&format!(" {e};")),
-            }
+        let checkpoint = checkpoint::newest_intact(&run)?;
+        let path = &checkpoint.path;
+        if !checkpoint.passed_over.is_empty() {
+            log.line(&format!(
+                "fell back to {} (newer checkpoints are damaged:{})",
+                path.display(),
+                checkpoint.passed_over
+            ))?;
         }
-        Err(TrainError::NothingToResume { run: run.root().to_path_buf(), detail: rejected })
+        log.line(&format!("resuming from {}", path.display()))?;
+        let state: TrainState =
+            serde_json::from_slice(checkpoint.bytes("state.json")?).map_err(|e| record_error(path, "state.json", e))?;
+        let mut config = config;
+        let model_config = state.model_for(&config.model, path)?;
+        if model_config != config.model {
+            // A layer growth whose config.toml rewrite did not happen: the checkpoint rules.
+            config.model = model_config;
+            std::fs::write(run.config(), config.to_toml()).map_err(|e| TrainError::io(run.config(), e))?;
+        }
+        let model =
+            config.model.init::<B>(config.run.seed, &device).load_record(checkpoint.record("model.mpk", &device)?);
+        let optims = (checkpoint.record("optim.mpk", &device)?, checkpoint.record("optim_embed.mpk", &device)?);
+        let carries: Option<Vec<Option<SavedCarry>>> = match checkpoint.get("carry.mpk") {
+            Some(bytes) => Some(rmp_serde::from_slice(bytes).map_err(|e| record_error(path, "carry.mpk", e))?),
+            None => None,
+        };
+        Self::assemble(config, run, device, model, Some(optims), state, carries, Arc::new(tokenizer), data_base, log)
     }
 
     /// Continues the run in `run` on new data for `extra_steps` more steps (continual
@@ -757,16 +722,6 @@ fn mean_act_steps<B: AutodiffBackend>(micro: &[MicroBatch<B>]) -> f64 {
         }
     }
     if positions > 0.0 { steps / positions } else { 1.0 }
-}
-
-/// Whether two model configs differ in their H and L block counts alone (a layer growth).
-fn only_layers_differ(a: &hrm_core::ModelConfig, b: &hrm_core::ModelConfig) -> bool {
-    match (a, b) {
-        (hrm_core::ModelConfig::Hrm(a), hrm_core::ModelConfig::Hrm(b)) => {
-            hrm_core::HrmConfig { h_layers: b.h_layers, l_layers: b.l_layers, ..a.clone() } == *b
-        }
-        _ => false,
-    }
 }
 
 /// Ids of every parameter of `model`.

@@ -83,3 +83,25 @@ impl SavedCarry {
         }
     }
 }
+
+impl TrainState {
+    /// The model config to build for this checkpoint, given `config.toml`'s: the same one,
+    /// or the checkpoint's when they differ only in H and L block counts (a layer growth
+    /// whose `config.toml` rewrite did not happen); anything else is another model.
+    pub fn model_for(&self, config_model: &ModelConfig, checkpoint: &std::path::Path) -> crate::Result<ModelConfig> {
+        let only_layers_differ = match (&self.model, config_model) {
+            (ModelConfig::Hrm(a), ModelConfig::Hrm(b)) => {
+                hrm_core::HrmConfig { h_layers: b.h_layers, l_layers: b.l_layers, ..a.clone() } == *b
+            }
+            _ => false,
+        };
+        if self.model == *config_model || only_layers_differ {
+            Ok(self.model.clone())
+        } else {
+            Err(crate::TrainError::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                reason: "model: was written for another model config than config.toml's".into(),
+            })
+        }
+    }
+}
