@@ -1,9 +1,10 @@
 //! The flat transformer baseline: the HRM's blocks, embedding and head, stacked once.
 
 use burn::nn::Linear;
-use burn::tensor::{Int, Tensor, backend::Backend};
+use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 
 use crate::config::FlatConfig;
+use crate::decode::DecodeCache;
 use crate::init::ParamInit;
 use crate::layers::{Block, Rope, ScaledEmbedding};
 
@@ -35,6 +36,25 @@ impl<B: Backend> Flat<B> {
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let x = self.embedding.forward(tokens);
         let h = self.blocks.iter().fold(x, |h, block| block.forward(h, &self.rope));
+        self.lm_head.forward(h)
+    }
+
+    /// Cached decoding: logits for `tokens` `[batch, new]` following the positions in
+    /// `cache` (left-padded where `padding` is true), equal to [`Flat::forward`]'s there.
+    /// The caller keeps `cache.len() + new` within [`Flat::max_seq_len`].
+    pub fn decode(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        padding: Option<Tensor<B, 2, Bool>>,
+        cache: &mut DecodeCache<B>,
+    ) -> Tensor<B, 3> {
+        let new = tokens.dims()[1];
+        let x = self.embedding.forward(tokens.clone());
+        cache.push_chunk(tokens, padding);
+        let pass = cache.pass(0);
+        let h = self.blocks.iter().fold(x, |h, block| block.forward_with(h, &self.rope, Some(&mut *pass)));
+        pass.finish(new);
+        cache.advance(new, None);
         self.lm_head.forward(h)
     }
 

@@ -15,9 +15,11 @@ use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 
 use crate::act::{HaltPolicy, HrmCarry};
 use crate::config::HrmConfig;
+use crate::decode::{DecodeCache, Decoded};
 use crate::init::ParamInit;
-use crate::layers::{Rope, ScaledEmbedding};
+use crate::layers::{KvCache, Rope, ScaledEmbedding};
 use crate::reasoning::ReasoningModule;
+use crate::thinking::Thinking;
 
 /// Cycles of one segment: N high-level cycles of T low-level steps (a reasoning mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,9 +166,81 @@ impl<B: Backend> Hrm<B> {
 
     /// One segment, every step on this backend (inference, or the reference for gradient tests).
     pub fn segment(&self, carry: HrmCarry<B>, tokens: Tensor<B, 2, Int>, cycles: Cycles) -> SegmentOutput<B> {
+        self.segment_with(carry, self.embedding.forward(tokens), cycles, None)
+    }
+
+    /// One segment on embedded input `x`, attending through `cache` when given.
+    fn segment_with(
+        &self,
+        carry: HrmCarry<B>,
+        x: Tensor<B, 3>,
+        cycles: Cycles,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> SegmentOutput<B> {
+        let (z_h, z_l) =
+            self.reason(carry.z_h.clone(), carry.z_l.clone(), x.clone(), cycles, cache.as_deref_mut(), &mut |_, _| {});
+        self.finish_segment(carry, z_h, z_l, x, cache)
+    }
+
+    /// The halting rule `thinking` asks for.
+    pub fn halt_policy(&self, thinking: &Thinking) -> HaltPolicy<B> {
+        let max_steps = thinking.max_steps.unwrap_or(self.halt_max_steps).max(1);
+        HaltPolicy { max_steps, use_q: thinking.adaptive, min_steps: None }
+    }
+
+    /// Cached decoding: logits for `tokens` `[batch, new]` that follow the positions already
+    /// in `cache` (left-padded where `padding` is true), equal to what [`Hrm::forward`] gives
+    /// at those positions for the whole sequence, at the cost of the new positions only.
+    ///
+    /// Each ACT segment keeps its own keys and values. A position that halted before segment
+    /// `s` still serves as a key in `s` (from its frozen state, as in a full forward), so a
+    /// later token that needs `s` first fills it in for the positions that skipped it.
+    /// The caller keeps `cache.len() + new` within [`Hrm::max_seq_len`].
+    pub fn decode(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        padding: Option<Tensor<B, 2, Bool>>,
+        cache: &mut DecodeCache<B>,
+        thinking: &Thinking,
+    ) -> Decoded<B> {
+        let [batch, new] = tokens.dims();
+        let (cycles, policy) = (thinking.cycles.unwrap_or(self.cycles()), self.halt_policy(thinking));
+        let start = cache.len();
+        let x = self.embedding.forward(tokens.clone());
+        cache.push_chunk(tokens, padding);
+        let mut carry = self.initial_carry([batch, new], &x.device());
+        let mut segment = 0;
+        let logits = loop {
+            self.fill_in(cache, segment, start, cycles);
+            let pass = cache.pass(segment);
+            let out = self.segment_with(carry, x.clone(), cycles, Some(pass));
+            pass.finish(new);
+            carry = policy.apply(out.carry, out.q_halt, out.q_continue);
+            segment += 1;
+            if carry.all_halted() {
+                break out.logits;
+            }
+        };
+        cache.advance(new, Some((carry.z_h, carry.z_l)));
+        Decoded { logits, steps: Some(carry.steps) }
+    }
+
+    /// Runs segment `segment` over the decoded positions before `upto` that halted before
+    /// reaching it, from their final states, so its cache covers every earlier position.
+    fn fill_in(&self, cache: &mut DecodeCache<B>, segment: usize, upto: usize, cycles: Cycles) {
+        let have = cache.pass_len(segment);
+        if have >= upto {
+            return;
+        }
+        let (tokens, z_h, z_l) = cache.positions(have, upto - have);
+        let shape = tokens.dims();
+        let device = tokens.device();
+        let halted = Tensor::<B, 2, Int>::ones(shape, &device).equal_elem(1);
+        let carry = HrmCarry { z_h, z_l, steps: Tensor::zeros(shape, &device), halted };
         let x = self.embedding.forward(tokens);
-        let (z_h, z_l) = self.reason(carry.z_h.clone(), carry.z_l.clone(), x.clone(), cycles, &mut |_, _| {});
-        self.finish_segment(carry, z_h, z_l, x)
+        let pass = cache.pass(segment);
+        self.segment_with(carry, x, cycles, Some(pass));
+        pass.finish(upto - have);
     }
 
     /// Runs the segments ACT asks for from a fresh carry and returns the final logits.
@@ -191,8 +265,8 @@ impl<B: Backend> Hrm<B> {
     ) -> Tensor<B, 3> {
         let carry = self.initial_carry(tokens.dims(), &tokens.device());
         let x = self.embedding.forward(tokens);
-        let (z_h, z_l) = self.reason(carry.z_h.clone(), carry.z_l.clone(), x.clone(), cycles, observe);
-        let (z_h, z_l) = self.gradient_step(z_h, z_l, x);
+        let (z_h, z_l) = self.reason(carry.z_h.clone(), carry.z_l.clone(), x.clone(), cycles, None, observe);
+        let (z_h, z_l) = self.gradient_step(z_h, z_l, x, None);
         observe(Level::Low, &z_l);
         observe(Level::High, &z_h);
         self.lm_head.forward(z_h)
@@ -205,17 +279,18 @@ impl<B: Backend> Hrm<B> {
         mut z_l: Tensor<B, 3>,
         x: Tensor<B, 3>,
         cycles: Cycles,
+        mut cache: Option<&mut KvCache<B>>,
         observe: &mut dyn FnMut(Level, &Tensor<B, 3>),
     ) -> (Tensor<B, 3>, Tensor<B, 3>) {
         for h in 0..cycles.h {
             let last_cycle = h + 1 == cycles.h;
             let l_steps = if last_cycle { cycles.l - 1 } else { cycles.l };
             for _ in 0..l_steps {
-                z_l = self.l_module.forward(z_l, z_h.clone() + x.clone(), &self.rope);
+                z_l = self.l_module.forward(z_l, z_h.clone() + x.clone(), &self.rope, cache.as_deref_mut());
                 observe(Level::Low, &z_l);
             }
             if !last_cycle {
-                z_h = self.h_module.forward(z_h, z_l.clone(), &self.rope);
+                z_h = self.h_module.forward(z_h, z_l.clone(), &self.rope, cache.as_deref_mut());
                 observe(Level::High, &z_h);
             }
         }
@@ -223,9 +298,15 @@ impl<B: Backend> Hrm<B> {
     }
 
     /// The final L call and H call of a segment: the only ones that carry gradient.
-    fn gradient_step(&self, z_h: Tensor<B, 3>, z_l: Tensor<B, 3>, x: Tensor<B, 3>) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        let z_l = self.l_module.forward(z_l, z_h.clone() + x, &self.rope);
-        let z_h = self.h_module.forward(z_h, z_l.clone(), &self.rope);
+    fn gradient_step(
+        &self,
+        z_h: Tensor<B, 3>,
+        z_l: Tensor<B, 3>,
+        x: Tensor<B, 3>,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let z_l = self.l_module.forward(z_l, z_h.clone() + x, &self.rope, cache.as_deref_mut());
+        let z_h = self.h_module.forward(z_h, z_l.clone(), &self.rope, cache);
         (z_h, z_l)
     }
 
@@ -236,8 +317,9 @@ impl<B: Backend> Hrm<B> {
         z_h: Tensor<B, 3>,
         z_l: Tensor<B, 3>,
         x: Tensor<B, 3>,
+        cache: Option<&mut KvCache<B>>,
     ) -> SegmentOutput<B> {
-        let (z_h, z_l) = self.gradient_step(z_h, z_l, x);
+        let (z_h, z_l) = self.gradient_step(z_h, z_l, x, cache);
         // Expanded to full shape: some backends (ndarray) do not broadcast the mask.
         let frozen: Tensor<B, 3, Bool> = carry.halted.clone().unsqueeze_dim::<3>(2).expand(z_h.shape());
         let z_h = z_h.mask_where(frozen.clone(), carry.z_h);
@@ -259,8 +341,8 @@ impl<B: AutodiffBackend> Hrm<B> {
         let inner = self.valid();
         let x_inner = inner.embedding.forward(tokens.clone().inner());
         let (z_h, z_l) =
-            inner.reason(carry.z_h.clone().inner(), carry.z_l.clone().inner(), x_inner, cycles, &mut |_, _| {});
+            inner.reason(carry.z_h.clone().inner(), carry.z_l.clone().inner(), x_inner, cycles, None, &mut |_, _| {});
         let x = self.embedding.forward(tokens);
-        self.finish_segment(carry, Tensor::from_inner(z_h), Tensor::from_inner(z_l), x)
+        self.finish_segment(carry, Tensor::from_inner(z_h), Tensor::from_inner(z_l), x, None)
     }
 }

@@ -7,6 +7,8 @@
 pub mod act;
 /// Model configurations and their validation.
 pub mod config;
+/// State kept between cached decoding calls.
+pub mod decode;
 /// Typed errors.
 pub mod error;
 /// The flat transformer baseline.
@@ -25,14 +27,18 @@ pub mod model;
 pub mod presets;
 /// A recurrent reasoning module (H or L).
 pub mod reasoning;
+/// Inference-time reasoning settings and the named modes.
+pub mod thinking;
 
 pub use act::{HaltPolicy, HrmCarry, exploration_min_steps};
 pub use config::{BlockConfig, FlatConfig, HrmConfig, ModelConfig};
+pub use decode::{DecodeCache, Decoded};
 pub use error::ConfigError;
 pub use flat::Flat;
 pub use hrm::{Cycles, Hrm, Level, SegmentOutput};
 pub use loss::{IGNORE_LABEL, LossKind, cross_entropy, mean_cross_entropy};
 pub use model::{LanguageModel, Model};
+pub use thinking::{ReasoningMode, Thinking};
 
 /// The README's Rust example, compiled and run as a doc test.
 #[cfg(doctest)]

@@ -1,25 +1,52 @@
 //! One trait over every model, so train, infer and bench take any of them.
 
-use burn::tensor::{Int, Tensor, backend::Backend};
+use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 
-use crate::act::HaltPolicy;
 use crate::config::ModelConfig;
+use crate::decode::{DecodeCache, Decoded};
 use crate::flat::Flat;
 use crate::hrm::Hrm;
+use crate::thinking::Thinking;
 
 /// A causal language model: next-token logits for a batch of token ids.
 pub trait LanguageModel<B: Backend> {
     /// Logits `[batch, seq, vocab]` for `tokens` `[batch, seq]`; position `t` sees tokens `..=t`.
-    fn logits(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3>;
+    /// An HRM reasons with its trained N and T and halts where its Q head says so.
+    fn logits(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.logits_with(tokens, &Thinking::default())
+    }
+
+    /// Like [`Self::logits`] with the reasoning settings `thinking`.
+    fn logits_with(&self, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Tensor<B, 3>;
+
+    /// Cached decoding: what [`Self::logits_with`] gives at the positions of `tokens`
+    /// `[batch, new]` when they follow those already in `cache` (left-padded where `padding`
+    /// is true), computing the new positions only. Keep `cache.len() + new <= max_seq_len()`.
+    fn decode(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        padding: Option<Tensor<B, 2, Bool>>,
+        cache: &mut DecodeCache<B>,
+        thinking: &Thinking,
+    ) -> Decoded<B>;
 
     /// Longest sequence the model accepts.
     fn max_seq_len(&self) -> usize;
 }
 
 impl<B: Backend> LanguageModel<B> for Hrm<B> {
-    /// The trained N and T, halting where the Q head says so (capped at `halt_max_steps`).
-    fn logits(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.forward(tokens, self.cycles(), &HaltPolicy::adaptive(self.halt_max_steps()))
+    fn logits_with(&self, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Tensor<B, 3> {
+        self.forward(tokens, thinking.cycles.unwrap_or(self.cycles()), &self.halt_policy(thinking))
+    }
+
+    fn decode(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        padding: Option<Tensor<B, 2, Bool>>,
+        cache: &mut DecodeCache<B>,
+        thinking: &Thinking,
+    ) -> Decoded<B> {
+        Hrm::decode(self, tokens, padding, cache, thinking)
     }
 
     fn max_seq_len(&self) -> usize {
@@ -28,8 +55,18 @@ impl<B: Backend> LanguageModel<B> for Hrm<B> {
 }
 
 impl<B: Backend> LanguageModel<B> for Flat<B> {
-    fn logits(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+    fn logits_with(&self, tokens: Tensor<B, 2, Int>, _: &Thinking) -> Tensor<B, 3> {
         self.forward(tokens)
+    }
+
+    fn decode(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        padding: Option<Tensor<B, 2, Bool>>,
+        cache: &mut DecodeCache<B>,
+        _: &Thinking,
+    ) -> Decoded<B> {
+        Decoded { logits: Flat::decode(self, tokens, padding, cache), steps: None }
     }
 
     fn max_seq_len(&self) -> usize {
@@ -77,10 +114,23 @@ impl<B: Backend> Model<B> {
 }
 
 impl<B: Backend> LanguageModel<B> for Model<B> {
-    fn logits(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+    fn logits_with(&self, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Tensor<B, 3> {
         match self {
-            Self::Hrm(m) => m.logits(tokens),
-            Self::Flat(m) => m.logits(tokens),
+            Self::Hrm(m) => m.logits_with(tokens, thinking),
+            Self::Flat(m) => m.logits_with(tokens, thinking),
+        }
+    }
+
+    fn decode(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        padding: Option<Tensor<B, 2, Bool>>,
+        cache: &mut DecodeCache<B>,
+        thinking: &Thinking,
+    ) -> Decoded<B> {
+        match self {
+            Self::Hrm(m) => LanguageModel::decode(m, tokens, padding, cache, thinking),
+            Self::Flat(m) => LanguageModel::decode(m, tokens, padding, cache, thinking),
         }
     }
 

@@ -4,7 +4,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
-use crate::layers::{Block, Rope};
+use crate::layers::{Block, KvCache, Rope};
 
 /// `z ← blocks(z + injection)`: the injection is added once, at the module input.
 #[derive(burn::module::Module, Debug)]
@@ -29,8 +29,15 @@ impl<B: Backend> ReasoningModule<B> {
         self.blocks.len()
     }
 
-    /// Updates `hidden` `[batch, seq, d_model]` given `injection` of the same shape.
-    pub fn forward(&self, hidden: Tensor<B, 3>, injection: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
-        self.blocks.iter().fold(hidden + injection, |h, block| block.forward(h, rope))
+    /// Updates `hidden` `[batch, seq, d_model]` given `injection` of the same shape,
+    /// attending through `cache` when given (cached decoding).
+    pub fn forward(
+        &self,
+        hidden: Tensor<B, 3>,
+        injection: Tensor<B, 3>,
+        rope: &Rope<B>,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        self.blocks.iter().fold(hidden + injection, |h, block| block.forward_with(h, rope, cache.as_deref_mut()))
     }
 }

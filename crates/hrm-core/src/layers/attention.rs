@@ -5,7 +5,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::Rope;
+use super::{KvCache, Rope};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -32,13 +32,29 @@ impl<B: Backend> CausalSelfAttention<B> {
 
     /// Attends over `x` `[batch, seq, d_model]`; each position sees itself and earlier ones.
     pub fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
+        self.forward_with(x, rope, None)
+    }
+
+    /// Like [`Self::forward`] for new positions following those in `cache` (when given): they
+    /// see the cached keys and values too, and their own are appended.
+    pub fn forward_with(&self, x: Tensor<B, 3>, rope: &Rope<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
         let [batch, seq, d_model] = x.dims();
         let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, self.n_heads, d_model / self.n_heads]).swap_dims(1, 2);
         let mut qkv = self.qkv.forward(x).chunk(3, 2).into_iter().map(heads);
         let (q, k, v) = (qkv.next().unwrap(), qkv.next().unwrap(), qkv.next().unwrap());
-        let (q, k) = (rope.apply(q, 0), rope.apply(k, 0));
+        let start = cache.as_ref().map_or(0, |c| c.len());
+        let (q, k) = (rope.apply(q, start), rope.apply(k, start));
+        let (k, v, mask) = match cache {
+            Some(cache) => {
+                let mask = cache.padding_mask(seq, self.n_heads);
+                let (k, v) = cache.extend(k, v);
+                (k, v, mask)
+            }
+            None => (k, v, None),
+        };
+        // Causal alignment is bottom-right: new query i sees keys ..= start + i.
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        let context = attention(q, k, v, None, None, options);
+        let context = attention(q, k, v, mask, None, options);
         self.out.forward(context.swap_dims(1, 2).reshape([batch, seq, d_model]))
     }
 }

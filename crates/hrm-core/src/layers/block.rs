@@ -2,7 +2,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CausalSelfAttention, FeedForward, Rope, rms_norm};
+use super::{CausalSelfAttention, FeedForward, KvCache, Rope, rms_norm};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -34,7 +34,12 @@ impl<B: Backend> Block<B> {
 
     /// Applies the block to `[batch, seq, d_model]`.
     pub fn forward(&self, h: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
-        let h = rms_norm(h.clone() + self.attention.forward(h, rope), self.norm_eps);
+        self.forward_with(h, rope, None)
+    }
+
+    /// Like [`Self::forward`], attending through `cache` when given (cached decoding).
+    pub fn forward_with(&self, h: Tensor<B, 3>, rope: &Rope<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
+        let h = rms_norm(h.clone() + self.attention.forward_with(h, rope, cache), self.norm_eps);
         rms_norm(h.clone() + self.feed_forward.forward(h), self.norm_eps)
     }
 }

@@ -3,8 +3,10 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use hrm_core::{BlockConfig, FlatConfig, HrmConfig};
+use rand::{SeedableRng, rngs::StdRng};
+use rand_distr::{Distribution, Normal};
 
 /// CPU backend the tests run on.
 pub type Cpu = burn::backend::Flex;
@@ -54,18 +56,23 @@ pub fn param_grads<B: AutodiffBackend, M: Module<B>>(module: &M, grads: &B::Grad
     collect.1
 }
 
-/// Adds N(0, std²) noise to every float parameter (e.g. to wake the zero-initialised Q head).
-pub fn perturb<B: Backend, M: Module<B>>(module: M, std: f64) -> M {
-    struct Noise(f64);
+/// Adds N(0, std²) noise drawn from `seed` to every float parameter (e.g. to wake the
+/// zero-initialised Q head); seeded here, not through the backend's global generator, so
+/// tests running in parallel cannot disturb each other.
+pub fn perturb<B: Backend, M: Module<B>>(module: M, std: f64, seed: u64) -> M {
+    struct Noise(StdRng, f64);
     impl<B: Backend> ModuleMapper<B> for Noise {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             param.map(|t| {
-                let noise = Tensor::random(t.shape(), Distribution::Normal(0.0, self.0), &t.device());
+                let normal = Normal::new(0.0, self.1).expect("a finite, positive std");
+                let noise: Vec<f32> =
+                    (0..t.shape().num_elements()).map(|_| normal.sample(&mut self.0) as f32).collect();
+                let noise = Tensor::from_data(TensorData::new(noise, t.shape()), &t.device());
                 t + noise
             })
         }
     }
-    module.map(&mut Noise(std))
+    module.map(&mut Noise(StdRng::seed_from_u64(seed), std))
 }
 
 /// Largest absolute difference between two equally long slices.

@@ -1,0 +1,89 @@
+//! How much an HRM thinks per token at inference: N, T and halting, and the named modes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::hrm::Cycles;
+
+/// Inference-time overrides of the trained reasoning settings (the flat baseline ignores them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thinking {
+    /// N and T per segment; `None` keeps the trained ones.
+    pub cycles: Option<Cycles>,
+    /// Most ACT segments per position; `None` keeps the trained `halt_max_steps`.
+    pub max_steps: Option<usize>,
+    /// Halt early where the Q head says so (off: every position runs `max_steps` segments).
+    pub adaptive: bool,
+}
+
+impl Default for Thinking {
+    fn default() -> Self {
+        Self { cycles: None, max_steps: None, adaptive: true }
+    }
+}
+
+impl Thinking {
+    /// The trained settings with N and T of `mode`.
+    pub fn mode(mode: ReasoningMode) -> Self {
+        Self { cycles: Some(mode.cycles()), ..Self::default() }
+    }
+}
+
+/// The reasoning modes of the continual-learning chat: N×T per segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningMode {
+    /// N = 1, T = 1.
+    Fast,
+    /// N = 2, T = 2.
+    Normal,
+    /// N = 3, T = 2.
+    Deep,
+    /// N = 6, T = 4.
+    Extreme,
+}
+
+impl ReasoningMode {
+    /// Every mode, fastest first.
+    pub const ALL: [ReasoningMode; 4] = [Self::Fast, Self::Normal, Self::Deep, Self::Extreme];
+
+    /// The mode's N and T.
+    pub fn cycles(self) -> Cycles {
+        match self {
+            Self::Fast => Cycles { h: 1, l: 1 },
+            Self::Normal => Cycles { h: 2, l: 2 },
+            Self::Deep => Cycles { h: 3, l: 2 },
+            Self::Extreme => Cycles { h: 6, l: 4 },
+        }
+    }
+
+    /// The mode's lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fast => "fast",
+            Self::Normal => "normal",
+            Self::Deep => "deep",
+            Self::Extreme => "extreme",
+        }
+    }
+}
+
+impl fmt::Display for ReasoningMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ReasoningMode {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| ConfigError::invalid("mode", s, "expected fast, normal, deep or extreme"))
+    }
+}
