@@ -1,12 +1,14 @@
-//! `hrm generate`: continue a prompt with a trained run's newest checkpoint.
+//! `hrm generate`: continue prompts with a trained run's newest checkpoint.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use hrm_infer::{GenerationConfig, SamplingConfig, generate};
+use anyhow::Context;
+use hrm_infer::generate_batch;
 use hrm_train::{RunDir, load_run};
 
 use crate::device::DeviceKind;
+use crate::generation_args::GenerationArgs;
 use crate::with_backend;
 
 /// Arguments of `hrm generate`.
@@ -14,55 +16,61 @@ use crate::with_backend;
 pub struct GenerateArgs {
     /// The run folder (its newest intact checkpoint is used).
     run: PathBuf,
-    /// Text to continue.
-    #[arg(long, short, default_value = "")]
-    prompt: String,
-    /// Most new tokens.
-    #[arg(long, default_value_t = 200)]
-    max_tokens: usize,
-    /// Softmax temperature (0: greedy).
-    #[arg(long, default_value_t = 0.8)]
-    temperature: f64,
-    /// Keep the k most likely tokens (0: all).
-    #[arg(long, default_value_t = 40)]
-    top_k: usize,
-    /// Nucleus sampling threshold.
-    #[arg(long, default_value_t = 0.95)]
-    top_p: f64,
-    /// Penalty for tokens already generated (1: none).
-    #[arg(long, default_value_t = 1.0)]
-    repetition_penalty: f64,
-    /// Seed of the sampler.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Text to continue; repeat for a batch (generated together, printed in order).
+    #[arg(long, short)]
+    prompt: Vec<String>,
+    /// A file of prompts, one per line, generated as one batch.
+    #[arg(long, conflicts_with = "prompt")]
+    prompts_file: Option<PathBuf>,
+    #[command(flatten)]
+    generation: GenerationArgs,
+    /// Print tokens/s and why each text stopped to stderr.
+    #[arg(long, short)]
+    verbose: bool,
     /// Where to run.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceKind,
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let config = GenerationConfig {
-        max_new_tokens: args.max_tokens,
-        sampling: SamplingConfig {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            repetition_penalty: args.repetition_penalty,
-            seed: args.seed,
-        },
-        ..GenerationConfig::default()
-    };
+    let mut prompts = args.prompt.clone();
+    if let Some(path) = &args.prompts_file {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        prompts = text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect();
+    }
+    if prompts.is_empty() {
+        prompts.push(String::new());
+    }
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
         let (train_config, tokenizer, model, _) = load_run::<Inner>(&RunDir::new(&args.run), &device)?;
-        let config = GenerationConfig { context: Some(train_config.data.seq_len), ..config };
-        print!("{}", args.prompt);
+        let config = args.generation.config(train_config.data.seq_len);
+        let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let stream = prompts.len() == 1;
+        if stream {
+            print!("{}", prompts[0]);
+        }
         let mut stdout = std::io::stdout();
-        generate::<Inner, _>(&model, &tokenizer, &args.prompt, &config, &device, &mut |piece| {
-            print!("{piece}");
-            let _ = stdout.flush();
+        let outputs = generate_batch::<Inner, _>(&model, &tokenizer, &prompts, &config, &device, &mut |_, token| {
+            if stream {
+                print!("{}", token.text);
+                let _ = stdout.flush();
+            }
         })?;
-        println!();
+        for (prompt, output) in prompts.iter().zip(&outputs) {
+            match stream {
+                true => println!(),
+                false => println!("{prompt}{}\n", output.text),
+            }
+            if args.verbose {
+                eprintln!(
+                    "[{} tokens, {:.1} tokens/s, stopped: {:?}]",
+                    output.tokens.len(),
+                    output.tokens_per_second(),
+                    output.stop
+                );
+            }
+        }
         Ok(())
     })
 }

@@ -3,6 +3,7 @@
 mod device;
 mod eval;
 mod generate;
+mod generation_args;
 mod overrides;
 mod train;
 

@@ -204,7 +204,7 @@ impl<B: Backend> Hrm<B> {
         thinking: &Thinking,
     ) -> Decoded<B> {
         let [batch, new] = tokens.dims();
-        let (cycles, policy) = (thinking.cycles.unwrap_or(self.cycles()), self.halt_policy(thinking));
+        let (cycles, policy) = (thinking.cycles(self.cycles()), self.halt_policy(thinking));
         let start = cache.len();
         let x = self.embedding.forward(tokens.clone());
         cache.push_chunk(tokens, padding);

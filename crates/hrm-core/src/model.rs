@@ -36,7 +36,7 @@ pub trait LanguageModel<B: Backend> {
 
 impl<B: Backend> LanguageModel<B> for Hrm<B> {
     fn logits_with(&self, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Tensor<B, 3> {
-        self.forward(tokens, thinking.cycles.unwrap_or(self.cycles()), &self.halt_policy(thinking))
+        self.forward(tokens, thinking.cycles(self.cycles()), &self.halt_policy(thinking))
     }
 
     fn decode(

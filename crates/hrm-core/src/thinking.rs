@@ -11,8 +11,10 @@ use crate::hrm::Cycles;
 /// Inference-time overrides of the trained reasoning settings (the flat baseline ignores them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thinking {
-    /// N and T per segment; `None` keeps the trained ones.
-    pub cycles: Option<Cycles>,
+    /// N, high-level cycles per segment; `None` keeps the trained one.
+    pub h_cycles: Option<usize>,
+    /// T, low-level steps per cycle; `None` keeps the trained one.
+    pub l_cycles: Option<usize>,
     /// Most ACT segments per position; `None` keeps the trained `halt_max_steps`.
     pub max_steps: Option<usize>,
     /// Halt early where the Q head says so (off: every position runs `max_steps` segments).
@@ -21,14 +23,20 @@ pub struct Thinking {
 
 impl Default for Thinking {
     fn default() -> Self {
-        Self { cycles: None, max_steps: None, adaptive: true }
+        Self { h_cycles: None, l_cycles: None, max_steps: None, adaptive: true }
     }
 }
 
 impl Thinking {
     /// The trained settings with N and T of `mode`.
     pub fn mode(mode: ReasoningMode) -> Self {
-        Self { cycles: Some(mode.cycles()), ..Self::default() }
+        let Cycles { h, l } = mode.cycles();
+        Self { h_cycles: Some(h), l_cycles: Some(l), ..Self::default() }
+    }
+
+    /// N and T for a model trained with `trained` (each at least 1).
+    pub fn cycles(&self, trained: Cycles) -> Cycles {
+        Cycles { h: self.h_cycles.unwrap_or(trained.h).max(1), l: self.l_cycles.unwrap_or(trained.l).max(1) }
     }
 }
 

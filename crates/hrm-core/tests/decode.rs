@@ -4,7 +4,7 @@ mod common;
 
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use common::*;
-use hrm_core::{Cycles, DecodeCache, LanguageModel, ReasoningMode, Thinking};
+use hrm_core::{DecodeCache, LanguageModel, ReasoningMode, Thinking};
 
 type Device = burn::tensor::Device<Cpu>;
 
@@ -62,7 +62,7 @@ fn hrm_decodes_any_reasoning_mode_and_fixed_halting() {
     let x = tokens::<Cpu>(1, 9, 37, &device);
     for thinking in [
         Thinking::mode(ReasoningMode::Deep),
-        Thinking { cycles: Some(Cycles { h: 1, l: 3 }), max_steps: Some(2), adaptive: false },
+        Thinking { h_cycles: Some(1), l_cycles: Some(3), max_steps: Some(2), adaptive: false },
     ] {
         let full = values(model.logits_with(x.clone(), &thinking));
         let (cached, steps) = decoded(&model, &x, 1, &thinking);

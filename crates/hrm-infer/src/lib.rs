@@ -1,10 +1,13 @@
-//! hrm-infer: what a user does with a trained model. So far: sampling and (uncached)
-//! generation; cached decoding, chat, sweeps and analysis are to come.
+//! hrm-infer: what a user does with a trained model: generation with cached decoding and
+//! reasoning modes, chat, evaluation, sweeps, text-quality metrics and state analysis.
 
+/// Feeding a batch of sequences to a model, cached or not.
+pub mod decoder;
 /// Autoregressive generation with streaming and stop conditions.
 pub mod generate;
 /// Next-token sampling: temperature, top-k, top-p, repetition penalty.
 pub mod sample;
 
-pub use generate::{Generation, GenerationConfig, generate};
+pub use decoder::{Decoder, NextLogits};
+pub use generate::{GeneratedToken, Generation, GenerationConfig, StopReason, generate, generate_batch};
 pub use sample::{Sampler, SamplingConfig};

@@ -89,6 +89,23 @@ impl Sampler {
     }
 }
 
+/// The model's probability of `token` (softmax of the raw `logits`) and its `k` most likely
+/// tokens with their probabilities, best first.
+pub fn model_probabilities(logits: &[f32], token: u32, k: usize) -> (f64, Vec<(u32, f64)>) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let total: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    let p = |l: f32| (l as f64 - max).exp() / total;
+    let mut best: Vec<(u32, f64)> = Vec::with_capacity(k + 1);
+    for (i, &l) in logits.iter().enumerate() {
+        if best.len() < k || best.last().is_some_and(|&(_, worst)| p(l) > worst) {
+            best.push((i as u32, p(l)));
+            best.sort_by(|a, b| b.1.total_cmp(&a.1));
+            best.truncate(k);
+        }
+    }
+    (logits.get(token as usize).map_or(0.0, |&l| p(l)), best)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,14 +119,22 @@ mod tests {
         let k2 = Sampler::new(SamplingConfig { temperature: 1.0, top_k: 2, top_p: 1.0, ..Default::default() });
         let tokens: Vec<u32> = k2.candidates(&logits(), &[]).iter().map(|c| c.0).collect();
         assert_eq!(tokens, [1, 4]);
-        // Softmax probabilities, descending: 0.428, 0.260, 0.157, 0.058, 0.035 (tokens 1, 4, 2, 0, 3).
+        // Softmax probabilities, descending: 0.456, 0.277, 0.168, 0.062, 0.037 (tokens 1, 4, 2, 0, 3).
         let p = Sampler::new(SamplingConfig { temperature: 1.0, top_k: 0, top_p: 0.8, ..Default::default() });
         let tokens: Vec<u32> = p.candidates(&logits(), &[]).iter().map(|c| c.0).collect();
-        assert_eq!(tokens, [1, 4, 2], "0.428 + 0.260 < 0.8 <= 0.428 + 0.260 + 0.157");
+        assert_eq!(tokens, [1, 4, 2], "0.456 + 0.277 < 0.8 <= 0.456 + 0.277 + 0.168");
         let sum: f64 = p.candidates(&logits(), &[]).iter().map(|c| c.1).sum();
         assert!((sum - 1.0).abs() < 1e-12);
         let greedy = Sampler::new(SamplingConfig { temperature: 0.0, ..Default::default() });
         assert_eq!(greedy.candidates(&logits(), &[]), vec![(1, 1.0)]);
+    }
+
+    #[test]
+    fn model_probabilities_are_the_softmax_and_its_best() {
+        let (p, best) = model_probabilities(&logits(), 2, 2);
+        assert!((p - 0.168).abs() < 1e-3, "{p}");
+        assert_eq!(best.iter().map(|b| b.0).collect::<Vec<_>>(), [1, 4]);
+        assert!((best[0].1 - 0.456).abs() < 1e-3);
     }
 
     #[test]
