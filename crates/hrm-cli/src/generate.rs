@@ -43,15 +43,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let (train_config, tokenizer, model, _) = load_run::<Inner>(&RunDir::new(&args.run), &device)?;
-        let config = args.generation.config(train_config.data.seq_len);
+        let run = load_run::<Inner>(&RunDir::new(&args.run), &device)?;
+        let (tokenizer, model) = (&run.tokenizer, &run.model);
+        let config = args.generation.config(run.config.data.seq_len);
         let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
         let stream = prompts.len() == 1;
         if stream {
             print!("{}", prompts[0]);
         }
         let mut stdout = std::io::stdout();
-        let outputs = generate_batch::<Inner, _>(&model, &tokenizer, &prompts, &config, &device, &mut |_, token| {
+        let outputs = generate_batch::<Inner, _>(model, tokenizer, &prompts, &config, &device, &mut |_, token| {
             if stream {
                 print!("{}", token.text);
                 let _ = stdout.flush();

@@ -1,5 +1,6 @@
 //! `hrm`: train Hierarchical Reasoning Model language models.
 
+mod chat;
 mod device;
 mod eval;
 mod generate;
@@ -23,8 +24,10 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a run's newest checkpoint: loss, perplexity, bits per byte, accuracy.
     Eval(eval::EvalArgs),
-    /// Continue a prompt with a run's newest checkpoint, streaming the text.
+    /// Continue prompts with a run's newest checkpoint, streaming the text.
     Generate(generate::GenerateArgs),
+    /// Chat with a run's newest checkpoint (a terminal or a pipe): reasoning modes, memory, commands.
+    Chat(chat::ChatArgs),
 }
 
 fn main() {
@@ -36,6 +39,7 @@ fn main() {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Chat(args) => chat::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -7,6 +7,22 @@ fn hrm(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hrm")).args(args).current_dir(cwd).env("RUST_LOG", "warn").output().unwrap()
 }
 
+/// Runs `hrm` with `input` on its standard input (a pipe).
+fn hrm_piped(args: &[&str], cwd: &Path, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hrm"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn text(output: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
 }
@@ -64,6 +80,11 @@ fn trains_then_resumes_a_finished_run() {
     assert!(text(&out).contains("step-000000006"), "{}", text(&out));
     let out = hrm(&["generate", "run", "--prompt", "the cat", "--max-tokens", "12", "--seed", "1"], dir.path());
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("the cat"), "{}", text(&out));
+    let out = hrm_piped(&["chat", "run", "--max-tokens", "8"], dir.path(), "mode fast\nthe cat\nstatus\nquit\n");
+    let chat = text(&out);
+    assert!(out.status.success() && chat.contains("Reasoning mode fast: N=1 T=1."), "{chat}");
+    assert!(chat.matches("Bot: ").count() == 1 && chat.contains("tokens/s"), "{chat}");
+    assert!(chat.contains("trained on: tiny") && chat.contains("mode: fast"), "{chat}");
     // The saved config names the data by absolute path, so --resume works from anywhere.
     let elsewhere = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

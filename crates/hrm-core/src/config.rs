@@ -311,6 +311,19 @@ impl ModelConfig {
         }
     }
 
+    /// One line naming the architecture and its shape, e.g.
+    /// `hrm d_model=256 heads=4 H=4 L=4 layers N=2 T=2 halt_max_steps=4`.
+    pub fn summary(&self) -> String {
+        let b = self.block();
+        match self {
+            Self::Hrm(c) => format!(
+                "hrm d_model={} heads={} H={} L={} layers N={} T={} halt_max_steps={}",
+                b.d_model, b.n_heads, c.h_layers, c.l_layers, c.h_cycles, c.l_cycles, c.halt_max_steps
+            ),
+            Self::Flat(c) => format!("flat d_model={} heads={} layers={}", b.d_model, b.n_heads, c.n_layers),
+        }
+    }
+
     /// ACT exploration probability (0 for models without ACT).
     pub fn halt_exploration_prob(&self) -> f64 {
         match self {

@@ -76,7 +76,8 @@ impl<'a, B: Backend, M: LanguageModel<B>> Decoder<'a, B, M> {
         }
         let padded = pads.iter().any(|&p| p);
         let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [batch, len]), &self.device);
-        let padding = padded.then(|| Tensor::<B, 2, Bool>::from_data(TensorData::new(pads, [batch, len]), &self.device));
+        let padding =
+            padded.then(|| Tensor::<B, 2, Bool>::from_data(TensorData::new(pads, [batch, len]), &self.device));
         let cache = self.cache.insert(DecodeCache::default());
         let out = self.model.decode(tokens, padding, cache, &self.thinking);
         let last = |t: Tensor<B, 3>| t.narrow(1, len - 1, 1);

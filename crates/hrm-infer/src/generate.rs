@@ -196,7 +196,15 @@ impl Row {
         }
         let sampling = SamplingConfig { seed: config.sampling.seed.wrapping_add(offset), ..config.sampling.clone() };
         let stop = (config.max_new_tokens == Some(0)).then_some(StopReason::Length);
-        Self { prompt, prompt_len, new: Vec::new(), streamed: String::new(), sampler: Sampler::new(sampling), stop, seconds: 0.0 }
+        Self {
+            prompt,
+            prompt_len,
+            new: Vec::new(),
+            streamed: String::new(),
+            sampler: Sampler::new(sampling),
+            stop,
+            seconds: 0.0,
+        }
     }
 
     /// Samples the next token from `next`, records it and decides whether to stop.

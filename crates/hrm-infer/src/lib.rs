@@ -1,6 +1,8 @@
 //! hrm-infer: what a user does with a trained model: generation with cached decoding and
 //! reasoning modes, chat, evaluation, sweeps, text-quality metrics and state analysis.
 
+/// The chat REPL.
+pub mod chat;
 /// Feeding a batch of sequences to a model, cached or not.
 pub mod decoder;
 /// Autoregressive generation with streaming and stop conditions.
@@ -8,6 +10,7 @@ pub mod generate;
 /// Next-token sampling: temperature, top-k, top-p, repetition penalty.
 pub mod sample;
 
+pub use chat::{Chat, ChatTemplate, ModelInfo};
 pub use decoder::{Decoder, NextLogits};
 pub use generate::{GeneratedToken, Generation, GenerationConfig, StopReason, generate, generate_batch};
 pub use sample::{Sampler, SamplingConfig};

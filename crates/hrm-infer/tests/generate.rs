@@ -41,7 +41,8 @@ fn respects_limits_streams_and_reproduces() {
     let config = sampled(Some(30), 9);
     let mut streamed = String::new();
     let first =
-        generate(&model, &tokenizer(), "abc", &config, &Default::default(), &mut |t| streamed.push_str(&t.text)).unwrap();
+        generate(&model, &tokenizer(), "abc", &config, &Default::default(), &mut |t| streamed.push_str(&t.text))
+            .unwrap();
     assert_eq!(first.tokens.len(), 30, "runs to max_new_tokens, past the 16-token context window");
     assert_eq!((first.stop, streamed.as_str()), (StopReason::Length, first.text.as_str()));
     assert_eq!(first, Generation { seconds: first.seconds, ..run(&model, "abc", &config) }, "same seed, same text");
@@ -101,7 +102,10 @@ fn batches_generate_each_prompt_as_alone() {
     })
     .unwrap();
     for (row, prompt) in prompts.iter().enumerate() {
-        let seeded = GenerationConfig { sampling: SamplingConfig { seed: 3 + row as u64, ..config.sampling.clone() }, ..config.clone() };
+        let seeded = GenerationConfig {
+            sampling: SamplingConfig { seed: 3 + row as u64, ..config.sampling.clone() },
+            ..config.clone()
+        };
         assert_eq!(batch[row].tokens, run(&model, prompt, &seeded).tokens, "row {row}: {prompt:?}");
         assert_eq!(streamed[row], batch[row].text);
     }

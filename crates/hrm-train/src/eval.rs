@@ -56,11 +56,22 @@ pub fn evaluate<B: Backend>(
     })
 }
 
+/// A trained model loaded from a run folder.
+pub struct LoadedRun<B: Backend> {
+    /// The run's config, its model section as of the checkpoint (after any growth).
+    pub config: crate::TrainConfig,
+    /// The run's tokenizer.
+    pub tokenizer: hrm_data::AnyTokenizer,
+    /// The weights of the newest intact checkpoint.
+    pub model: Model<B>,
+    /// Counters and dataset history of that checkpoint.
+    pub state: crate::state::TrainState,
+    /// The checkpoint folder.
+    pub checkpoint: std::path::PathBuf,
+}
+
 /// The model of a run's newest intact checkpoint, with the run's config and tokenizer.
-pub fn load_run<B: Backend>(
-    run: &crate::RunDir,
-    device: &B::Device,
-) -> Result<(crate::TrainConfig, hrm_data::AnyTokenizer, Model<B>, std::path::PathBuf)> {
+pub fn load_run<B: Backend>(run: &crate::RunDir, device: &B::Device) -> Result<LoadedRun<B>> {
     use burn::module::Module;
     let mut config = crate::TrainConfig::load(&run.config())?;
     let tokenizer = hrm_data::AnyTokenizer::load_from_dir(run.root())?;
@@ -69,7 +80,7 @@ pub fn load_run<B: Backend>(
         .map_err(|e| TrainError::Checkpoint { path: checkpoint.path.clone(), reason: format!("state.json: {e}") })?;
     config.model = state.model_for(&config.model, &checkpoint.path)?;
     let model = config.model.init::<B>(config.run.seed, device).load_record(checkpoint.record("model.mpk", device)?);
-    Ok((config, tokenizer, model, checkpoint.path))
+    Ok(LoadedRun { config, tokenizer, model, state, checkpoint: checkpoint.path })
 }
 
 /// Evaluates a run's newest intact checkpoint on the validation split of `data` (paths
@@ -81,7 +92,7 @@ pub fn evaluate_run<B: Backend>(
     max_batches: usize,
     device: &B::Device,
 ) -> Result<(EvalMetrics, std::path::PathBuf)> {
-    let (config, tokenizer, model, path) = load_run::<B>(run, device)?;
+    let LoadedRun { config, tokenizer, model, checkpoint: path, .. } = load_run::<B>(run, device)?;
     let loss = config.model.loss();
     let mut batches = data.batches(
         hrm_data::Split::Validation,

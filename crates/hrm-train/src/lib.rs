@@ -28,7 +28,7 @@ pub mod tensorboard;
 
 pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
-pub use eval::{EvalMetrics, evaluate_run, load_run};
+pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};
 pub use learner::{StopReason, TrainOptions, TrainSummary, Trainer};
 pub use run_dir::RunDir;
 pub use schedule::ScheduleConfig;
