@@ -52,7 +52,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
             parameters: run.config.model.num_params(),
             vocab_size: run.config.model.vocab_size(),
             datasets: run.state.datasets.iter().map(|d| d.sources.join("+")).collect(),
-            device: format!("{:?} ({device:?})", args.device).to_lowercase(),
+            device: args.device.describe(&device),
             context,
         };
         let config = args.generation.config(context);

@@ -15,6 +15,15 @@ pub enum DeviceKind {
     Metal,
 }
 
+impl DeviceKind {
+    /// A name for reports: the kind, and the device when it says more (`cuda Cuda(0)`).
+    pub fn describe(self, device: &impl std::fmt::Debug) -> String {
+        let kind = format!("{self:?}").to_lowercase();
+        let device = format!("{device:?}");
+        if device.to_lowercase() == kind { kind } else { format!("{kind} {device}") }
+    }
+}
+
 /// Runs `job` on the autodiff backend for `kind`: `job!(Backend, device)`.
 #[macro_export]
 macro_rules! with_backend {

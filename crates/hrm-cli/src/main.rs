@@ -6,6 +6,8 @@ mod eval;
 mod generate;
 mod generation_args;
 mod overrides;
+mod progress;
+mod sweep;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +28,8 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Continue prompts with a run's newest checkpoint, streaming the text.
     Generate(generate::GenerateArgs),
+    /// Generate for every prompt × setting of a sweep plan into one JSON report with quality scores.
+    Sweep(sweep::SweepArgs),
     /// Chat with a run's newest checkpoint (a terminal or a pipe): reasoning modes, memory, commands.
     Chat(chat::ChatArgs),
 }
@@ -40,6 +44,7 @@ fn main() {
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Chat(args) => chat::run(args),
+        Command::Sweep(args) => sweep::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -85,6 +85,10 @@ fn trains_then_resumes_a_finished_run() {
     assert!(out.status.success() && chat.contains("Reasoning mode fast: N=1 T=1."), "{chat}");
     assert!(chat.matches("Bot: ").count() == 1 && chat.contains("tokens/s"), "{chat}");
     assert!(chat.contains("trained on: tiny") && chat.contains("mode: fast"), "{chat}");
+    let out = hrm(&["sweep", "run", "--max-tokens", "4", "--vocabulary-docs", "50"], dir.path());
+    assert!(out.status.success() && text(&out).contains("80 outputs written"), "{}", text(&out));
+    let report = std::fs::read_to_string(dir.path().join("run/sweeps/step-000000006.json")).unwrap();
+    assert!(report.contains("\"schema\": \"hrm-sweep/1\"") && report.contains("\"word_formation\": "), "{report}");
     // The saved config names the data by absolute path, so --resume works from anywhere.
     let elsewhere = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

@@ -7,10 +7,16 @@ pub mod chat;
 pub mod decoder;
 /// Autoregressive generation with streaming and stop conditions.
 pub mod generate;
+/// Text-quality metrics of generated text.
+pub mod quality;
 /// Next-token sampling: temperature, top-k, top-p, repetition penalty.
 pub mod sample;
+/// Generation sweeps to JSON.
+pub mod sweep;
 
 pub use chat::{Chat, ChatTemplate, ModelInfo};
 pub use decoder::{Decoder, NextLogits};
 pub use generate::{GeneratedToken, Generation, GenerationConfig, StopReason, generate, generate_batch};
+pub use quality::{TextQuality, WordVocabulary, text_quality};
 pub use sample::{Sampler, SamplingConfig};
+pub use sweep::{SWEEP_SCHEMA, SettingSummary, SweepPlan, SweepReport, SweepResult, SweepSetting, run_sweep};

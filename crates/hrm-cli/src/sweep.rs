@@ -1,0 +1,87 @@
+//! `hrm sweep`: every prompt under every generation setting, into one JSON report.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use hrm_infer::{SweepPlan, SweepReport, WordVocabulary, run_sweep};
+use hrm_train::{RunDir, load_run};
+
+use crate::device::DeviceKind;
+use crate::with_backend;
+
+/// Arguments of `hrm sweep`.
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// The run folder (its newest intact checkpoint is swept).
+    run: PathBuf,
+    /// A TOML plan (`prompts = [...]` and `[[settings]]` tables); default: seed 002's 10 prompts × 8 settings.
+    #[arg(long)]
+    plan: Option<PathBuf>,
+    /// Most new tokens per output in the default plan.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Where to write the JSON (default: RUN/sweeps/<checkpoint>.json).
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Training documents read to build the word-formation vocabulary (0: skip that score).
+    #[arg(long, default_value_t = 2000)]
+    vocabulary_docs: usize,
+    /// Where to run.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceKind,
+}
+
+pub fn run(args: SweepArgs) -> anyhow::Result<()> {
+    let plan = match &args.plan {
+        Some(path) => SweepPlan::load(path).map_err(anyhow::Error::msg)?,
+        None => SweepPlan::standard(args.max_tokens),
+    };
+    let run_dir = RunDir::new(&args.run);
+    with_backend!(args.device, |B, device| {
+        type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+        let run = load_run::<Inner>(&run_dir, &device)?;
+        let vocabulary = match args.vocabulary_docs {
+            0 => None,
+            n => {
+                let docs = hrm_train::config::first_documents(&run.config.data, run_dir.root(), n)
+                    .context("reading training text for the word-formation score (pass --vocabulary-docs 0 to skip)")?;
+                Some(WordVocabulary::from_text(&docs.join("\n")))
+            }
+        };
+        let bar = crate::progress::bar((plan.prompts.len() * plan.settings.len()) as u64, "sweep");
+        let results = run_sweep(
+            &run.model,
+            &run.tokenizer,
+            &plan,
+            run.config.data.seq_len,
+            vocabulary.as_ref(),
+            &device,
+            &mut |done, _| bar.set_position(done as u64),
+        )?;
+        bar.finish_and_clear();
+        let checkpoint = run.checkpoint.display().to_string();
+        let device_name = args.device.describe(&device);
+        let report = SweepReport::new(
+            checkpoint,
+            run.config.model.summary(),
+            run.config.model.num_params(),
+            device_name,
+            results,
+            &plan,
+        );
+        let name =
+            run.checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "sweep".into());
+        let output = args.output.clone().unwrap_or_else(|| run_dir.root().join("sweeps").join(format!("{name}.json")));
+        if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&output, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", output.display()))?;
+        println!("{:<16} {:>10} {:>9} {:>8}", "setting", "tokens/s", "quality", "tokens");
+        for s in &report.summary {
+            println!("{:<16} {:>10.1} {:>9.1} {:>8.1}", s.setting, s.tokens_per_second, s.quality, s.new_tokens);
+        }
+        println!("{} outputs written to {}", report.results.len(), output.display());
+        Ok(())
+    })
+}
