@@ -1,5 +1,6 @@
 //! `hrm`: train Hierarchical Reasoning Model language models.
 
+mod analyze;
 mod chat;
 mod device;
 mod eval;
@@ -30,6 +31,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Generate for every prompt × setting of a sweep plan into one JSON report with quality scores.
     Sweep(sweep::SweepArgs),
+    /// Show how a run's HRM reasons: L/H state norms per call, halting per position (JSON + PNG), tokenizer check.
+    Analyze(analyze::AnalyzeArgs),
     /// Chat with a run's newest checkpoint (a terminal or a pipe): reasoning modes, memory, commands.
     Chat(chat::ChatArgs),
 }
@@ -45,6 +48,7 @@ fn main() {
         Command::Generate(args) => generate::run(args),
         Command::Chat(args) => chat::run(args),
         Command::Sweep(args) => sweep::run(args),
+        Command::Analyze(args) => analyze::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -28,4 +28,4 @@ pub use filter::{FilterConfig, FilterStats, Filters};
 pub use pack::{DataCursor, Packer, ShuffledWindows, Window};
 pub use source::{FileSource, HubDataset, HubOptions, SourcePosition, SourceSpec, Utf8Policy};
 pub use stream::{Document, DocumentStream, Split};
-pub use tokenizer::{AnyTokenizer, CharTokenizer, HfTokenizer, Tokenizer};
+pub use tokenizer::{AnyTokenizer, CHAR_TOKENIZER_FILE, CharTokenizer, HF_TOKENIZER_FILE, HfTokenizer, Tokenizer};

@@ -1,12 +1,16 @@
 //! hrm-infer: what a user does with a trained model: generation with cached decoding and
 //! reasoning modes, chat, evaluation, sweeps, text-quality metrics and state analysis.
 
+/// L/H state norms and halting per position.
+pub mod analysis;
 /// The chat REPL.
 pub mod chat;
 /// Feeding a batch of sequences to a model, cached or not.
 pub mod decoder;
 /// Autoregressive generation with streaming and stop conditions.
 pub mod generate;
+/// The analysis as a PNG.
+pub mod plot;
 /// Text-quality metrics of generated text.
 pub mod quality;
 /// Next-token sampling: temperature, top-k, top-p, repetition penalty.
@@ -14,9 +18,11 @@ pub mod sample;
 /// Generation sweeps to JSON.
 pub mod sweep;
 
+pub use analysis::{Analysis, Halting, StateStep, analyze};
 pub use chat::{Chat, ChatTemplate, ModelInfo};
 pub use decoder::{Decoder, NextLogits};
 pub use generate::{GeneratedToken, Generation, GenerationConfig, StopReason, generate, generate_batch};
+pub use plot::{PlotError, plot_analysis};
 pub use quality::{TextQuality, WordVocabulary, text_quality};
 pub use sample::{Sampler, SamplingConfig};
 pub use sweep::{SWEEP_SCHEMA, SettingSummary, SweepPlan, SweepReport, SweepResult, SweepSetting, run_sweep};

@@ -696,6 +696,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             ("optim_embed.mpk", optim_embed),
             ("state.json", serde_json::to_vec_pretty(&state).expect("state serialises")),
         ];
+        // A copy of the tokenizer, so the checkpoint alone can rebuild it (`hrm analyze --restore-tokenizer`).
+        let tokenizer_file = self.run.root().join(self.tokenizer.file_name());
+        let tokenizer = std::fs::read(&tokenizer_file).map_err(|e| TrainError::io(&tokenizer_file, e))?;
+        files.push((self.tokenizer.file_name(), tokenizer));
         if let Some(pending) = &self.pending {
             let carries: Vec<Option<SavedCarry>> =
                 pending.micro.iter().map(|(_, _, c)| c.as_ref().map(SavedCarry::save)).collect();

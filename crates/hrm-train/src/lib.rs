@@ -25,6 +25,8 @@ pub mod schedule;
 pub mod state;
 /// TensorBoard event files.
 pub mod tensorboard;
+/// Checking and restoring the tokenizer from a checkpoint's copy.
+pub mod tokenizer_check;
 
 pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
@@ -32,3 +34,4 @@ pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};
 pub use learner::{StopReason, TrainOptions, TrainSummary, Trainer};
 pub use run_dir::RunDir;
 pub use schedule::ScheduleConfig;
+pub use tokenizer_check::{RunCopy, TokenizerCheck, check_tokenizer, restore_tokenizer};

@@ -321,3 +321,32 @@ fn early_stopping_ends_the_run_after_patience_evaluations_without_improvement() 
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"act_steps\":"), "mean ACT steps are logged");
 }
+
+#[test]
+fn the_tokenizer_is_rebuilt_from_a_checkpoint_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let run = dir.path().join("run");
+    start(tiny_config(hrm(1), 2), dir.path(), &run).run(&TrainOptions::default()).unwrap();
+    let run_dir = RunDir::new(&run);
+    let sample = "the cat sat on the mat.";
+    let check = hrm_train::check_tokenizer(&run_dir, sample).unwrap();
+    assert!(check.ok(), "{check:?}");
+    assert_eq!((check.file.as_str(), check.vocab_size), ("char_tokenizer.json", check.model_vocab_size));
+
+    let file = run.join("char_tokenizer.json");
+    let original = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert!(hrm_train::load_run::<burn::backend::Flex>(&run_dir, &Default::default()).is_err());
+    assert_eq!(hrm_train::check_tokenizer(&run_dir, sample).unwrap().run_copy, hrm_train::RunCopy::Missing);
+    assert_eq!(hrm_train::restore_tokenizer(&run_dir).unwrap(), file);
+    assert_eq!(std::fs::read(&file).unwrap(), original, "restored byte for byte");
+
+    std::fs::write(&file, b"{ not a tokenizer").unwrap();
+    let check = hrm_train::check_tokenizer(&run_dir, sample).unwrap();
+    assert!(matches!(check.run_copy, hrm_train::RunCopy::Unreadable(_)), "{check:?}");
+    hrm_train::restore_tokenizer(&run_dir).unwrap();
+    assert!(hrm_train::check_tokenizer(&run_dir, sample).unwrap().ok());
+    assert_eq!(std::fs::read(run.join("char_tokenizer.json.bak")).unwrap(), b"{ not a tokenizer");
+    assert!(hrm_train::load_run::<burn::backend::Flex>(&run_dir, &Default::default()).is_ok());
+}

@@ -55,6 +55,14 @@ impl AnyTokenizer {
         }
     }
 
+    /// The file name [`AnyTokenizer::save_to_dir`] writes.
+    pub fn file_name(&self) -> &'static str {
+        match self {
+            Self::Char(_) => CHAR_TOKENIZER_FILE,
+            Self::Hf(_) => HF_TOKENIZER_FILE,
+        }
+    }
+
     /// Loads whichever tokenizer `dir` holds (the character one first).
     pub fn load_from_dir(dir: &Path) -> Result<Self> {
         let char_path = dir.join(CHAR_TOKENIZER_FILE);
