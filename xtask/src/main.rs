@@ -1,6 +1,7 @@
 //! `cargo xtask`: project tasks. Benchmarks print a table and save JSON under `target/bench/`.
 
 mod bench_data;
+mod bench_decode;
 
 use clap::{Parser, Subcommand};
 
@@ -25,10 +26,13 @@ enum Task {
 enum Bench {
     /// Tokenize + pack throughput on TinyStories (GPT-2 and char tokenizers), and peak memory.
     Data(bench_data::Args),
+    /// Tokens/s of generation with and without the key/value cache (HRM and flat, CPU).
+    Decode(bench_decode::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Bench { bench: Bench::Data(args) } => bench_data::run(args),
+        Task::Bench { bench: Bench::Decode(args) } => bench_decode::run(args),
     }
 }

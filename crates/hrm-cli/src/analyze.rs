@@ -73,8 +73,9 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             TensorData::new(ids.into_iter().map(i64::from).collect::<Vec<_>>(), [1, len]),
             &device,
         );
-        let thinking = hrm_infer::GenerationConfig { mode: args.mode, halt_max_steps: args.halt_max_steps, ..Default::default() }
-            .thinking();
+        let thinking =
+            hrm_infer::GenerationConfig { mode: args.mode, halt_max_steps: args.halt_max_steps, ..Default::default() }
+                .thinking();
         let analysis = analyze(model, tokens, &thinking);
         let name = run.checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
         let dir = args.output.clone().unwrap_or_else(|| run_dir.root().join("analysis").join(name));
@@ -85,7 +86,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             let step = if s.level == "L" { format!(" step {}", s.step + 1) } else { String::new() };
             println!("{} cycle {}{step}: ‖z‖ {:.3}  ‖Δz‖ {:.3}", s.level, s.cycle + 1, s.norm, s.change);
         }
-        println!("halting: mean {:.2} segments (cap {}), histogram {:?}", analysis.halting.mean, analysis.halting.max_steps, analysis.halting.histogram);
+        println!(
+            "halting: mean {:.2} segments (cap {}), histogram {:?}",
+            analysis.halting.mean, analysis.halting.max_steps, analysis.halting.histogram
+        );
         match plot_analysis(&analysis, &dir.join("analysis.png")) {
             Ok(()) => println!("wrote {} and analysis.png", dir.join("analysis.json").display()),
             Err(e) => println!("wrote {} (no PNG: {e})", dir.join("analysis.json").display()),

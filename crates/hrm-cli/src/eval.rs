@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use hrm_train::{RunDir, TrainConfig, evaluate_run};
+use hrm_infer::score_text;
+use hrm_train::{RunDir, TrainConfig, evaluate_run, load_run};
 
 use crate::device::DeviceKind;
 use crate::with_backend;
@@ -13,9 +14,15 @@ use crate::with_backend;
 pub struct EvalArgs {
     /// The run folder (its newest intact checkpoint is evaluated).
     run: PathBuf,
-    /// A run config whose `[data]` names the text (default: the run's own).
-    #[arg(long, short)]
+    /// A run config whose `[data]` names the text (default: the run's own validation split).
+    #[arg(long, short, conflicts_with = "text")]
     config: Option<PathBuf>,
+    /// Score a whole text file instead (.txt, read as UTF-8), with a progress bar.
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// Reasoning mode of an HRM for --text: fast, normal, deep or extreme (default: trained).
+    #[arg(long, requires = "text")]
+    mode: Option<hrm_core::ReasoningMode>,
     /// Validation batches to evaluate (all, if the split is smaller).
     #[arg(long, default_value_t = 50)]
     batches: usize,
@@ -26,6 +33,9 @@ pub struct EvalArgs {
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let run = RunDir::new(&args.run);
+    if let Some(path) = &args.text {
+        return score_file(&args, &run, path);
+    }
     let (data, base) = match &args.config {
         Some(path) => {
             let config = TrainConfig::load(path)?;
@@ -49,6 +59,48 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             metrics.bits_per_byte,
             metrics.accuracy,
             metrics.tokens
+        );
+        Ok(())
+    })
+}
+
+/// `hrm eval RUN --text FILE`: loss, perplexity and bits per byte over a whole file. The HRM
+/// runs every position for its full `halt_max_steps` segments, as validation does.
+fn score_file(args: &EvalArgs, run_dir: &RunDir, path: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
+    with_backend!(args.device, |B, device| {
+        type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+        let run = load_run::<Inner>(run_dir, &device)?;
+        let thinking = hrm_core::Thinking {
+            adaptive: false,
+            ..hrm_infer::GenerationConfig { mode: args.mode, ..Default::default() }.thinking()
+        };
+        let bar = crate::progress::bar(0, "windows");
+        let score = score_text(
+            &run.model,
+            &run.tokenizer,
+            &text,
+            run.config.data.seq_len,
+            run.config.data.batch_size,
+            &thinking,
+            run.config.model.loss(),
+            &device,
+            &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            },
+        )?;
+        bar.finish_and_clear();
+        println!(
+            "{} on {}: loss {:.4}, perplexity {:.2}, {:.4} bits/byte over {} tokens ({} bytes)",
+            run.checkpoint.display(),
+            path.display(),
+            score.loss,
+            score.perplexity,
+            score.bits_per_byte,
+            score.tokens,
+            score.bytes
         );
         Ok(())
     })

@@ -78,6 +78,11 @@ fn trains_then_resumes_a_finished_run() {
     let out = hrm(&["eval", "run", "--batches", "2"], dir.path());
     assert!(out.status.success() && text(&out).contains("bits/byte"), "{}", text(&out));
     assert!(text(&out).contains("step-000000006"), "{}", text(&out));
+    let out = hrm(&["eval", "run", "--text", "tiny.txt", "--mode", "fast"], dir.path());
+    assert!(out.status.success() && text(&out).contains("bits/byte over"), "{}", text(&out));
+    let out = hrm(&["analyze", "run", "--text", "the cat sat"], dir.path());
+    assert!(out.status.success() && text(&out).contains("round trip ok"), "{}", text(&out));
+    assert!(dir.path().join("run/analysis/step-000000006/analysis.json").exists(), "{}", text(&out));
     let out = hrm(&["generate", "run", "--prompt", "the cat", "--max-tokens", "12", "--seed", "1"], dir.path());
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("the cat"), "{}", text(&out));
     let out = hrm_piped(&["chat", "run", "--max-tokens", "8"], dir.path(), "mode fast\nthe cat\nstatus\nquit\n");

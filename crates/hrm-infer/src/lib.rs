@@ -9,6 +9,8 @@ pub mod chat;
 pub mod decoder;
 /// Autoregressive generation with streaming and stop conditions.
 pub mod generate;
+/// Perplexity and bits per byte on any text.
+pub mod perplexity;
 /// The analysis as a PNG.
 pub mod plot;
 /// Text-quality metrics of generated text.
@@ -22,6 +24,7 @@ pub use analysis::{Analysis, Halting, StateStep, analyze};
 pub use chat::{Chat, ChatTemplate, ModelInfo};
 pub use decoder::{Decoder, NextLogits};
 pub use generate::{GeneratedToken, Generation, GenerationConfig, StopReason, generate, generate_batch};
+pub use perplexity::{TextScore, score_text};
 pub use plot::{PlotError, plot_analysis};
 pub use quality::{TextQuality, WordVocabulary, text_quality};
 pub use sample::{Sampler, SamplingConfig};

@@ -81,7 +81,10 @@ fn draw_halting(a: &Analysis, area: &Area) -> DrawResult {
         .build_cartesian_2d((0..positions).into_segmented(), 0u32..(h.max_steps as u32 + 1))?;
     chart.configure_mesh().x_desc("token position").y_desc("segments").draw()?;
     chart.draw_series(
-        Histogram::vertical(&chart).style(GREEN.mix(0.7).filled()).margin(1).data(h.steps.iter().enumerate().map(|(i, &s)| (i, s))),
+        Histogram::vertical(&chart)
+            .style(GREEN.mix(0.7).filled())
+            .margin(1)
+            .data(h.steps.iter().enumerate().map(|(i, &s)| (i, s))),
     )?;
     Ok(())
 }
