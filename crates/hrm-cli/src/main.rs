@@ -2,13 +2,17 @@
 
 mod analyze;
 mod chat;
+mod data;
 mod device;
 mod eval;
 mod generate;
 mod generation_args;
+mod info;
+mod interop;
 mod overrides;
 mod progress;
 mod sweep;
+mod tokenizer;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +37,18 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Show how a run's HRM reasons: L/H state norms per call, halting per position (JSON + PNG), tokenizer check.
     Analyze(analyze::AnalyzeArgs),
+    /// Build a tokenizer from text files, or inspect one.
+    #[command(subcommand)]
+    Tokenizer(tokenizer::TokenizerCommand),
+    /// Inspect what a data config streams: counts, filter statistics, sample documents.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Export a run's newest checkpoint: model.safetensors (PyTorch layout), config.json, tokenizer.
+    Export(interop::ExportArgs),
+    /// Make a run folder from an export, so every command takes it.
+    Import(interop::ImportArgs),
+    /// Show what a run folder holds: model, tokenizer, checkpoints and their health, progress.
+    Info(info::InfoArgs),
     /// Chat with a run's newest checkpoint (a terminal or a pipe): reasoning modes, memory, commands.
     Chat(chat::ChatArgs),
 }
@@ -49,6 +65,11 @@ fn main() {
         Command::Chat(args) => chat::run(args),
         Command::Sweep(args) => sweep::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Tokenizer(command) => tokenizer::run(command),
+        Command::Data(command) => data::run(command),
+        Command::Export(args) => interop::export(args),
+        Command::Import(args) => interop::import(args),
+        Command::Info(args) => info::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

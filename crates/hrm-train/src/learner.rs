@@ -172,25 +172,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         std::fs::write(run.config(), config.to_toml()).map_err(|e| TrainError::io(run.config(), e))?;
         tokenizer.save_to_dir(run.root())?;
         let model = config.model.init::<B>(config.run.seed, &device);
-        let state = TrainState {
-            step: 0,
-            tokens: 0,
-            cursor: None,
-            segment: 0,
-            best_val_loss: None,
-            evals_since_best: 0,
-            bad_steps_in_row: 0,
-            bad_steps_total: 0,
-            text_bytes: 0,
-            growths: 0,
-            phase_start: 0,
-            datasets: vec![crate::state::DatasetRecord {
-                sources: config.data.sources.iter().map(|s| s.name.clone()).collect(),
-                from_step: 0,
-                from_tokens: 0,
-            }],
-            model: config.model.clone(),
-        };
+        let state = TrainState::new(&config);
         let mut log = RunLog::open(&run)?;
         log.line(&format!("new run in {}: {} parameters", run.root().display(), config.model.num_params()))?;
         Self::assemble(config, run, device, model, None, state, None, Arc::new(tokenizer), data_base, log)

@@ -11,6 +11,8 @@ pub mod error;
 pub mod eval;
 /// Global-norm clipping and gradient splitting.
 pub mod gradients;
+/// Export to safetensors + config.json, and import back.
+pub mod interop;
 /// The training loop.
 pub mod learner;
 /// Process memory figures.
@@ -31,6 +33,7 @@ pub mod tokenizer_check;
 pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};
+pub use interop::{ExportConfig, export_run, import_export};
 pub use learner::{StopReason, TrainOptions, TrainSummary, Trainer};
 pub use run_dir::RunDir;
 pub use schedule::ScheduleConfig;

@@ -85,6 +85,29 @@ impl SavedCarry {
 }
 
 impl TrainState {
+    /// The state of a new run of `config`: nothing trained, its data as the first dataset.
+    pub fn new(config: &crate::TrainConfig) -> Self {
+        Self {
+            step: 0,
+            tokens: 0,
+            cursor: None,
+            segment: 0,
+            best_val_loss: None,
+            evals_since_best: 0,
+            bad_steps_in_row: 0,
+            bad_steps_total: 0,
+            text_bytes: 0,
+            growths: 0,
+            phase_start: 0,
+            datasets: vec![DatasetRecord {
+                sources: config.data.sources.iter().map(|s| s.name.clone()).collect(),
+                from_step: 0,
+                from_tokens: 0,
+            }],
+            model: config.model.clone(),
+        }
+    }
+
     /// The model config to build for this checkpoint, given `config.toml`'s: the same one,
     /// or the checkpoint's when they differ only in H and L block counts (a layer growth
     /// whose `config.toml` rewrite did not happen); anything else is another model.

@@ -350,3 +350,38 @@ fn the_tokenizer_is_rebuilt_from_a_checkpoint_and_restored() {
     assert_eq!(std::fs::read(run.join("char_tokenizer.json.bak")).unwrap(), b"{ not a tokenizer");
     assert!(hrm_train::load_run::<burn::backend::Flex>(&run_dir, &Default::default()).is_ok());
 }
+
+#[test]
+fn export_then_import_gives_the_same_logits() {
+    use hrm_core::LanguageModel;
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let run = RunDir::new(dir.path().join("run"));
+    start(tiny_config(hrm(2), 3), dir.path(), run.root()).run(&TrainOptions::default()).unwrap();
+    let device = Default::default();
+    let export = dir.path().join("export");
+    let files = hrm_train::export_run::<burn::backend::Flex>(&run, &export, &device).unwrap();
+    let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().to_string()).collect();
+    assert_eq!(names, ["model.safetensors", "config.json", "char_tokenizer.json", "hrm_train.toml"]);
+    let imported = RunDir::new(dir.path().join("imported"));
+    hrm_train::import_export::<burn::backend::Flex>(&export, &imported, &device).unwrap();
+    let (a, b) = (
+        hrm_train::load_run::<burn::backend::Flex>(&run, &device).unwrap(),
+        hrm_train::load_run::<burn::backend::Flex>(&imported, &device).unwrap(),
+    );
+    let ids: Vec<i64> = (0..20).map(|i| (i * 7 % 30) as i64).collect();
+    let tokens = burn::tensor::Tensor::<burn::backend::Flex, 2, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(ids, [2, 10]),
+        &device,
+    );
+    let logits =
+        |m: &hrm_core::Model<burn::backend::Flex>| m.logits(tokens.clone()).into_data().to_vec::<f32>().unwrap();
+    assert_eq!(logits(&a.model), logits(&b.model), "bit for bit");
+    assert_eq!((b.state.step, b.state.tokens), (a.state.step, a.state.tokens));
+    // Importing twice into one folder is refused; a foreign config.json is a clear error.
+    let again = hrm_train::import_export::<burn::backend::Flex>(&export, &imported, &device).err().unwrap();
+    assert!(again.to_string().contains("already holds a run"), "{again}");
+    std::fs::write(export.join("config.json"), b"{\"hidden_size\": 768}").unwrap();
+    let foreign = hrm_train::import_export::<burn::backend::Flex>(&export, &RunDir::new(dir.path().join("x")), &device);
+    assert!(foreign.err().unwrap().to_string().contains("not an hrm export config"));
+}

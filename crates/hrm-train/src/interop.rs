@@ -1,0 +1,141 @@
+//! Export a run to a Hugging-Face-style folder (safetensors weights in PyTorch's layout,
+//! config.json, tokenizer) and import one back into a run folder. Names: docs/formats.md.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
+use burn::tensor::backend::Backend;
+use hrm_core::ModelConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+use crate::state::TrainState;
+use crate::{RunDir, TrainConfig, checkpoint, load_run};
+
+/// The weights file of an export.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The model description of an export.
+pub const CONFIG_FILE: &str = "config.json";
+/// The run config an export carries, so an import can train on or evaluate.
+pub const TRAIN_CONFIG_FILE: &str = "hrm_train.toml";
+/// The version of the export layout this hrm writes and reads.
+pub const EXPORT_FORMAT: u32 = 1;
+
+/// `config.json` of an export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportConfig {
+    /// `hrm` or `hrm-flat`.
+    pub model_type: String,
+    /// Version of this layout ([`EXPORT_FORMAT`]).
+    pub hrm_export_format: u32,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Longest sequence (RoPE table length).
+    pub max_position_embeddings: usize,
+    /// The tokenizer file next to the weights.
+    pub tokenizer_file: String,
+    /// Optimiser steps the weights were trained for.
+    pub step: u64,
+    /// Training tokens seen.
+    pub tokens: u64,
+    /// The full model config, as hrm's config files spell it.
+    pub model: ModelConfig,
+}
+
+/// Writes the newest intact checkpoint of `run` to the folder `out` and returns the files written.
+pub fn export_run<B: Backend>(run: &RunDir, out: &Path, device: &B::Device) -> Result<Vec<PathBuf>> {
+    let loaded = load_run::<B>(run, device)?;
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    let weights = out.join(WEIGHTS_FILE);
+    let mut store = SafetensorsStore::from_file(&weights)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true)
+        .metadata("hrm_export_format", EXPORT_FORMAT.to_string())
+        .metadata("hrm_step", loaded.state.step.to_string());
+    loaded.model.save_into(&mut store).map_err(|e| TrainError::io(&weights, std::io::Error::other(e.to_string())))?;
+    let config = ExportConfig {
+        model_type: match loaded.config.model {
+            ModelConfig::Hrm(_) => "hrm".into(),
+            ModelConfig::Flat(_) => "hrm-flat".into(),
+        },
+        hrm_export_format: EXPORT_FORMAT,
+        vocab_size: loaded.config.model.vocab_size(),
+        max_position_embeddings: loaded.config.model.block().max_seq_len,
+        tokenizer_file: loaded.tokenizer.file_name().into(),
+        step: loaded.state.step,
+        tokens: loaded.state.tokens,
+        model: loaded.config.model.clone(),
+    };
+    let config_path = out.join(CONFIG_FILE);
+    write(&config_path, serde_json::to_vec_pretty(&config).expect("config serialises"))?;
+    let tokenizer = loaded.tokenizer.save_to_dir(out)?;
+    let train_path = out.join(TRAIN_CONFIG_FILE);
+    write(&train_path, loaded.config.to_toml().into_bytes())?;
+    Ok(vec![weights, config_path, tokenizer, train_path])
+}
+
+/// Makes the run folder `run` (which must hold no run) from the export in `dir`: its
+/// config, tokenizer and one checkpoint with the weights, so every `hrm` command takes it.
+pub fn import_export<B: Backend>(dir: &Path, run: &RunDir, device: &B::Device) -> Result<PathBuf> {
+    let config_path = dir.join(CONFIG_FILE);
+    let bytes = std::fs::read(&config_path).map_err(|e| TrainError::io(&config_path, e))?;
+    let config: ExportConfig = serde_json::from_slice(&bytes)
+        .map_err(|e| TrainError::Config(format!("{}: not an hrm export config: {e}", config_path.display())))?;
+    if config.hrm_export_format != EXPORT_FORMAT {
+        return Err(TrainError::Config(format!(
+            "{}: export format {} (this hrm reads {EXPORT_FORMAT}); re-export with a matching hrm",
+            config_path.display(),
+            config.hrm_export_format
+        )));
+    }
+    let mut train = TrainConfig::load(&dir.join(TRAIN_CONFIG_FILE))?;
+    train.model = config.model.clone();
+    train.validate()?;
+    if !checkpoint::list(&run.checkpoints()).is_empty() {
+        return Err(TrainError::Config(format!(
+            "{} already holds a run; import into a new folder",
+            run.root().display()
+        )));
+    }
+    let weights = dir.join(WEIGHTS_FILE);
+    let mut model = config.model.init::<B>(train.run.seed, device);
+    let mut store =
+        SafetensorsStore::from_file(&weights).with_from_adapter(PyTorchToBurnAdapter).skip_enum_variants(true);
+    let applied = model.load_from(&mut store).map_err(|e| TrainError::Config(format!("{}: {e}", weights.display())))?;
+    if !applied.missing.is_empty() || !applied.errors.is_empty() {
+        return Err(TrainError::Config(format!(
+            "{}: does not fit the model of {}: missing {:?}, errors {:?}",
+            weights.display(),
+            config_path.display(),
+            applied.missing,
+            applied.errors
+        )));
+    }
+    run.create()?;
+    write(&run.config(), train.to_toml().into_bytes())?;
+    let tokenizer_src = dir.join(&config.tokenizer_file);
+    let tokenizer = std::fs::read(&tokenizer_src).map_err(|e| TrainError::io(&tokenizer_src, e))?;
+    let tokenizer_file = match config.tokenizer_file.as_str() {
+        hrm_data::CHAR_TOKENIZER_FILE => hrm_data::CHAR_TOKENIZER_FILE,
+        _ => hrm_data::HF_TOKENIZER_FILE,
+    };
+    write(&run.root().join(tokenizer_file), tokenizer.clone())?;
+    let state = TrainState { step: config.step, tokens: config.tokens, ..TrainState::new(&train) };
+    let record = NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+        .record(model.into_record(), ())
+        .map_err(|e| TrainError::Config(format!("cannot encode the imported weights: {e}")))?;
+    let files = [
+        ("model.mpk", record),
+        ("state.json", serde_json::to_vec_pretty(&state).expect("state serialises")),
+        (tokenizer_file, tokenizer),
+    ];
+    let path = checkpoint::write(&run.checkpoints(), config.step, &files)?;
+    checkpoint::set_pointer(&run.checkpoints(), "latest", &path)?;
+    Ok(path)
+}
+
+fn write(path: &Path, bytes: Vec<u8>) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| TrainError::io(path, e))
+}
