@@ -12,6 +12,9 @@ pub struct ExportArgs {
     /// The folder to write model.safetensors, config.json, the tokenizer and hrm_train.toml into.
     #[arg(long, short)]
     output: PathBuf,
+    /// Also write sample.safetensors: this text's token ids and our logits for it (for parity checks).
+    #[arg(long)]
+    sample: Option<String>,
 }
 
 /// Arguments of `hrm import`.
@@ -27,7 +30,7 @@ pub struct ImportArgs {
 type Cpu = burn::backend::Flex;
 
 pub fn export(args: ExportArgs) -> anyhow::Result<()> {
-    for file in export_run::<Cpu>(&RunDir::new(&args.run), &args.output, &Default::default())? {
+    for file in export_run::<Cpu>(&RunDir::new(&args.run), &args.output, args.sample.as_deref(), &Default::default())? {
         println!("wrote {}", file.display());
     }
     Ok(())

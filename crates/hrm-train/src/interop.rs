@@ -44,8 +44,19 @@ pub struct ExportConfig {
     pub model: ModelConfig,
 }
 
-/// Writes the newest intact checkpoint of `run` to the folder `out` and returns the files written.
-pub fn export_run<B: Backend>(run: &RunDir, out: &Path, device: &B::Device) -> Result<Vec<PathBuf>> {
+/// The reference input and our logits for it, written next to an export with `sample`.
+pub const SAMPLE_FILE: &str = "sample.safetensors";
+
+/// Writes the newest intact checkpoint of `run` to the folder `out` and returns the files
+/// written. With `sample`, also [`SAMPLE_FILE`]: that text's `input_ids` `[1, seq]` (i64)
+/// and the model's `logits` `[1, seq, vocab]` (f32, trained N and T, adaptive halting), for
+/// checking another implementation against ours.
+pub fn export_run<B: Backend>(
+    run: &RunDir,
+    out: &Path,
+    sample: Option<&str>,
+    device: &B::Device,
+) -> Result<Vec<PathBuf>> {
     let loaded = load_run::<B>(run, device)?;
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
     let weights = out.join(WEIGHTS_FILE);
@@ -73,7 +84,45 @@ pub fn export_run<B: Backend>(run: &RunDir, out: &Path, device: &B::Device) -> R
     let tokenizer = loaded.tokenizer.save_to_dir(out)?;
     let train_path = out.join(TRAIN_CONFIG_FILE);
     write(&train_path, loaded.config.to_toml().into_bytes())?;
-    Ok(vec![weights, config_path, tokenizer, train_path])
+    let mut files = vec![weights, config_path, tokenizer, train_path];
+    if let Some(text) = sample {
+        files.push(write_sample(&loaded.model, &loaded.tokenizer, text, out, device)?);
+    }
+    Ok(files)
+}
+
+/// Writes [`SAMPLE_FILE`] for `text` (cut to the model's `max_seq_len`).
+fn write_sample<B: Backend>(
+    model: &hrm_core::Model<B>,
+    tokenizer: &hrm_data::AnyTokenizer,
+    text: &str,
+    out: &Path,
+    device: &B::Device,
+) -> Result<PathBuf> {
+    use burn::tensor::{Int, Tensor, TensorData};
+    use hrm_core::LanguageModel;
+    use hrm_data::Tokenizer;
+    use safetensors::{Dtype, tensor::TensorView};
+    let mut ids: Vec<i64> = tokenizer.encode(text)?.into_iter().map(i64::from).collect();
+    ids.truncate(model.max_seq_len());
+    if ids.is_empty() {
+        return Err(TrainError::Config("the sample text encodes to no tokens".into()));
+    }
+    let seq = ids.len();
+    let tokens = Tensor::<B, 2, Int>::from_data(TensorData::new(ids.clone(), [1, seq]), device);
+    let logits = model.logits(tokens);
+    let shape = logits.dims().to_vec();
+    let values: Vec<f32> = logits.into_data().convert::<f32>().to_vec().expect("f32 logits");
+    let id_bytes: Vec<u8> = ids.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let logit_bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let path = out.join(SAMPLE_FILE);
+    let fail = |e: safetensors::SafeTensorError| TrainError::io(&path, std::io::Error::other(e.to_string()));
+    let views = [
+        ("input_ids", TensorView::new(Dtype::I64, vec![1, seq], &id_bytes).map_err(fail)?),
+        ("logits", TensorView::new(Dtype::F32, shape, &logit_bytes).map_err(fail)?),
+    ];
+    safetensors::serialize_to_file(views, None, &path).map_err(fail)?;
+    Ok(path)
 }
 
 /// Makes the run folder `run` (which must hold no run) from the export in `dir`: its

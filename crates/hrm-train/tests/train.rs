@@ -360,9 +360,12 @@ fn export_then_import_gives_the_same_logits() {
     start(tiny_config(hrm(2), 3), dir.path(), run.root()).run(&TrainOptions::default()).unwrap();
     let device = Default::default();
     let export = dir.path().join("export");
-    let files = hrm_train::export_run::<burn::backend::Flex>(&run, &export, &device).unwrap();
+    let files = hrm_train::export_run::<burn::backend::Flex>(&run, &export, Some("the cat"), &device).unwrap();
     let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().to_string()).collect();
-    assert_eq!(names, ["model.safetensors", "config.json", "char_tokenizer.json", "hrm_train.toml"]);
+    assert_eq!(
+        names,
+        ["model.safetensors", "config.json", "char_tokenizer.json", "hrm_train.toml", "sample.safetensors"]
+    );
     let imported = RunDir::new(dir.path().join("imported"));
     hrm_train::import_export::<burn::backend::Flex>(&export, &imported, &device).unwrap();
     let (a, b) = (
