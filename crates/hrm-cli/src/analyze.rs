@@ -52,7 +52,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         "tokenizer: {} ids (model: {}), round trip {}, run folder copy {:?} → {}",
         check.vocab_size,
         check.model_vocab_size,
-        if check.round_trips { "ok" } else { "FAILS" },
+        if check.round_trips { "ok" } else { "inexact (characters outside the vocabulary?)" },
         check.run_copy,
         if check.ok() { "ok" } else { "MISMATCH (fix: hrm analyze RUN --restore-tokenizer)" }
     );

@@ -116,19 +116,41 @@ fn set_overrides_reach_the_run() {
 #[test]
 fn user_errors_say_what_is_wrong() {
     let dir = setup();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 7] = [
         (&["train", "--config", "missing.toml"], "cannot read config missing.toml"),
         (&["train", "--config", "tiny.toml", "--set", "run.stepz=5", "--quiet"], "stepz"),
         (&["train", "--config", "tiny.toml", "--set", "model.block.n_heads=3", "--quiet", "-o", "r2"], "d_model"),
         (&["train", "--config", "tiny.toml", "--device", "tpu"], "possible values: cpu, cuda, wgpu, metal"),
         (&["train", "--config", "tiny.toml", "--device", "cuda", "--quiet"], "built without Cuda support"),
         (&["train", "--resume", "tiny.toml"], "config.toml"),
+        (&["generate", "no-such-run"], "not an hrm run folder"),
     ];
     for (args, expected) in cases {
         let out = hrm(args, dir.path());
         assert!(!out.status.success(), "{args:?} should fail");
         assert!(text(&out).contains(expected), "{args:?}: expected {expected:?} in:\n{}", text(&out));
     }
+    // A run folder written by another format, and a checkpoint of another model.
+    assert!(hrm(&["train", "-c", "tiny.toml", "-o", "old", "--quiet"], dir.path()).status.success());
+    for step in [3, 6] {
+        let manifest = dir.path().join(format!("old/checkpoints/step-{step:09}/manifest.json"));
+        let old = std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 1", "\"format_version\": 0");
+        std::fs::write(&manifest, old).unwrap();
+    }
+    let out = hrm(&["generate", "old"], dir.path());
+    assert!(!out.status.success() && text(&out).contains("use the hrm release that wrote it"), "{}", text(&out));
+    let config = dir.path().join("old/config.toml");
+    let bigger = std::fs::read_to_string(&config).unwrap().replace("d_model = 32", "d_model = 64");
+    std::fs::write(&config, bigger).unwrap();
+    for step in [3, 6] {
+        let manifest = dir.path().join(format!("old/checkpoints/step-{step:09}/manifest.json"));
+        let back =
+            std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 0", "\"format_version\": 1");
+        std::fs::write(&manifest, back).unwrap();
+    }
+    let out = hrm(&["eval", "old"], dir.path());
+    assert!(!out.status.success() && text(&out).contains("put back the run's own config.toml"), "{}", text(&out));
+    assert_eq!(text(&out).trim().lines().count(), 1, "one line: {}", text(&out));
     // A finished run folder is not overwritten by a new run.
     assert!(
         hrm(&["train", "-c", "tiny.toml", "-o", "run", "--set", "run.steps=1", "--quiet"], dir.path()).status.success()
@@ -161,4 +183,38 @@ fn ctrl_c_pauses_with_a_checkpoint_that_resumes() {
     assert!(text(&out).contains("Paused at step"), "{}", text(&out));
     let pause = std::fs::read_to_string(dir.path().join("run/checkpoints/pause")).unwrap();
     assert!(dir.path().join("run/checkpoints").join(pause.trim()).join("manifest.json").exists());
+}
+
+#[test]
+fn every_subcommand_end_to_end() {
+    let dir = setup();
+    let run = |args: &[&str]| {
+        let out = hrm(args, dir.path());
+        assert!(out.status.success(), "{args:?}:\n{}", text(&out));
+        text(&out)
+    };
+    run(&["train", "-c", "tiny.toml", "-o", "run", "--quiet"]);
+    assert!(run(&["info", "run"]).contains("intact  latest best"));
+    let greedy = ["--prompt", "the cat", "--max-tokens", "10", "--temperature", "0"];
+    let original = run(&[&["generate", "run"], &greedy[..]].concat());
+    assert!(run(&["eval", "run", "--batches", "2"]).contains("bits/byte"));
+    run(&["export", "run", "-o", "export", "--sample", "the cat sat"]);
+    run(&["import", "export", "-o", "imported"]);
+    run(&["export", "imported", "-o", "export2", "--sample", "the cat sat"]);
+    let sample = |folder: &str| std::fs::read(dir.path().join(folder).join("sample.safetensors")).unwrap();
+    assert_eq!(sample("export"), sample("export2"), "the imported model gives the same logits, bit for bit");
+    assert_eq!(run(&[&["generate", "imported"], &greedy[..]].concat()), original);
+    assert!(run(&["tokenizer", "inspect", "run", "--text", "the mat"]).contains("round trip: exact"));
+    assert!(
+        run(&["tokenizer", "train", "tiny.txt", "--kind", "bpe", "--vocab-size", "300", "-o", "tok"])
+            .contains("300 ids")
+    );
+    assert!(run(&["tokenizer", "inspect", "tok/tokenizer.json"]).contains("vocabulary: 300 ids"));
+    assert!(run(&["data", "inspect", "-c", "tiny.toml", "--docs", "20"]).contains("20 documents"));
+    assert!(run(&["analyze", "run", "--check-tokenizer"]).contains("→ ok"));
+    for command in
+        ["train", "generate", "chat", "eval", "sweep", "analyze", "tokenizer", "data", "export", "import", "info"]
+    {
+        assert!(run(&[command, "--help"]).contains("Usage: hrm"), "{command} --help");
+    }
 }

@@ -73,6 +73,12 @@ pub struct LoadedRun<B: Backend> {
 /// The model of a run's newest intact checkpoint, with the run's config and tokenizer.
 pub fn load_run<B: Backend>(run: &crate::RunDir, device: &B::Device) -> Result<LoadedRun<B>> {
     use burn::module::Module;
+    if !run.config().exists() {
+        return Err(TrainError::Config(format!(
+            "{} is not an hrm run folder (it has no config.toml); pass a folder made by `hrm train` or `hrm import`",
+            run.root().display()
+        )));
+    }
     let mut config = crate::TrainConfig::load(&run.config())?;
     let tokenizer = hrm_data::AnyTokenizer::load_from_dir(run.root())?;
     let checkpoint = crate::checkpoint::newest_intact(run)?;

@@ -123,7 +123,7 @@ impl TrainState {
         } else {
             Err(crate::TrainError::Checkpoint {
                 path: checkpoint.to_path_buf(),
-                reason: "model: was written for another model config than config.toml's".into(),
+                reason: "was written for another model than the one config.toml describes; put back the run's own config.toml, or train this config in a new run folder".into(),
             })
         }
     }
