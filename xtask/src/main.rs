@@ -2,6 +2,7 @@
 
 mod bench_data;
 mod bench_decode;
+mod train_all_sizes;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +21,8 @@ enum Task {
         #[command(subcommand)]
         bench: Bench,
     },
+    /// Train every size preset in turn and write a summary table (`--dry-run`: the plan only).
+    TrainAllSizes(train_all_sizes::Args),
 }
 
 #[derive(Subcommand)]
@@ -34,5 +37,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Bench { bench: Bench::Data(args) } => bench_data::run(args),
         Task::Bench { bench: Bench::Decode(args) } => bench_decode::run(args),
+        Task::TrainAllSizes(args) => train_all_sizes::run(args),
     }
 }

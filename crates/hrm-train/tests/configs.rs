@@ -20,3 +20,19 @@ fn every_training_config_parses_and_validates() {
     }
     assert!(count >= 3);
 }
+
+#[test]
+fn every_size_preset_has_a_config_with_its_exact_model() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/train");
+    for preset in hrm_core::presets::presets() {
+        let path = dir.join(format!("{}.toml", preset.name));
+        let config = TrainConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let hrm_core::ModelConfig::Hrm(model) = config.model else { panic!("{}: not an HRM", path.display()) };
+        let mut want = preset.config.clone();
+        // The char preset's vocabulary comes from its tokenizer at run time.
+        if model.vocab_size == 0 {
+            want.vocab_size = 0;
+        }
+        assert_eq!(model, want, "{} drifted from preset {}", path.display(), preset.name);
+    }
+}

@@ -198,10 +198,14 @@ impl HubDataset {
 }
 
 impl HubShard {
+    /// The file's path in the local Hub cache, if it is there.
+    pub fn cached(&self, options: &HubOptions) -> Option<PathBuf> {
+        Cache::new(options.cache_dir.clone()).repo(self.dataset.hf_repo()).get(&self.filename)
+    }
+
     /// The shard's local path, downloading it into the cache unless it is there already.
     pub fn fetch(&self, options: &HubOptions) -> Result<PathBuf> {
-        let cache = Cache::new(options.cache_dir.clone());
-        if let Some(path) = cache.repo(self.dataset.hf_repo()).get(&self.filename) {
+        if let Some(path) = self.cached(options) {
             return Ok(path);
         }
         if options.offline {

@@ -10,7 +10,7 @@ mod text;
 use serde::{Deserialize, Serialize};
 
 pub use files::{FileRef, FileSource, Format, expand_path};
-pub use hub::{HubDataset, HubOptions};
+pub use hub::{HubDataset, HubOptions, HubShard};
 
 use crate::error::{DataError, Result};
 
