@@ -81,7 +81,7 @@ fn find_data(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         }
     }
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tinystories");
-    if shared.is_dir() {
+    if let Ok(shared) = shared.canonicalize() {
         println!("data: {} (../shared/data beside the repository)", shared.display());
         return Ok(shared);
     }

@@ -39,8 +39,3 @@ pub use hrm::{Cycles, Hrm, Level, SegmentOutput};
 pub use loss::{IGNORE_LABEL, LossKind, cross_entropy, mean_cross_entropy};
 pub use model::{LanguageModel, Model};
 pub use thinking::{ReasoningMode, Thinking};
-
-/// The README's Rust example, compiled and run as a doc test.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeExample;

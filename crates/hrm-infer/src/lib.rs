@@ -29,3 +29,8 @@ pub use plot::{PlotError, plot_analysis};
 pub use quality::{TextQuality, WordVocabulary, text_quality};
 pub use sample::{Sampler, SamplingConfig};
 pub use sweep::{SWEEP_SCHEMA, SettingSummary, SweepPlan, SweepReport, SweepResult, SweepSetting, run_sweep};
+
+/// The README's Rust example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExample;
