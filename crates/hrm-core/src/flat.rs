@@ -4,9 +4,11 @@ use burn::nn::Linear;
 use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 
 use crate::config::FlatConfig;
-use crate::decode::DecodeCache;
+use crate::decode::{DecodeCache, Decoded};
 use crate::init::ParamInit;
 use crate::layers::{Block, Rope, ScaledEmbedding};
+use crate::model::LanguageModel;
+use crate::thinking::Thinking;
 
 /// A causal decoder-only transformer with post-norm blocks.
 #[derive(burn::module::Module, Debug)]
@@ -39,25 +41,6 @@ impl<B: Backend> Flat<B> {
         self.lm_head.forward(h)
     }
 
-    /// Cached decoding: logits for `tokens` `[batch, new]` following the positions in
-    /// `cache` (left-padded where `padding` is true), equal to [`Flat::forward`]'s there.
-    /// The caller keeps `cache.len() + new` within [`Flat::max_seq_len`].
-    pub fn decode(
-        &self,
-        tokens: Tensor<B, 2, Int>,
-        padding: Option<Tensor<B, 2, Bool>>,
-        cache: &mut DecodeCache<B>,
-    ) -> Tensor<B, 3> {
-        let new = tokens.dims()[1];
-        let x = self.embedding.forward(tokens.clone());
-        cache.push_chunk(tokens, padding);
-        let pass = cache.pass(0);
-        let h = self.blocks.iter().fold(x, |h, block| block.forward_with(h, &self.rope, Some(&mut *pass)));
-        pass.finish(new);
-        cache.advance(new, None);
-        self.lm_head.forward(h)
-    }
-
     /// The token embedding.
     pub fn embedding(&self) -> &ScaledEmbedding<B> {
         &self.embedding
@@ -72,5 +55,34 @@ impl<B: Backend> Flat<B> {
     /// Longest sequence the model accepts.
     pub fn max_seq_len(&self) -> usize {
         self.rope.max_seq_len()
+    }
+}
+
+impl<B: Backend> LanguageModel<B> for Flat<B> {
+    fn logits_with(&self, tokens: Tensor<B, 2, Int>, _: &Thinking) -> Tensor<B, 3> {
+        self.forward(tokens)
+    }
+
+    /// Cached decoding: logits for `tokens` `[batch, new]` following the positions in
+    /// `cache` (left-padded where `padding` is true), equal to [`Flat::forward`]'s there.
+    fn decode(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        padding: Option<Tensor<B, 2, Bool>>,
+        cache: &mut DecodeCache<B>,
+        _: &Thinking,
+    ) -> Decoded<B> {
+        let new = tokens.dims()[1];
+        let x = self.embedding.forward(tokens.clone());
+        cache.push_chunk(tokens, padding);
+        let pass = cache.pass(0);
+        let h = self.blocks.iter().fold(x, |h, block| block.forward_with(h, &self.rope, Some(&mut *pass)));
+        pass.finish(new);
+        cache.advance(new, None);
+        Decoded { logits: self.lm_head.forward(h), steps: None }
+    }
+
+    fn max_seq_len(&self) -> usize {
+        Flat::max_seq_len(self)
     }
 }

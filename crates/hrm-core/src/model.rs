@@ -34,46 +34,6 @@ pub trait LanguageModel<B: Backend> {
     fn max_seq_len(&self) -> usize;
 }
 
-impl<B: Backend> LanguageModel<B> for Hrm<B> {
-    fn logits_with(&self, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Tensor<B, 3> {
-        self.forward(tokens, thinking.cycles(self.cycles()), &self.halt_policy(thinking))
-    }
-
-    fn decode(
-        &self,
-        tokens: Tensor<B, 2, Int>,
-        padding: Option<Tensor<B, 2, Bool>>,
-        cache: &mut DecodeCache<B>,
-        thinking: &Thinking,
-    ) -> Decoded<B> {
-        Hrm::decode(self, tokens, padding, cache, thinking)
-    }
-
-    fn max_seq_len(&self) -> usize {
-        Hrm::max_seq_len(self)
-    }
-}
-
-impl<B: Backend> LanguageModel<B> for Flat<B> {
-    fn logits_with(&self, tokens: Tensor<B, 2, Int>, _: &Thinking) -> Tensor<B, 3> {
-        self.forward(tokens)
-    }
-
-    fn decode(
-        &self,
-        tokens: Tensor<B, 2, Int>,
-        padding: Option<Tensor<B, 2, Bool>>,
-        cache: &mut DecodeCache<B>,
-        _: &Thinking,
-    ) -> Decoded<B> {
-        Decoded { logits: Flat::decode(self, tokens, padding, cache), steps: None }
-    }
-
-    fn max_seq_len(&self) -> usize {
-        Flat::max_seq_len(self)
-    }
-}
-
 /// Any model of this crate, as built from a [`ModelConfig`].
 // The variants differ in size only by the handful of fields each keeps; a model is built once.
 #[allow(clippy::large_enum_variant)]

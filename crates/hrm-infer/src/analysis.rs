@@ -2,7 +2,7 @@
 //! how much each call changes them, and after how many ACT segments each position halts.
 
 use burn::tensor::{Int, Tensor, backend::Backend};
-use hrm_core::{DecodeCache, Hrm, Level, Thinking};
+use hrm_core::{DecodeCache, Hrm, LanguageModel, Level, Thinking};
 use serde::{Deserialize, Serialize};
 
 /// One L or H call of the segment.
