@@ -30,6 +30,9 @@ struct Args {
     /// Optimiser steps.
     #[arg(long, default_value_t = 400)]
     steps: u64,
+    /// `char` (learns to spell within minutes on a CPU) or `bpe` (2,048 ids; needs more steps).
+    #[arg(long, default_value = "char")]
+    tokenizer: String,
     /// Run folder.
     #[arg(long, default_value = "runs/train_tinystories")]
     output: PathBuf,
@@ -88,8 +91,9 @@ fn find_data(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     bail!("no TinyStories text found: pass --data FILE, set HRM_DATA_DIR, or let the Hub be reached")
 }
 
-/// A ~2M-parameter HRM (BPE 2,048, d_model 128, 2+2 layers, N = T = 2, ACT up to 2 segments).
-fn config(data: &Path, steps: u64) -> TrainConfig {
+/// A small HRM: d_model 128, 2+2 layers, N = T = 2, ACT up to 2 segments (0.7M parameters
+/// with characters, 1.6M with BPE 2,048).
+fn config(data: &Path, steps: u64, tokenizer: TokenizerConfig) -> TrainConfig {
     let path = if data.is_dir() { data.join("*.txt") } else { data.to_path_buf() };
     let source = SourceSpec::local("tinystories", &path.to_string_lossy());
     let block = BlockConfig::new(128, 4).with_max_seq_len(256);
@@ -105,8 +109,8 @@ fn config(data: &Path, steps: u64) -> TrainConfig {
     TrainConfig {
         model,
         data,
-        tokenizer: TokenizerConfig::Bpe { vocab_size: 2048 },
-        optim: hrm_train::OptimConfig { lr: 2e-3, embed_lr: 2e-3, ..Default::default() },
+        tokenizer,
+        optim: hrm_train::OptimConfig { lr: 1e-3, embed_lr: 1e-3, ..Default::default() },
         schedule: hrm_train::ScheduleConfig { warmup_steps: Some(steps / 20), ..Default::default() },
         act: Default::default(),
         growth: Default::default(),
@@ -118,8 +122,13 @@ fn config(data: &Path, steps: u64) -> TrainConfig {
 fn train<B: AutodiffBackend>(args: &Args, data: &Path, device: B::Device) -> anyhow::Result<()> {
     let run = RunDir::new(&args.output);
     let trainer = if hrm_train::checkpoint::list(&run.checkpoints()).is_empty() {
-        let mut config = config(data, args.steps);
-        let tokenizer = config.prepare_tokenizer(Path::new(".")).context("building the BPE tokenizer")?;
+        let kind = match args.tokenizer.as_str() {
+            "char" => TokenizerConfig::Char,
+            "bpe" => TokenizerConfig::Bpe { vocab_size: 2048 },
+            other => bail!("unknown tokenizer `{other}`: use char or bpe"),
+        };
+        let mut config = config(data, args.steps, kind);
+        let tokenizer = config.prepare_tokenizer(Path::new(".")).context("building the tokenizer")?;
         println!("training a {}-parameter HRM in {}", config.model.num_params(), run.root().display());
         Trainer::<B>::start(config, tokenizer, run, Path::new("."), device.clone())?
     } else {
@@ -139,8 +148,8 @@ fn train<B: AutodiffBackend>(args: &Args, data: &Path, device: B::Device) -> any
 fn print_samples<B: Backend>(run: &Path, device: &B::Device) -> anyhow::Result<()> {
     let loaded = hrm_train::load_run::<B>(&RunDir::new(run), device)?;
     let config = GenerationConfig {
-        max_new_tokens: Some(120),
-        sentence_end_after: Some(60),
+        max_new_tokens: Some(200),
+        sentence_end_after: Some(100),
         context: Some(loaded.config.data.seq_len),
         sampling: SamplingConfig { temperature: 0.7, top_k: 40, seed: 1, ..Default::default() },
         ..GenerationConfig::default()

@@ -46,9 +46,10 @@ fn load_config(path: &Path, assignments: &[String]) -> anyhow::Result<TrainConfi
     for assignment in assignments {
         overrides::apply(&mut doc, assignment)?;
     }
-    let config: TrainConfig = toml::Value::Table(doc)
-        .try_into()
-        .with_context(|| format!("{}: invalid config (after --set overrides)", path.display()))?;
+    let config: TrainConfig = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
+        let reason = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        anyhow::anyhow!("{}: invalid config (after --set overrides): {reason}", path.display())
+    })?;
     Ok(config)
 }
 
