@@ -2,6 +2,7 @@
 
 mod bench_data;
 mod bench_decode;
+mod bench_train;
 mod train_all_sizes;
 
 use clap::{Parser, Subcommand};
@@ -31,12 +32,15 @@ enum Bench {
     Data(bench_data::Args),
     /// Tokens/s of generation with and without the key/value cache (HRM and flat, CPU).
     Decode(bench_decode::Args),
+    /// Training-step speed, FLOPs and MFU of the HRM or flat model (CPU, or CUDA with --features cuda).
+    Train(bench_train::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Bench { bench: Bench::Data(args) } => bench_data::run(args),
         Task::Bench { bench: Bench::Decode(args) } => bench_decode::run(args),
+        Task::Bench { bench: Bench::Train(args) } => bench_train::run(args),
         Task::TrainAllSizes(args) => train_all_sizes::run(args),
     }
 }

@@ -18,11 +18,11 @@ pub struct Args {
     /// Optimiser steps per size.
     #[arg(long, default_value_t = 200)]
     steps: u64,
-    /// Sequences per batch (default: small enough for a CPU; the preset configs' for a GPU).
-    #[arg(long, default_value_t = 8)]
+    /// Sequences per batch (default: small enough for a 2-core CPU; pass the preset configs' on a GPU).
+    #[arg(long, default_value_t = 4)]
     batch_size: usize,
     /// Tokens per sequence.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 64)]
     seq_len: usize,
     /// Data mix (relative to configs/train/).
     #[arg(long, default_value = "../mixes/dev_small.toml")]

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""PyTorch reference of hrm's training step, for side-by-side speed benchmarks.
+
+The same HRM as crates/hrm-core (post-norm blocks, gain-free RMSNorm, fused qkv, RoPE
+rotate-half, SwiGLU, no biases, embedding × sqrt(d), lm_head on z_H) and the same step as
+`cargo xtask bench train`: one segment of N×T from the initial states with the one-step
+gradient (every L and H call but the last of each under no_grad), cross-entropy on random
+tokens, backward, AdamW. Also the flat baseline (same blocks, `--arch flat`).
+
+    python scripts/reference/hrm_train_bench.py --d-model 256 --heads 4 --h-layers 3 --l-layers 3 \
+        --vocab 32100 --batch 32 --seq 512 --mode compile-bf16 --steps 20
+
+Modes: eager-f32, eager-bf16 (autocast), compile-bf16 (torch.compile + autocast).
+Prints one JSON line: tokens/s, step time, first-step time, peak memory.
+"""
+
+import argparse
+import json
+import math
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def rms_norm(x, eps=1e-5):
+    return x * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps).to(x.dtype)
+
+
+def ffn_dim(d, expansion=4.0):
+    return math.ceil(round(expansion * d * 2 / 3) / 256) * 256
+
+
+class Block(nn.Module):
+    def __init__(self, d, heads):
+        super().__init__()
+        f = ffn_dim(d)
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.out = nn.Linear(d, d, bias=False)
+        self.inner = nn.Linear(d, f, bias=False)
+        self.outer = nn.Linear(d, f, bias=False)
+        self.down = nn.Linear(f, d, bias=False)
+
+    def forward(self, h, cos, sin):
+        b, s, d = h.shape
+        q, k, v = self.qkv(h).view(b, s, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        half = q.shape[-1] // 2
+        rot = lambda x: x * cos + torch.cat([-x[..., half:], x[..., :half]], -1) * sin
+        a = F.scaled_dot_product_attention(rot(q), rot(k), v, is_causal=True)
+        h = rms_norm(h + self.out(a.transpose(1, 2).reshape(b, s, d)))
+        return rms_norm(h + self.down(F.silu(self.inner(h)) * self.outer(h)))
+
+
+class Stack(nn.Module):
+    def __init__(self, d, heads, layers):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(d, heads) for _ in range(layers))
+
+    def forward(self, h, cos, sin):
+        for block in self.blocks:
+            h = block(h, cos, sin)
+        return h
+
+
+class Model(nn.Module):
+    def __init__(self, args):
+        super().__init__()
+        d = args.d_model
+        self.args = args
+        self.embedding = nn.Embedding(args.vocab, d)
+        self.lm_head = nn.Linear(d, args.vocab, bias=False)
+        if args.arch == "hrm":
+            self.h = Stack(d, args.heads, args.h_layers)
+            self.l = Stack(d, args.heads, args.l_layers)
+            self.h_init = nn.Parameter(torch.randn(d) * 0.02, requires_grad=False)
+            self.l_init = nn.Parameter(torch.randn(d) * 0.02, requires_grad=False)
+        else:
+            self.blocks = Stack(d, args.heads, args.layers)
+        half = d // args.heads // 2
+        i = torch.arange(2 * half)
+        inv = 10000.0 ** (-2.0 * (i % half) / (2 * half))
+        ang = torch.arange(args.seq)[:, None] * inv[None, :]
+        self.register_buffer("cos", ang.cos(), persistent=False)
+        self.register_buffer("sin", ang.sin(), persistent=False)
+
+    def forward(self, ids):
+        a = self.args
+        x = self.embedding(ids) * math.sqrt(a.d_model)
+        cos, sin = self.cos.to(x.dtype), self.sin.to(x.dtype)
+        if a.arch == "flat":
+            return self.lm_head(self.blocks(x, cos, sin))
+        b, s, d = x.shape
+        z_h = self.h_init.expand(b, s, d).to(x.dtype)
+        z_l = self.l_init.expand(b, s, d).to(x.dtype)
+        with torch.no_grad():  # one-step gradient: all but the last L and H call
+            for n in range(a.h_cycles):
+                last = n + 1 == a.h_cycles
+                for _ in range(a.l_cycles - 1 if last else a.l_cycles):
+                    z_l = self.l(z_l + z_h + x, cos, sin)
+                if not last:
+                    z_h = self.h(z_h + z_l, cos, sin)
+        z_l = self.l(z_l.detach() + z_h.detach() + x, cos, sin)
+        z_h = self.h(z_h.detach() + z_l, cos, sin)
+        return self.lm_head(z_h)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--arch", default="hrm", choices=["hrm", "flat"])
+    p.add_argument("--d-model", type=int, default=256)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--h-layers", type=int, default=3)
+    p.add_argument("--l-layers", type=int, default=3)
+    p.add_argument("--layers", type=int, default=6, help="flat model layers")
+    p.add_argument("--h-cycles", type=int, default=2)
+    p.add_argument("--l-cycles", type=int, default=2)
+    p.add_argument("--vocab", type=int, default=32100)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seq", type=int, default=512)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--mode", default="eager-bf16", choices=["eager-f32", "eager-bf16", "compile-bf16"])
+    args = p.parse_args()
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    model = Model(args).to(dev)
+    params = sum(t.numel() for t in model.parameters() if t.requires_grad)
+    opt = torch.optim.AdamW([t for t in model.parameters() if t.requires_grad], lr=1e-4, weight_decay=0.1, fused=dev == "cuda")
+    fwd = torch.compile(model) if args.mode == "compile-bf16" else model
+    bf16 = args.mode != "eager-f32"
+    ids = torch.randint(0, args.vocab, (args.batch, args.seq + 1), device=dev)
+
+    def step():
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
+            logits = fwd(ids[:, :-1])
+            loss = F.cross_entropy(logits.float().view(-1, args.vocab), ids[:, 1:].reshape(-1))
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    step().item()
+    first = time.perf_counter() - t0
+    for _ in range(args.warmup):
+        step()
+    sync()
+    if dev == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        loss = step()
+    loss.item()
+    sync()
+    dt = (time.perf_counter() - t0) / args.steps
+    tokens = args.batch * args.seq
+    print(json.dumps({
+        "impl": "pytorch", "mode": args.mode, "arch": args.arch, "parameters": params,
+        "batch": args.batch, "seq": args.seq, "step_s": dt, "tokens_per_s": tokens / dt,
+        "first_step_s": first, "peak_memory_gb": torch.cuda.max_memory_allocated() / 1e9 if dev == "cuda" else None,
+        "torch": torch.__version__, "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu",
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+//! `cargo xtask bench train`: training-step speed of the HRM and the flat baseline, with
+//! analytic FLOPs and MFU; scripts/reference/hrm_train_bench.py is the PyTorch side.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, Int, Tensor};
+use hrm_core::{FlatConfig, LossKind, Model, ModelConfig, mean_cross_entropy, presets};
+use serde::Serialize;
+
+/// Options of the training benchmark.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Size preset whose width, heads and layers to use.
+    #[arg(long, default_value = "micro-10m")]
+    preset: String,
+    /// `hrm`, or `flat` (the same blocks, H + L layers stacked once).
+    #[arg(long, default_value = "hrm")]
+    arch: String,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 512)]
+    seq: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps first (after the first step, which is timed alone).
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// `cpu`, or `cuda` (xtask built with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// `f32` or `bf16` (CUDA).
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Peak dense TFLOP/s of the device for MFU (H100 SXM bf16: 989; f32 via TF32: 494).
+    #[arg(long, default_value_t = 989.0)]
+    peak_tflops: f64,
+    /// Where to save the JSON.
+    #[arg(long, default_value = "target/bench/train.json")]
+    out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct Report {
+    implementation: &'static str,
+    arch: String,
+    preset: String,
+    parameters: usize,
+    device: String,
+    dtype: String,
+    batch: usize,
+    seq: usize,
+    first_step_s: f64,
+    step_s: f64,
+    tokens_per_s: f64,
+    flops_per_step: f64,
+    tflops: f64,
+    mfu: f64,
+    peak_rss_gb: Option<f64>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match (args.device.as_str(), args.dtype.as_str()) {
+        ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default()),
+        #[cfg(feature = "cuda")]
+        ("cuda", "f32") => bench::<burn::backend::Autodiff<burn::backend::Cuda>>(&args, Default::default()),
+        #[cfg(feature = "cuda")]
+        ("cuda", "bf16") => {
+            bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, Default::default())
+        }
+        (device, dtype) => anyhow::bail!("{device}/{dtype} is not in this build (cpu/f32; cuda/f32|bf16 with --features cuda)"),
+    }
+}
+
+/// The model config the options describe.
+fn model_config(args: &Args) -> anyhow::Result<ModelConfig> {
+    let mut hrm = presets::preset(&args.preset)?.config;
+    hrm.block.max_seq_len = hrm.block.max_seq_len.max(args.seq);
+    Ok(match args.arch.as_str() {
+        "hrm" => ModelConfig::Hrm(hrm),
+        "flat" => ModelConfig::Flat(FlatConfig::new(hrm.vocab_size, hrm.block.clone(), hrm.h_layers + hrm.l_layers)),
+        other => anyhow::bail!("unknown arch `{other}`: hrm or flat"),
+    })
+}
+
+/// FLOPs of one training step, counted for what runs (docs/benchmarks.md has the formula):
+/// per token and block call, 2·(4d² + 3dF) for the projections and 4·S·d for attention
+/// (full S×S scores, as computed); the LM head 2dV. The HRM runs N·T L calls and N H calls
+/// forward, and back-propagates (2× forward) only the last L and H call and the head.
+fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize) -> f64 {
+    let b = config.block();
+    let (d, f, v, s) = (b.d_model as f64, b.ffn_dim() as f64, config.vocab_size() as f64, seq as f64);
+    let block = 2.0 * (4.0 * d * d + 3.0 * d * f) + 4.0 * s * d;
+    let head = 2.0 * d * v;
+    let per_token = match config {
+        ModelConfig::Hrm(c) => {
+            let (n, t, hl, ll) = (c.h_cycles as f64, c.l_cycles as f64, c.h_layers as f64, c.l_layers as f64);
+            let forward = block * (n * t * ll + n * hl) + head;
+            forward + 2.0 * (block * (ll + hl) + head)
+        }
+        ModelConfig::Flat(c) => 3.0 * (block * c.n_layers as f64 + head),
+    };
+    per_token * (batch * seq) as f64
+}
+
+fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<()> {
+    let config = model_config(args)?;
+    let parameters = config.num_params();
+    let mut model: Model<B> = config.init(0, &device);
+    let mut optim = AdamWConfig::new().with_weight_decay(0.1).init::<B, Model<B>>();
+    let vocab = config.vocab_size() as f64;
+    let tokens = Tensor::<B, 2>::random([args.batch, args.seq + 1], Distribution::Uniform(0.0, vocab), &device).int();
+    let inputs: Tensor<B, 2, Int> = tokens.clone().narrow(1, 0, args.seq);
+    let targets: Tensor<B, 2, Int> = tokens.narrow(1, 1, args.seq);
+    let mut step = |model: Model<B>| {
+        let logits = match &model {
+            Model::Hrm(m) => {
+                let carry = m.initial_carry([args.batch, args.seq], &device);
+                m.train_segment(carry, inputs.clone(), m.cycles()).logits
+            }
+            Model::Flat(m) => m.forward(inputs.clone()),
+        };
+        let loss = mean_cross_entropy(LossKind::Softmax, logits, targets.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let model = optim.step(1e-4, model, grads);
+        (model, loss)
+    };
+    let started = Instant::now();
+    let (next, loss) = step(model);
+    let _ = loss.into_scalar();
+    let first_step_s = started.elapsed().as_secs_f64();
+    model = next;
+    for _ in 0..args.warmup {
+        model = step(model).0;
+    }
+    let _ = model.valid();
+    let started = Instant::now();
+    let mut last = None;
+    for _ in 0..args.steps {
+        let (next, loss) = step(model);
+        model = next;
+        last = Some(loss);
+    }
+    if let Some(loss) = last {
+        let _ = loss.into_scalar();
+    }
+    let step_s = started.elapsed().as_secs_f64() / args.steps.max(1) as f64;
+    let flops = flops_per_step(&config, args.batch, args.seq);
+    let tflops = flops / step_s / 1e12;
+    let report = Report {
+        implementation: "hrm (burn 0.21)",
+        arch: args.arch.clone(),
+        preset: args.preset.clone(),
+        parameters,
+        device: args.device.clone(),
+        dtype: args.dtype.clone(),
+        batch: args.batch,
+        seq: args.seq,
+        first_step_s,
+        step_s,
+        tokens_per_s: (args.batch * args.seq) as f64 / step_s,
+        flops_per_step: flops,
+        tflops,
+        mfu: tflops / args.peak_tflops,
+        peak_rss_gb: hrm_train::memory::peak_rss_bytes().map(|b| b as f64 / 1e9),
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
+    Ok(())
+}
