@@ -122,6 +122,7 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--mode", default="eager-bf16", choices=["eager-f32", "eager-bf16", "compile-bf16"])
+    p.add_argument("--tag", default="", help="a label copied into the output (e.g. the preset name)")
     args = p.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
@@ -158,7 +159,7 @@ def main():
     dt = (time.perf_counter() - t0) / args.steps
     tokens = args.batch * args.seq
     print(json.dumps({
-        "impl": "pytorch", "mode": args.mode, "arch": args.arch, "parameters": params,
+        "impl": "pytorch", "preset": args.tag, "mode": args.mode, "arch": args.arch, "parameters": params,
         "batch": args.batch, "seq": args.seq, "step_s": dt, "tokens_per_s": tokens / dt,
         "first_step_s": first, "peak_memory_gb": torch.cuda.max_memory_allocated() / 1e9 if dev == "cuda" else None,
         "torch": torch.__version__, "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu",

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Side-by-side training speed on one GPU in one call: `xtask bench train` (ours) and
+# scripts/reference/hrm_train_bench.py (PyTorch eager f32, eager bf16, torch.compile bf16)
+# for the same model and batch. Usage: scripts/bench/train_vs_pytorch.sh XTASK OUT_DIR
+# (XTASK: a release xtask built with --features cuda). Appends JSON lines to OUT_DIR/train.jsonl.
+set -uo pipefail
+xtask=$1
+out=$2
+mkdir -p "$out"
+log="$out/train.jsonl"
+batch=${BATCH:-32}
+seq=${SEQ:-512}
+steps=${STEPS:-20}
+
+# preset: d_model heads h_layers l_layers
+declare -A shape=([micro-10m]="256 4 3 3" [small-50m]="512 8 4 4" [medium-100m]="768 12 6 6")
+for run in ${RUNS:-"micro-10m:hrm micro-10m:flat small-50m:hrm"}; do
+  preset=${run%%:*}
+  arch=${run##*:}
+  read -r d heads hl ll <<<"${shape[$preset]}"
+  for dtype in bf16 f32; do
+    timeout 300 "$xtask" bench train --device cuda --dtype "$dtype" --preset "$preset" --arch "$arch" \
+      --batch "$batch" --seq "$seq" --steps "$steps" --warmup 3 --out "$out/ours-$preset-$arch-$dtype.json" \
+      | tail -1 >>"$log" || echo "{\"implementation\":\"hrm\",\"preset\":\"$preset\",\"arch\":\"$arch\",\"dtype\":\"$dtype\",\"failed\":true}" >>"$log"
+  done
+  for mode in eager-f32 eager-bf16 compile-bf16; do
+    timeout 300 python scripts/reference/hrm_train_bench.py --arch "$arch" --d-model "$d" --heads "$heads" \
+      --h-layers "$hl" --l-layers "$ll" --layers $((hl + ll)) --vocab 32100 --batch "$batch" --seq "$seq" \
+      --steps "$steps" --warmup 3 --mode "$mode" --tag "$preset" 2>"$out/torch-$preset-$arch-$mode.err" | tail -1 >>"$log" \
+      || echo "{\"impl\":\"pytorch\",\"preset\":\"$preset\",\"arch\":\"$arch\",\"mode\":\"$mode\",\"failed\":true}" >>"$log"
+  done
+done
+cat "$log"
