@@ -74,7 +74,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ("cuda", "bf16") => {
             bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, Default::default())
         }
-        (device, dtype) => anyhow::bail!("{device}/{dtype} is not in this build (cpu/f32; cuda/f32|bf16 with --features cuda)"),
+        (device, dtype) => {
+            anyhow::bail!("{device}/{dtype} is not in this build (cpu/f32; cuda/f32|bf16 with --features cuda)")
+        }
     }
 }
 

@@ -15,12 +15,12 @@ use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 
 use crate::act::{HaltPolicy, HrmCarry};
 use crate::config::HrmConfig;
-use crate::decode::{DecodeCache, Decoded};
 use crate::init::ParamInit;
 use crate::layers::{KvCache, Rope, ScaledEmbedding};
-use crate::model::LanguageModel;
 use crate::reasoning::ReasoningModule;
 use crate::thinking::Thinking;
+
+mod inference;
 
 /// Cycles of one segment: N high-level cycles of T low-level steps (a reasoning mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,24 +189,6 @@ impl<B: Backend> Hrm<B> {
         HaltPolicy { max_steps, use_q: thinking.adaptive, min_steps: None }
     }
 
-    /// Runs segment `segment` over the decoded positions before `upto` that halted before
-    /// reaching it, from their final states, so its cache covers every earlier position.
-    fn fill_in(&self, cache: &mut DecodeCache<B>, segment: usize, upto: usize, cycles: Cycles) {
-        let have = cache.pass_len(segment);
-        if have >= upto {
-            return;
-        }
-        let (tokens, z_h, z_l) = cache.positions(have, upto - have);
-        let shape = tokens.dims();
-        let device = tokens.device();
-        let halted = Tensor::<B, 2, Int>::ones(shape, &device).equal_elem(1);
-        let carry = HrmCarry { z_h, z_l, steps: Tensor::zeros(shape, &device), halted };
-        let x = self.embedding.forward(tokens);
-        let pass = cache.pass(segment);
-        self.segment_with(carry, x, cycles, Some(pass));
-        pass.finish(upto - have);
-    }
-
     /// Runs the segments ACT asks for from a fresh carry and returns the final logits.
     /// Halting is per position, so the result at a position never depends on later tokens.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>, cycles: Cycles, policy: &HaltPolicy<B>) -> Tensor<B, 3> {
@@ -308,51 +290,5 @@ impl<B: AutodiffBackend> Hrm<B> {
             inner.reason(carry.z_h.clone().inner(), carry.z_l.clone().inner(), x_inner, cycles, None, &mut |_, _| {});
         let x = self.embedding.forward(tokens);
         self.finish_segment(carry, Tensor::from_inner(z_h), Tensor::from_inner(z_l), x, None)
-    }
-}
-
-impl<B: Backend> LanguageModel<B> for Hrm<B> {
-    fn logits_with(&self, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Tensor<B, 3> {
-        self.forward(tokens, thinking.cycles(self.cycles()), &self.halt_policy(thinking))
-    }
-
-    /// Cached decoding: logits for `tokens` `[batch, new]` that follow the positions already
-    /// in `cache` (left-padded where `padding` is true), equal to what [`Hrm::forward`] gives
-    /// at those positions for the whole sequence, at the cost of the new positions only.
-    ///
-    /// Each ACT segment keeps its own keys and values. A position that halted before segment
-    /// `s` still serves as a key in `s` (from its frozen state, as in a full forward), so a
-    /// later token that needs `s` first fills it in for the positions that skipped it.
-    fn decode(
-        &self,
-        tokens: Tensor<B, 2, Int>,
-        padding: Option<Tensor<B, 2, Bool>>,
-        cache: &mut DecodeCache<B>,
-        thinking: &Thinking,
-    ) -> Decoded<B> {
-        let [batch, new] = tokens.dims();
-        let (cycles, policy) = (thinking.cycles(self.cycles()), self.halt_policy(thinking));
-        let start = cache.len();
-        let x = self.embedding.forward(tokens.clone());
-        cache.push_chunk(tokens, padding);
-        let mut carry = self.initial_carry([batch, new], &x.device());
-        let mut segment = 0;
-        let logits = loop {
-            self.fill_in(cache, segment, start, cycles);
-            let pass = cache.pass(segment);
-            let out = self.segment_with(carry, x.clone(), cycles, Some(pass));
-            pass.finish(new);
-            carry = policy.apply(out.carry, out.q_halt, out.q_continue);
-            segment += 1;
-            if carry.all_halted() {
-                break out.logits;
-            }
-        };
-        cache.advance(new, Some((carry.z_h, carry.z_l)));
-        Decoded { logits, steps: Some(carry.steps) }
-    }
-
-    fn max_seq_len(&self) -> usize {
-        Hrm::max_seq_len(self)
     }
 }
