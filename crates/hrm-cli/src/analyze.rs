@@ -27,7 +27,7 @@ pub struct AnalyzeArgs {
     /// Most ACT segments per token (default: the trained halt_max_steps).
     #[arg(long)]
     halt_max_steps: Option<usize>,
-    /// Where to write analysis.json and analysis.png (default: RUN/analysis/<checkpoint>).
+    /// Where to write analysis.json and analysis.png (default: `RUN/analysis/<checkpoint>`).
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Only check the tokenizer against the checkpoint's copy.

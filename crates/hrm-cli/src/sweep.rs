@@ -20,7 +20,7 @@ pub struct SweepArgs {
     /// Most new tokens per output in the default plan.
     #[arg(long, default_value_t = 128)]
     max_tokens: usize,
-    /// Where to write the JSON (default: RUN/sweeps/<checkpoint>.json).
+    /// Where to write the JSON (default: `RUN/sweeps/<checkpoint>.json`).
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Training documents read to build the word-formation vocabulary (0: skip that score).
