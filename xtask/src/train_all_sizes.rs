@@ -6,7 +6,6 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use hrm_core::presets;
-use hrm_train::TrainConfig;
 use serde::Serialize;
 
 /// Options of train-all-sizes.
@@ -182,7 +181,6 @@ fn read_metrics(run: &Path, row: &mut Row) -> anyhow::Result<()> {
         row.validation_loss = eval["eval"]["loss"].as_f64();
         row.bits_per_byte = eval["eval"]["bits_per_byte"].as_f64();
     }
-    let _ = TrainConfig::load(&run.join("config.toml"))?;
     Ok(())
 }
 

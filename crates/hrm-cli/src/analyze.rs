@@ -77,7 +77,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
             hrm_infer::GenerationConfig { mode: args.mode, halt_max_steps: args.halt_max_steps, ..Default::default() }
                 .thinking();
         let analysis = analyze(model, tokens, &thinking);
-        let name = run.checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = run.checkpoint_name();
         let dir = args.output.clone().unwrap_or_else(|| run_dir.root().join("analysis").join(name));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let report = serde_json::json!({ "checkpoint": run.checkpoint, "text": args.text, "tokenizer": check, "analysis": analysis });

@@ -38,10 +38,10 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
         "validation" => Split::Validation,
         other => anyhow::bail!("unknown split `{other}`: use train or validation"),
     };
-    let base = args.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let base = crate::folder::folder_of(&args.config);
     let mut stream = config
         .data
-        .documents(split, base, &HubOptions::from_env())
+        .documents(split, &base, &HubOptions::from_env())
         .with_context(|| format!("opening the data of {}", args.config.display()))?;
     let bar = crate::progress::bar(args.docs as u64, "documents");
     let (mut count, mut bytes, mut samples) = (0usize, 0usize, Vec::new());

@@ -39,7 +39,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (data, base) = match &args.config {
         Some(path) => {
             let config = TrainConfig::load(path)?;
-            (config.data, path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf())
+            (config.data, crate::folder::folder_of(path))
         }
         None => (TrainConfig::load(&run.config()).context("not a run folder")?.data, args.run.clone()),
     };

@@ -43,7 +43,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         println!("  step {step:>9}  {:>8.1} MB  {health}  {}", size as f64 / 1e6, roles.join(" "));
     }
     if let Ok(newest) = hrm_train::checkpoint::newest_intact(&run)
-        && let Ok(state) = serde_json::from_slice::<hrm_train::state::TrainState>(newest.bytes("state.json")?)
+        && let Ok(state) = newest.state()
     {
         println!(
             "trained: {} steps, {} tokens, best validation loss {}",

@@ -5,6 +5,7 @@ mod chat;
 mod data;
 mod device;
 mod eval;
+mod folder;
 mod generate;
 mod generation_args;
 mod info;

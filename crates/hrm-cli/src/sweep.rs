@@ -69,8 +69,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
             results,
             &plan,
         );
-        let name =
-            run.checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "sweep".into());
+        let name = run.checkpoint_name();
         let output = args.output.clone().unwrap_or_else(|| run_dir.root().join("sweeps").join(format!("{name}.json")));
         if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;

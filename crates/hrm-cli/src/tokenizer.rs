@@ -76,13 +76,9 @@ fn train(args: TrainArgs) -> anyhow::Result<()> {
 
 /// Loads a tokenizer from a folder (run or not) or a file.
 fn load(path: &Path) -> anyhow::Result<AnyTokenizer> {
-    if path.is_dir() {
-        return Ok(AnyTokenizer::load_from_dir(path)?);
-    }
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    match path.file_name().and_then(|n| n.to_str()) {
-        Some(hrm_data::CHAR_TOKENIZER_FILE) => Ok(AnyTokenizer::load_from_dir(dir)?),
-        _ => Ok(AnyTokenizer::Hf(HfTokenizer::load(path)?)),
+    match path.is_dir() {
+        true => Ok(AnyTokenizer::load_from_dir(path)?),
+        false => Ok(AnyTokenizer::load_file(path)?),
     }
 }
 

@@ -85,8 +85,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         } else {
             let config_path = args.config.as_ref().expect("clap requires --config without --resume");
             let mut config = load_config(config_path, &args.overrides)?;
-            let base =
-                config_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+            let base = crate::folder::folder_of(config_path);
             if let Some(run) = &args.continue_on {
                 let data: DataConfig = config.data.clone();
                 Trainer::<B>::continue_on(RunDir::new(run), data, &base, config.run.steps, device)?

@@ -139,6 +139,12 @@ impl Intact {
         self.files.get(name).map(Vec::as_slice)
     }
 
+    /// The counters, cursor and model config in `state.json`.
+    pub fn state(&self) -> Result<crate::state::TrainState> {
+        serde_json::from_slice(self.bytes("state.json")?)
+            .map_err(|e| TrainError::Checkpoint { path: self.path.clone(), reason: format!("state.json: {e}") })
+    }
+
     /// Decodes the burn record in file `name` (named MessagePack, full precision).
     pub fn record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
         NamedMpkBytesRecorder::<FullPrecisionSettings>::default()

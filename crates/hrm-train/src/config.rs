@@ -278,16 +278,7 @@ impl TrainConfig {
             TokenizerConfig::Bpe { vocab_size } => {
                 AnyTokenizer::Hf(HfTokenizer::train_bpe(first_documents()?.into_iter(), *vocab_size)?)
             }
-            TokenizerConfig::File { path } => {
-                let path = base.join(path);
-                let dir = path.parent().unwrap_or(base);
-                match path.file_name().and_then(|n| n.to_str()) {
-                    Some(hrm_data::tokenizer::CHAR_TOKENIZER_FILE) | Some(hrm_data::tokenizer::HF_TOKENIZER_FILE) => {
-                        AnyTokenizer::load_from_dir(dir)?
-                    }
-                    _ => AnyTokenizer::Hf(HfTokenizer::load(&path)?),
-                }
-            }
+            TokenizerConfig::File { path } => AnyTokenizer::load_file(&base.join(path))?,
         };
         let vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);
         self.model.set_vocab_size(vocab);

@@ -70,6 +70,13 @@ pub struct LoadedRun<B: Backend> {
     pub checkpoint: std::path::PathBuf,
 }
 
+impl<B: Backend> LoadedRun<B> {
+    /// The checkpoint folder's name, e.g. `step-000001000`.
+    pub fn checkpoint_name(&self) -> String {
+        self.checkpoint.file_name().map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned())
+    }
+}
+
 /// The model of a run's newest intact checkpoint, with the run's config and tokenizer.
 pub fn load_run<B: Backend>(run: &crate::RunDir, device: &B::Device) -> Result<LoadedRun<B>> {
     use burn::module::Module;
@@ -82,8 +89,7 @@ pub fn load_run<B: Backend>(run: &crate::RunDir, device: &B::Device) -> Result<L
     let mut config = crate::TrainConfig::load(&run.config())?;
     let tokenizer = hrm_data::AnyTokenizer::load_from_dir(run.root())?;
     let checkpoint = crate::checkpoint::newest_intact(run)?;
-    let state: crate::state::TrainState = serde_json::from_slice(checkpoint.bytes("state.json")?)
-        .map_err(|e| TrainError::Checkpoint { path: checkpoint.path.clone(), reason: format!("state.json: {e}") })?;
+    let state = checkpoint.state()?;
     config.model = state.model_for(&config.model, &checkpoint.path)?;
     let model = config.model.init::<B>(config.run.seed, device).load_record(checkpoint.record("model.mpk", device)?);
     Ok(LoadedRun { config, tokenizer, model, state, checkpoint: checkpoint.path })

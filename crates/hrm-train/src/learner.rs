@@ -195,8 +195,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             ))?;
         }
         log.line(&format!("resuming from {}", path.display()))?;
-        let state: TrainState =
-            serde_json::from_slice(checkpoint.bytes("state.json")?).map_err(|e| record_error(path, "state.json", e))?;
+        let state = checkpoint.state()?;
         let mut config = config;
         let model_config = state.model_for(&config.model, path)?;
         if model_config != config.model {

@@ -54,8 +54,7 @@ impl TokenizerCheck {
 pub fn check_tokenizer(run: &RunDir, sample: &str) -> Result<TokenizerCheck> {
     let checkpoint = newest_intact(run)?;
     let (file, bytes, rebuilt) = rebuild(&checkpoint)?;
-    let state: crate::state::TrainState = serde_json::from_slice(checkpoint.bytes("state.json")?)
-        .map_err(|e| TrainError::Checkpoint { path: checkpoint.path.clone(), reason: format!("state.json: {e}") })?;
+    let state = checkpoint.state()?;
     let round_trips = rebuilt.encode(sample).is_ok_and(|ids| rebuilt.decode(&ids) == sample);
     let run_path = run.root().join(file);
     let run_copy = match std::fs::read(&run_path) {

@@ -63,6 +63,15 @@ impl AnyTokenizer {
         }
     }
 
+    /// Loads the tokenizer file at `path`: a `char_tokenizer.json` as the character tokenizer,
+    /// anything else (`tokenizer.json` of BPE, GPT-2, T5, ...) with the `tokenizers` crate.
+    pub fn load_file(path: &Path) -> Result<Self> {
+        match path.file_name().and_then(|n| n.to_str()) {
+            Some(CHAR_TOKENIZER_FILE) => CharTokenizer::load(path).map(Self::Char),
+            _ => HfTokenizer::load(path).map(Self::Hf),
+        }
+    }
+
     /// Loads whichever tokenizer `dir` holds (the character one first).
     pub fn load_from_dir(dir: &Path) -> Result<Self> {
         let char_path = dir.join(CHAR_TOKENIZER_FILE);
