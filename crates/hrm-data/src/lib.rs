@@ -2,6 +2,8 @@
 //! `source → split → filter → tokenize → pack → shuffle → batch`, with a cursor that saves
 //! and restores the exact position.
 
+/// Files written whole or not at all.
+pub mod atomic;
 /// Batches as burn tensors, and the prefetch thread.
 pub mod batch;
 /// The data config and the pipeline it builds; mixes.
@@ -21,6 +23,7 @@ pub mod stream;
 /// Character and BPE tokenizers.
 pub mod tokenizer;
 
+pub use atomic::write_atomic;
 pub use batch::{Batch, Batches, Prefetcher};
 pub use config::{DataConfig, MixConfig};
 pub use error::{DataError, Result};

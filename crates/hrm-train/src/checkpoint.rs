@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use hrm_core::{Model, ModelConfig};
 
 use crate::error::{Result, TrainError};
 use crate::run_dir::RunDir;
@@ -145,12 +148,71 @@ impl Intact {
             .map_err(|e| TrainError::Checkpoint { path: self.path.clone(), reason: format!("state.json: {e}") })
     }
 
+    /// The model in `model.mpk`, built for `config`. Every parameter's shape is checked
+    /// against the config, so a record of another model is refused by parameter name instead
+    /// of failing later inside a matmul.
+    pub fn model<B: Backend>(&self, config: &ModelConfig, seed: u64, device: &B::Device) -> Result<Model<B>> {
+        let fresh = config.init::<B>(seed, device);
+        let expected = param_shapes(&fresh);
+        let model = fresh.load_record(self.record("model.mpk", device)?);
+        for ((name, want), (_, got)) in expected.iter().zip(param_shapes(&model)) {
+            if *want != got {
+                return Err(TrainError::Checkpoint {
+                    path: self.path.clone(),
+                    reason: format!("model.mpk: {name} has shape {got:?}, the config needs {want:?}"),
+                });
+            }
+        }
+        Ok(model)
+    }
+
     /// Decodes the burn record in file `name` (named MessagePack, full precision).
     pub fn record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
         NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
             .load(self.bytes(name)?.to_vec(), device)
             .map_err(|e| TrainError::Checkpoint { path: self.path.clone(), reason: format!("{name}: {e}") })
     }
+}
+
+/// How many weights of `model` are NaN or infinite (one device-to-host read).
+pub fn non_finite_weights<B: Backend>(model: &Model<B>) -> u64 {
+    struct Count<B: Backend>(Option<Tensor<B, 1, burn::tensor::Int>>);
+    impl<B: Backend> ModuleVisitor<B> for Count<B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let value = param.val();
+            let bad = value.clone().is_nan().int().sum() + value.is_inf().int().sum();
+            self.0 = Some(match self.0.take() {
+                Some(total) => total + bad,
+                None => bad,
+            });
+        }
+    }
+    let mut count = Count::<B>(None);
+    model.visit(&mut count);
+    count.0.map_or(0, |total| total.into_data().iter::<i64>().next().unwrap_or(0) as u64)
+}
+
+/// Every float parameter of `model` as (path, shape), in visiting order.
+fn param_shapes<B: Backend>(model: &Model<B>) -> Vec<(String, Vec<usize>)> {
+    #[derive(Default)]
+    struct Shapes {
+        path: Vec<String>,
+        found: Vec<(String, Vec<usize>)>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.found.push((self.path.join("."), param.lazy_shape().to_vec()));
+        }
+    }
+    let mut shapes = Shapes::default();
+    model.visit(&mut shapes);
+    shapes.found
 }
 
 /// The newest checkpoint of `run` that passes its manifest; damaged newer ones are skipped
@@ -190,11 +252,18 @@ pub fn prune(dir: &Path, keep: usize, protect: &[PathBuf]) -> Result<()> {
             std::fs::remove_dir_all(&path).map_err(io(&path))?;
         }
     }
+    remove_leftovers(dir)
+}
+
+/// Removes temporary folders and pointer files that a write cut short left in `dir`.
+pub fn remove_leftovers(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(io(dir))?.flatten() {
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp")) && entry.path().is_dir() {
-            std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+        let (name, path) = (entry.file_name(), entry.path());
+        if !name.to_str().is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp")) {
+            continue;
         }
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        removed.map_err(io(&path))?;
     }
     Ok(())
 }

@@ -139,9 +139,13 @@ pub struct RunConfig {
     /// Stop after this many evaluations without a better validation loss.
     #[serde(default)]
     pub patience: Option<u32>,
-    /// Stop after this many non-finite losses in a row.
+    /// Stop after this many skipped steps (non-finite or exploding loss) in a row.
     #[serde(default = "default_max_bad_steps")]
     pub max_bad_steps: u32,
+    /// Skip a step whose loss exceeds this many times the running mean of accepted losses
+    /// (once [`SPIKE_WARMUP_STEPS`] were accepted in the current phase); 0 turns it off.
+    #[serde(default = "default_loss_spike_factor")]
+    pub loss_spike_factor: f64,
     /// Log a metrics line every this many steps.
     #[serde(default = "default_log_every")]
     pub log_every: u64,
@@ -165,6 +169,11 @@ fn default_keep() -> usize {
 fn default_max_bad_steps() -> u32 {
     5
 }
+fn default_loss_spike_factor() -> f64 {
+    5.0
+}
+/// Accepted steps of a phase before the loss-spike guard compares against their mean.
+pub const SPIKE_WARMUP_STEPS: u64 = 20;
 fn default_log_every() -> u64 {
     10
 }
@@ -184,6 +193,7 @@ impl RunConfig {
             keep_checkpoints: default_keep(),
             patience: None,
             max_bad_steps: default_max_bad_steps(),
+            loss_spike_factor: default_loss_spike_factor(),
             log_every: default_log_every(),
             tokenizer_docs: default_tokenizer_docs(),
         }
@@ -241,6 +251,10 @@ impl TrainConfig {
         };
         if self.run.steps == 0 {
             return bad("run.steps", &0, "must be at least 1");
+        }
+        let spike = self.run.loss_spike_factor;
+        if !(spike == 0.0 || spike > 1.0) {
+            return bad("run.loss_spike_factor", &spike, "must be 0 (off) or above 1");
         }
         if self.run.eval_every == 0 || self.run.checkpoint_every == 0 || self.run.log_every == 0 {
             return bad("run.eval_every / checkpoint_every / log_every", &0, "must be at least 1");

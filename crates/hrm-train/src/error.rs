@@ -30,6 +30,16 @@ pub enum TrainError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A checkpoint was refused because the model holds NaN or infinite weights.
+    #[error(
+        "step {step}: not writing a checkpoint, {count} model weights are NaN or infinite; the last checkpoint is intact"
+    )]
+    PoisonedWeights {
+        /// The step that would have been saved.
+        step: u64,
+        /// Non-finite weights found.
+        count: u64,
+    },
     /// `--resume` on a run with no intact checkpoint.
     #[error("{}: no intact checkpoint to resume from{detail}", run.display())]
     NothingToResume {
@@ -38,14 +48,14 @@ pub enum TrainError {
         /// Why each checkpoint found was rejected.
         detail: String,
     },
-    /// Too many steps in a row had a non-finite loss.
+    /// Too many steps in a row were skipped by the loss guard.
     #[error(
-        "stopped at step {step}: {count} steps in a row had a non-finite loss (last {loss}); lower the learning rate or check the data; the last checkpoint is intact"
+        "stopped at step {step}: {count} steps in a row were skipped for a non-finite or exploding loss (last {loss}); lower the learning rate or check the data; the last checkpoint is intact"
     )]
     Diverged {
         /// Step at which the run stopped.
         step: u64,
-        /// Non-finite steps in a row.
+        /// Skipped steps in a row.
         count: u32,
         /// The last loss value.
         loss: f64,

@@ -5,7 +5,7 @@ use hrm_core::{HaltPolicy, LanguageModel, LossKind, Model, cross_entropy};
 use hrm_data::Batches;
 use serde::Serialize;
 
-use crate::error::{Result, TrainError};
+use crate::error::Result;
 
 /// Metrics over a validation set.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -79,19 +79,15 @@ impl<B: Backend> LoadedRun<B> {
 
 /// The model of a run's newest intact checkpoint, with the run's config and tokenizer.
 pub fn load_run<B: Backend>(run: &crate::RunDir, device: &B::Device) -> Result<LoadedRun<B>> {
-    use burn::module::Module;
-    if !run.config().exists() {
-        return Err(TrainError::Config(format!(
-            "{} is not an hrm run folder (it has no config.toml); pass a folder made by `hrm train` or `hrm import`",
-            run.root().display()
-        )));
+    let mut config = run.load_config()?;
+    let (tokenizer, fallback) = crate::tokenizer_check::run_tokenizer(run)?;
+    if let Some(why) = fallback {
+        tracing::warn!("{why} (`hrm analyze {} --restore-tokenizer` puts it back)", run.root().display());
     }
-    let mut config = crate::TrainConfig::load(&run.config())?;
-    let tokenizer = hrm_data::AnyTokenizer::load_from_dir(run.root())?;
     let checkpoint = crate::checkpoint::newest_intact(run)?;
     let state = checkpoint.state()?;
     config.model = state.model_for(&config.model, &checkpoint.path)?;
-    let model = config.model.init::<B>(config.run.seed, device).load_record(checkpoint.record("model.mpk", device)?);
+    let model = checkpoint.model::<B>(&config.model, config.run.seed, device)?;
     Ok(LoadedRun { config, tokenizer, model, state, checkpoint: checkpoint.path })
 }
 

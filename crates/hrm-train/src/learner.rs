@@ -23,7 +23,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
 use crate::checkpoint;
-use crate::config::TrainConfig;
+use crate::config::{SPIKE_WARMUP_STEPS, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvalMetrics, evaluate};
 use crate::gradients::{global_norm, scale, split_off};
@@ -46,8 +46,19 @@ pub struct TrainOptions {
     pub stop: Arc<AtomicBool>,
     /// Pause (with a pause checkpoint) once this many steps are done, as a stop request would.
     pub pause_at_step: Option<u64>,
-    /// Test hook: make the loss of this step NaN.
-    pub inject_nan_at: Option<u64>,
+    /// Faults to inject on purpose (tests of the guards); none by default.
+    pub faults: Faults,
+}
+
+/// Faults injected at given steps (1-based, as logged), to prove the guards work.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Make the loss of this step NaN.
+    pub nan_loss_at: Option<u64>,
+    /// Make every gradient of this step NaN while the loss stays finite.
+    pub nan_gradient_at: Option<u64>,
+    /// Multiply the loss (and so the gradients) of this step by 1000: an exploding loss.
+    pub loss_spike_at: Option<u64>,
 }
 
 /// Why a run ended.
@@ -169,8 +180,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             )));
         }
         run.create()?;
-        std::fs::write(run.config(), config.to_toml()).map_err(|e| TrainError::io(run.config(), e))?;
+        // The tokenizer first: a config.toml marks a run that `--resume` can start again.
         tokenizer.save_to_dir(run.root())?;
+        run.write_config(&config)?;
         let model = config.model.init::<B>(config.run.seed, &device);
         let state = TrainState::new(&config);
         let mut log = RunLog::open(&run)?;
@@ -178,13 +190,29 @@ impl<B: AutodiffBackend> Trainer<B> {
         Self::assemble(config, run, device, model, None, state, None, Arc::new(tokenizer), data_base, log)
     }
 
-    /// Continues the run in `run` from its newest intact checkpoint.
+    /// Continues the run in `run` from its newest intact checkpoint. Damaged newer ones are
+    /// passed over (the log says which and why), a missing or damaged run-folder tokenizer is
+    /// restored from the checkpoint's copy, and a run stopped before its first checkpoint
+    /// starts again from step 0 (the same seeded start, so nothing differs).
     pub fn resume(run: RunDir, device: B::Device) -> Result<Self> {
         let data_base = run.root().to_path_buf();
         let data_base = data_base.as_path();
-        let config = TrainConfig::load(&run.config())?;
-        let tokenizer = AnyTokenizer::load_from_dir(run.root())?;
+        let mut config = run.load_config()?;
         let mut log = RunLog::open(&run)?;
+        run.create()?;
+        checkpoint::remove_leftovers(&run.checkpoints())?;
+        let (tokenizer, fallback) = crate::tokenizer_check::run_tokenizer(&run)?;
+        if let Some(why) = fallback {
+            let restored = crate::tokenizer_check::restore_tokenizer(&run)?;
+            log.line(&format!("{why}; restored it as {}", restored.display()))?;
+        }
+        let tokenizer = Arc::new(tokenizer);
+        if checkpoint::list(&run.checkpoints()).is_empty() {
+            log.line("no checkpoint yet (the run stopped before its first): starting again from step 0")?;
+            let model = config.model.init::<B>(config.run.seed, &device);
+            let state = TrainState::new(&config);
+            return Self::assemble(config, run, device, model, None, state, None, tokenizer, data_base, log);
+        }
         let checkpoint = checkpoint::newest_intact(&run)?;
         let path = &checkpoint.path;
         if !checkpoint.passed_over.is_empty() {
@@ -196,21 +224,19 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         log.line(&format!("resuming from {}", path.display()))?;
         let state = checkpoint.state()?;
-        let mut config = config;
         let model_config = state.model_for(&config.model, path)?;
         if model_config != config.model {
             // A layer growth whose config.toml rewrite did not happen: the checkpoint rules.
             config.model = model_config;
-            std::fs::write(run.config(), config.to_toml()).map_err(|e| TrainError::io(run.config(), e))?;
+            run.write_config(&config)?;
         }
-        let model =
-            config.model.init::<B>(config.run.seed, &device).load_record(checkpoint.record("model.mpk", &device)?);
+        let model = checkpoint.model::<B>(&config.model, config.run.seed, &device)?;
         let optims = (checkpoint.record("optim.mpk", &device)?, checkpoint.record("optim_embed.mpk", &device)?);
         let carries: Option<Vec<Option<SavedCarry>>> = match checkpoint.get("carry.mpk") {
             Some(bytes) => Some(rmp_serde::from_slice(bytes).map_err(|e| record_error(path, "carry.mpk", e))?),
             None => None,
         };
-        Self::assemble(config, run, device, model, Some(optims), state, carries, Arc::new(tokenizer), data_base, log)
+        Self::assemble(config, run, device, model, Some(optims), state, carries, tokenizer, data_base, log)
     }
 
     /// Continues the run in `run` on new data for `extra_steps` more steps (continual
@@ -267,12 +293,14 @@ impl<B: AutodiffBackend> Trainer<B> {
         state.phase_start = state.step;
         state.best_val_loss = None;
         state.evals_since_best = 0;
+        state.loss_mean = None;
+        state.accepted_in_phase = 0;
         state.datasets.push(crate::state::DatasetRecord {
             sources: config.data.sources.iter().map(|s| s.name.clone()).collect(),
             from_step: state.step,
             from_tokens: state.tokens,
         });
-        std::fs::write(self.run.config(), config.to_toml()).map_err(|e| TrainError::io(self.run.config(), e))?;
+        self.run.write_config(&config)?;
         tokenizer.save_to_dir(self.run.root())?;
         let sources = state.datasets.last().map(|d| d.sources.join("+")).unwrap_or_default();
         self.log.line(&format!("phase {}: training on {sources} for {steps} steps", state.datasets.len()))?;
@@ -508,9 +536,14 @@ impl<B: AutodiffBackend> Trainer<B> {
                 Model::Flat(flat) => lm_loss(flat.forward(inputs.clone()), targets.clone(), loss_kind),
             };
             let (mut total, mut part) = (segment_loss.total, SegmentReport::read::<B>(segment_loss.report));
-            if options.inject_nan_at == Some(step + 1) {
+            let faults = &options.faults;
+            if faults.nan_loss_at == Some(step + 1) {
                 total = total * f64::NAN;
                 part.total = f64::NAN;
+            }
+            if faults.loss_spike_at == Some(step + 1) {
+                total = total * 1000.0;
+                part.total *= 1000.0;
             }
             report.total += part.total;
             report.lm += part.lm;
@@ -528,28 +561,19 @@ impl<B: AutodiffBackend> Trainer<B> {
         if micro > 1.0 {
             scale(&self.model, &mut grads, 1.0 / micro);
         }
+        if options.faults.nan_gradient_at == Some(step + 1) {
+            scale(&self.model, &mut grads, f64::NAN);
+        }
         let grad_norm = global_norm(&self.model, &grads);
         let phase = self.state.phase_start;
         let factor = self.config.schedule.factor(step - phase, self.config.run.steps - phase);
         let lr = self.config.optim.lr * factor;
         self.state.step += 1;
         batch.segment += 1;
-        if report.total.is_finite() && grad_norm.is_finite() {
-            self.state.bad_steps_in_row = 0;
-            let clip = self.config.optim.grad_clip;
-            if clip > 0.0 && grad_norm > clip {
-                scale(&self.model, &mut grads, clip / grad_norm);
-            }
-            let embed = split_off::<B>(&mut grads, self.model.embedding_param_id());
-            let model = self.optim.step(lr, self.model.clone(), grads);
-            self.model = self.optim_embed.step(self.config.optim.embed_lr * factor, model, embed);
-        } else {
+        if let Some(problem) = self.step_problem(report.total, grad_norm) {
             self.state.bad_steps_in_row += 1;
             self.state.bad_steps_total += 1;
-            self.log.line(&format!(
-                "step {}: non-finite loss {} (grad norm {grad_norm}); step skipped",
-                self.state.step, report.total
-            ))?;
+            self.log.line(&format!("step {}: {problem}; step skipped", self.state.step))?;
             if self.state.bad_steps_in_row >= self.config.run.max_bad_steps {
                 return Err(TrainError::Diverged {
                     step: self.state.step,
@@ -557,6 +581,17 @@ impl<B: AutodiffBackend> Trainer<B> {
                     loss: report.total,
                 });
             }
+        } else {
+            self.state.bad_steps_in_row = 0;
+            self.state.accepted_in_phase += 1;
+            self.state.loss_mean = Some(self.state.loss_mean.map_or(report.total, |m| 0.95 * m + 0.05 * report.total));
+            let clip = self.config.optim.grad_clip;
+            if clip > 0.0 && grad_norm > clip {
+                scale(&self.model, &mut grads, clip / grad_norm);
+            }
+            let embed = split_off::<B>(&mut grads, self.model.embedding_param_id());
+            let model = self.optim.step(lr, self.model.clone(), grads);
+            self.model = self.optim_embed.step(self.config.optim.embed_lr * factor, model, embed);
         }
         let max_segments = match &self.model {
             Model::Hrm(hrm) => hrm.halt_max_steps(),
@@ -571,6 +606,23 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.maybe_grow_layers()?;
         let running = if running_total.1 > 0.0 { running_total.0 / running_total.1 } else { 0.0 };
         Ok((report, grad_norm, lr, running))
+    }
+
+    /// Why a step with this loss and gradient norm must be skipped, if it must: a non-finite
+    /// value, or a loss `loss_spike_factor` times the running mean of accepted losses.
+    fn step_problem(&self, loss: f64, grad_norm: f64) -> Option<String> {
+        if !loss.is_finite() || !grad_norm.is_finite() {
+            return Some(format!("non-finite loss {loss} or gradient norm {grad_norm}"));
+        }
+        let factor = self.config.run.loss_spike_factor;
+        match self.state.loss_mean {
+            Some(mean)
+                if factor > 0.0 && self.state.accepted_in_phase >= SPIKE_WARMUP_STEPS && loss > factor * mean =>
+            {
+                Some(format!("loss {loss:.4} is over {factor} times the running mean {mean:.4} (exploding)"))
+            }
+            _ => None,
+        }
     }
 
     /// Between batches, once `growth.every_bytes` more text has been read, appends
@@ -608,7 +660,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.config.model.num_params()
         ))?;
         self.save_checkpoint(None)?;
-        std::fs::write(self.run.config(), self.config.to_toml()).map_err(|e| TrainError::io(self.run.config(), e))
+        self.run.write_config(&self.config)
     }
 
     /// Tokens one step runs through the model.
@@ -662,6 +714,10 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// and prunes old ones.
     pub fn save_checkpoint(&mut self, role: Option<&str>) -> Result<()> {
         let dir = self.run.checkpoints();
+        let count = checkpoint::non_finite_weights(&self.model);
+        if count > 0 {
+            return Err(TrainError::PoisonedWeights { step: self.state.step, count });
+        }
         let state = TrainState { segment: self.pending.as_ref().map_or(0, |p| p.segment), ..self.state.clone() };
         let model = Bytes::default()
             .record(self.model.clone().into_record(), ())

@@ -64,6 +64,36 @@ impl RunDir {
     pub fn create(&self) -> Result<()> {
         std::fs::create_dir_all(self.checkpoints()).map_err(|e| TrainError::io(self.checkpoints(), e))
     }
+
+    /// Reads `config.toml`; a folder without one is named as not being a run.
+    pub fn load_config(&self) -> Result<crate::TrainConfig> {
+        if !self.config().exists() {
+            return Err(TrainError::Config(format!(
+                "{} is not an hrm run folder (it has no config.toml); pass a folder made by `hrm train` or `hrm import`",
+                self.root.display()
+            )));
+        }
+        crate::TrainConfig::load(&self.config())
+    }
+
+    /// Writes `config.toml` atomically: a crash leaves the old config or the new one.
+    pub fn write_config(&self, config: &crate::TrainConfig) -> Result<()> {
+        hrm_data::write_atomic(&self.config(), config.to_toml().as_bytes())
+            .map_err(|e| TrainError::io(self.config(), e))
+    }
+}
+
+/// Cuts a last line that a crash left without its newline, so appended lines start whole.
+fn drop_torn_line(path: &Path) -> std::io::Result<()> {
+    let bytes = match std::fs::read(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other?,
+    };
+    if bytes.last().is_none_or(|&b| b == b'\n') {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    OpenOptions::new().write(true).open(path)?.set_len(keep as u64)
 }
 
 /// Appends lines to `metrics.jsonl` and `train.log` and scalars to TensorBoard, flushing each.
@@ -79,6 +109,7 @@ impl RunLog {
     /// Opens (appending) the run's metrics and log files.
     pub fn open(run: &RunDir) -> Result<Self> {
         let open = |path: PathBuf| {
+            drop_torn_line(&path).map_err(|e| TrainError::io(&path, e))?;
             OpenOptions::new().create(true).append(true).open(&path).map_err(|e| TrainError::io(&path, e))
         };
         Ok(Self {

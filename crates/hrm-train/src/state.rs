@@ -36,8 +36,14 @@ pub struct TrainState {
     pub evals_since_best: u32,
     /// Non-finite losses in a row.
     pub bad_steps_in_row: u32,
-    /// Steps skipped for a non-finite loss, in total.
+    /// Steps skipped (non-finite or exploding loss), in total.
     pub bad_steps_total: u64,
+    /// Running mean (EMA, weight 0.05 per step) of the accepted losses of this phase.
+    #[serde(default)]
+    pub loss_mean: Option<f64>,
+    /// Steps accepted in this phase (the spike guard waits for a few).
+    #[serde(default)]
+    pub accepted_in_phase: u64,
     /// Bytes of training text read (drives layer growth).
     #[serde(default)]
     pub text_bytes: u64,
@@ -96,6 +102,8 @@ impl TrainState {
             evals_since_best: 0,
             bad_steps_in_row: 0,
             bad_steps_total: 0,
+            loss_mean: None,
+            accepted_in_phase: 0,
             text_bytes: 0,
             growths: 0,
             phase_start: 0,

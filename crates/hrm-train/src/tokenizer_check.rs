@@ -80,6 +80,22 @@ pub fn check_tokenizer(run: &RunDir, sample: &str) -> Result<TokenizerCheck> {
     })
 }
 
+/// The run folder's tokenizer or, when that is missing or unreadable, the copy in the newest
+/// intact checkpoint; the second value, set in that case, says what was wrong.
+pub fn run_tokenizer(run: &RunDir) -> Result<(AnyTokenizer, Option<String>)> {
+    let own = match AnyTokenizer::load_from_dir(run.root()) {
+        Ok(tokenizer) => return Ok((tokenizer, None)),
+        Err(e) => e,
+    };
+    let Ok(checkpoint) = newest_intact(run) else { return Err(own.into()) };
+    match rebuild(&checkpoint) {
+        Ok((_, _, tokenizer)) => {
+            Ok((tokenizer, Some(format!("{own}; using the tokenizer copy in {}", checkpoint.path.display()))))
+        }
+        Err(_) => Err(own.into()),
+    }
+}
+
 /// Writes the newest intact checkpoint's tokenizer into the run folder (moving a differing
 /// or damaged copy aside to `<file>.bak`) and returns the path written.
 pub fn restore_tokenizer(run: &RunDir) -> Result<PathBuf> {
@@ -90,9 +106,7 @@ pub fn restore_tokenizer(run: &RunDir) -> Result<PathBuf> {
         let backup = run.root().join(format!("{file}.bak"));
         std::fs::rename(&path, &backup).map_err(|e| TrainError::io(&backup, e))?;
     }
-    let partial = run.root().join(format!("{file}.partial"));
-    std::fs::write(&partial, &bytes).map_err(|e| TrainError::io(&partial, e))?;
-    std::fs::rename(&partial, &path).map_err(|e| TrainError::io(&path, e))?;
+    hrm_data::write_atomic(&path, &bytes).map_err(|e| TrainError::io(&path, e))?;
     Ok(path)
 }
 

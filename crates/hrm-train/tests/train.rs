@@ -3,58 +3,17 @@
 
 use std::path::Path;
 
-use hrm_core::{BlockConfig, FlatConfig, HrmConfig, ModelConfig};
+use hrm_core::{BlockConfig, FlatConfig, ModelConfig};
 use hrm_data::{DataConfig, SourceSpec};
-use hrm_train::{RunConfig, RunDir, StopReason, TrainConfig, TrainError, TrainOptions, Trainer};
+use hrm_train::{Faults, RunDir, StopReason, TrainError, TrainOptions, Trainer};
 
-type B = burn::backend::Autodiff<burn::backend::Flex>;
-
-/// A small repetitive corpus: a few sentences, many times.
-fn write_corpus(dir: &Path) {
-    let sentences = ["the cat sat on the mat.", "a dog ran in the park.", "we like red apples.", "it is a sunny day."];
-    // Distinct documents (the split is by document hash), each two of the four sentences.
-    let docs: Vec<String> =
-        (0..400).map(|i| format!("{} {} {}", i % 10, sentences[i % 4], sentences[(i / 4) % 4])).collect();
-    std::fs::write(dir.join("corpus.txt"), docs.join("\n<|endoftext|>\n")).unwrap();
-}
+mod common;
+use common::*;
 
 /// A second text with characters the first lacks (capitals, `!`, `?`), as `second.txt`.
 fn write_second_corpus(dir: &Path) {
     let docs: Vec<String> = (0..200).map(|i| format!("{i} ZEBRAS QUIETLY JUMP! {} ?", i % 7)).collect();
     std::fs::write(dir.join("second.txt"), docs.join("\n<|endoftext|>\n")).unwrap();
-}
-
-fn tiny_config(model: ModelConfig, steps: u64) -> TrainConfig {
-    let data = DataConfig {
-        shuffle_block: 16,
-        validation_fraction: 0.05,
-        ..DataConfig::new(vec![SourceSpec::local("corpus", "corpus.txt")], 24, 8)
-    };
-    let run =
-        RunConfig { eval_every: 1000, checkpoint_every: 1000, log_every: 5, eval_batches: 4, ..RunConfig::new(steps) };
-    TrainConfig {
-        model,
-        data,
-        tokenizer: Default::default(),
-        optim: Default::default(),
-        schedule: hrm_train::ScheduleConfig { warmup_steps: Some(5), ..Default::default() },
-        act: Default::default(),
-        growth: Default::default(),
-        curriculum: Vec::new(),
-        run,
-    }
-}
-
-fn hrm(halt_max_steps: usize) -> ModelConfig {
-    ModelConfig::Hrm(
-        HrmConfig::new(0, BlockConfig::new(32, 4).with_max_seq_len(32), 1, 1).with_halt_max_steps(halt_max_steps),
-    )
-}
-
-fn start(config: TrainConfig, corpus: &Path, run: &Path) -> Trainer<B> {
-    let mut config = config;
-    let tokenizer = config.prepare_tokenizer(corpus).unwrap();
-    Trainer::<B>::start(config, tokenizer, RunDir::new(run), corpus, Default::default()).unwrap()
 }
 
 #[test]
@@ -106,7 +65,7 @@ fn resume_gives_bit_identical_losses() {
     let full = start(config.clone(), dir.path(), &dir.path().join("full")).run(&TrainOptions::default()).unwrap();
 
     let run = dir.path().join("split");
-    assert!(matches!(Trainer::<B>::resume(RunDir::new(&run), Default::default()), Err(TrainError::Io { .. })));
+    assert!(matches!(Trainer::<B>::resume(RunDir::new(&run), Default::default()), Err(TrainError::Config(_))));
     for pause in [10, 17] {
         // Step 10 ends segment 1 of a batch: the pause checkpoint holds the ACT carry.
         let _ = std::fs::remove_dir_all(&run);
@@ -131,7 +90,8 @@ fn a_nan_step_is_skipped_and_never_checkpointed() {
     let mut config = tiny_config(hrm(1), 12);
     config.run.checkpoint_every = 4;
     let run = dir.path().join("run");
-    let options = TrainOptions { inject_nan_at: Some(6), ..TrainOptions::default() };
+    let options =
+        TrainOptions { faults: Faults { nan_loss_at: Some(6), ..Faults::default() }, ..TrainOptions::default() };
     let summary = start(config.clone(), dir.path(), &run).run(&options).unwrap();
     assert!(summary.losses[5].is_nan() && summary.losses.iter().filter(|l| l.is_nan()).count() == 1);
     assert_eq!(summary.step, 12);
@@ -337,7 +297,9 @@ fn the_tokenizer_is_rebuilt_from_a_checkpoint_and_restored() {
     let file = run.join("char_tokenizer.json");
     let original = std::fs::read(&file).unwrap();
     std::fs::remove_file(&file).unwrap();
-    assert!(hrm_train::load_run::<burn::backend::Flex>(&run_dir, &Default::default()).is_err());
+    // Reading commands fall back to the checkpoint's copy (with a warning).
+    let loaded = hrm_train::load_run::<burn::backend::Flex>(&run_dir, &Default::default()).unwrap();
+    assert_eq!(hrm_data::Tokenizer::vocab_size(&loaded.tokenizer), check.vocab_size);
     assert_eq!(hrm_train::check_tokenizer(&run_dir, sample).unwrap().run_copy, hrm_train::RunCopy::Missing);
     assert_eq!(hrm_train::restore_tokenizer(&run_dir).unwrap(), file);
     assert_eq!(std::fs::read(&file).unwrap(), original, "restored byte for byte");

@@ -83,7 +83,7 @@ impl CharTokenizer {
     /// Writes the tokenizer as JSON.
     pub fn save(&self, path: &Path) -> Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(|e| DataError::Tokenizer(e.to_string()))?;
-        std::fs::write(path, json).map_err(|e| DataError::io(path, e))
+        crate::write_atomic(path, json.as_bytes()).map_err(|e| DataError::io(path, e))
     }
 
     /// Reads a tokenizer written by [`CharTokenizer::save`].

@@ -80,7 +80,8 @@ impl HfTokenizer {
 
     /// Writes `tokenizer.json`.
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.inner.save(path, false).map_err(|e| err(&path.display().to_string(), e))
+        let json = self.inner.to_string(false).map_err(|e| err(&path.display().to_string(), e))?;
+        crate::write_atomic(path, json.as_bytes()).map_err(|e| DataError::io(path, e))
     }
 
     /// The wrapped `tokenizers` tokenizer.
