@@ -1,8 +1,11 @@
-//! `cargo xtask`: project tasks. Benchmarks print a table and save JSON under `target/bench/`.
+//! `cargo xtask`: project tasks. Benchmarks print a table and save JSON under `target/bench/`;
+//! the reliability runs (chaos, fuzz) under `target/reliability/`.
 
 mod bench_data;
 mod bench_decode;
 mod bench_train;
+mod chaos;
+mod fuzz;
 mod train_all_sizes;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +25,11 @@ enum Task {
         #[command(subcommand)]
         bench: Bench,
     },
+    /// Crash test: SIGKILL `hrm train` at random moments (many during checkpoint writes),
+    /// resume each time, check every checkpoint and the final weights; saves a JSON report.
+    Chaos(chaos::Args),
+    /// Run every cargo-fuzz target under libFuzzer for a bounded time (nightly + cargo-fuzz).
+    Fuzz(fuzz::Args),
     /// Train every size preset in turn and write a summary table (`--dry-run`: the plan only).
     TrainAllSizes(train_all_sizes::Args),
 }
@@ -42,5 +50,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench { bench: Bench::Decode(args) } => bench_decode::run(args),
         Task::Bench { bench: Bench::Train(args) } => bench_train::run(args),
         Task::TrainAllSizes(args) => train_all_sizes::run(args),
+        Task::Chaos(args) => chaos::run(args),
+        Task::Fuzz(args) => fuzz::run(args),
     }
 }

@@ -148,30 +148,56 @@ impl Intact {
             .map_err(|e| TrainError::Checkpoint { path: self.path.clone(), reason: format!("state.json: {e}") })
     }
 
-    /// The model in `model.mpk`, built for `config`. Every parameter's shape is checked
-    /// against the config, so a record of another model is refused by parameter name instead
-    /// of failing later inside a matmul.
+    /// The model in `model.mpk`, built for `config` (see [`decode_model`]).
     pub fn model<B: Backend>(&self, config: &ModelConfig, seed: u64, device: &B::Device) -> Result<Model<B>> {
-        let fresh = config.init::<B>(seed, device);
-        let expected = param_shapes(&fresh);
-        let model = fresh.load_record(self.record("model.mpk", device)?);
-        for ((name, want), (_, got)) in expected.iter().zip(param_shapes(&model)) {
-            if *want != got {
-                return Err(TrainError::Checkpoint {
-                    path: self.path.clone(),
-                    reason: format!("model.mpk: {name} has shape {got:?}, the config needs {want:?}"),
-                });
-            }
-        }
-        Ok(model)
+        decode_model(self.bytes("model.mpk")?, config, seed, device).map_err(|reason| TrainError::Checkpoint {
+            path: self.path.clone(),
+            reason: format!("model.mpk: {reason}"),
+        })
     }
 
     /// Decodes the burn record in file `name` (named MessagePack, full precision).
     pub fn record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
-        NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
-            .load(self.bytes(name)?.to_vec(), device)
+        decode_record(self.bytes(name)?, device)
             .map_err(|e| TrainError::Checkpoint { path: self.path.clone(), reason: format!("{name}: {e}") })
     }
+}
+
+/// Decodes a burn record (named MessagePack, full precision). burn panics on some malformed
+/// records (an invalid parameter id, found by fuzzing); that becomes an error too.
+fn decode_record<B: Backend, R: Record<B>>(bytes: &[u8], device: &B::Device) -> std::result::Result<R, String> {
+    guarded(|| {
+        NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
+            .load(bytes.to_vec(), device)
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Runs `decode`, turning a panic inside burn's decoding into an error.
+fn guarded<T>(decode: impl FnOnce() -> std::result::Result<T, String>) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode))
+        .unwrap_or_else(|_| Err("malformed record (burn could not decode it)".into()))
+}
+
+/// Decodes a model record (named MessagePack, full precision) for `config`. Every
+/// parameter's shape is checked against the config, so a record of another model is refused
+/// by parameter name instead of failing later inside a matmul.
+pub fn decode_model<B: Backend>(
+    bytes: &[u8],
+    config: &ModelConfig,
+    seed: u64,
+    device: &B::Device,
+) -> std::result::Result<Model<B>, String> {
+    let record = decode_record(bytes, device)?;
+    let fresh = config.init::<B>(seed, device);
+    let expected = param_shapes(&fresh);
+    let model = guarded(|| Ok(fresh.load_record(record)))?;
+    for ((name, want), (_, got)) in expected.iter().zip(param_shapes(&model)) {
+        if *want != got {
+            return Err(format!("{name} has shape {got:?}, the config needs {want:?}"));
+        }
+    }
+    Ok(model)
 }
 
 /// How many weights of `model` are NaN or infinite (one device-to-host read).

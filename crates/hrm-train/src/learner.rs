@@ -232,8 +232,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let model = checkpoint.model::<B>(&config.model, config.run.seed, &device)?;
         let optims = (checkpoint.record("optim.mpk", &device)?, checkpoint.record("optim_embed.mpk", &device)?);
-        let carries: Option<Vec<Option<SavedCarry>>> = match checkpoint.get("carry.mpk") {
-            Some(bytes) => Some(rmp_serde::from_slice(bytes).map_err(|e| record_error(path, "carry.mpk", e))?),
+        let carries = match checkpoint.get("carry.mpk") {
+            Some(bytes) => Some(decode_carries(bytes, &config).map_err(|e| record_error(path, "carry.mpk", e))?),
             None => None,
         };
         Self::assemble(config, run, device, model, Some(optims), state, carries, tokenizer, data_base, log)
@@ -751,6 +751,18 @@ impl<B: AutodiffBackend> Trainer<B> {
         checkpoint::prune(&dir, self.config.run.keep_checkpoints.max(1), &protect)?;
         Ok(())
     }
+}
+
+/// The ACT carries of a checkpoint's batch in progress, checked against the config: one per
+/// micro-batch, each of the batch's shape.
+pub fn decode_carries(bytes: &[u8], config: &TrainConfig) -> std::result::Result<Vec<Option<SavedCarry>>, String> {
+    let carries: Vec<Option<SavedCarry>> = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
+    if carries.len() != config.optim.grad_accum {
+        return Err(format!("{} carries for {} micro-batches", carries.len(), config.optim.grad_accum));
+    }
+    let (batch, seq, d_model) = (config.data.batch_size, config.data.seq_len, config.model.block().d_model);
+    carries.iter().flatten().try_for_each(|carry| carry.check(batch, seq, d_model))?;
+    Ok(carries)
 }
 
 /// Mean segments per position over the micro-batches' carries (1 for the flat model).

@@ -79,7 +79,28 @@ impl SavedCarry {
         }
     }
 
-    /// Puts the carry back on `device`.
+    /// Checks that the carry fits a micro-batch of `batch` × `seq` positions of a model of
+    /// width `d_model`, and that each tensor holds as many bytes as its shape needs; the
+    /// error says what does not fit.
+    pub fn check(&self, batch: usize, seq: usize, d_model: usize) -> std::result::Result<(), String> {
+        let expect = [
+            ("z_h", &self.z_h, vec![batch, seq, d_model]),
+            ("z_l", &self.z_l, vec![batch, seq, d_model]),
+            ("steps", &self.steps, vec![batch, seq]),
+            ("halted", &self.halted, vec![batch, seq]),
+        ];
+        for (name, data, shape) in expect {
+            if data.shape.to_vec() != shape {
+                return Err(format!("{name} has shape {:?}, the batch needs {shape:?}", data.shape.to_vec()));
+            }
+            if data.bytes.len() != data.num_elements() * data.dtype.size() {
+                return Err(format!("{name} holds {} bytes for {} values", data.bytes.len(), data.num_elements()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the carry back on `device` (after [`SavedCarry::check`]).
     pub fn load<B: Backend>(&self, device: &B::Device) -> HrmCarry<B> {
         HrmCarry {
             z_h: Tensor::from_data(self.z_h.clone(), device),

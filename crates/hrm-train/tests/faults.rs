@@ -328,3 +328,20 @@ fn deleted_training_data_stops_a_resume_with_the_file_named() {
     assert!(message.contains("corpus.txt") && message.to_lowercase().contains("no such file"), "{message}");
     assert_eq!(checkpoint::newest_intact(&RunDir::new(&run)).unwrap().path, checkpoint_dir(&run, 4));
 }
+
+#[test]
+fn a_model_record_that_panicked_burn_gives_an_error() {
+    // Found by fuzzing (fuzz/corpus/checkpoint/seed-regression-*): an invalid parameter id.
+    let input = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/corpus/checkpoint/seed-regression-module_param_id_rs_55"),
+    )
+    .unwrap();
+    let mut config = hrm(2);
+    config.set_vocab_size(16);
+    let hrm_core::ModelConfig::Hrm(c) = &mut config else { unreachable!() };
+    (c.block.d_model, c.block.n_heads, c.block.max_seq_len) = (8, 2, 8);
+    let err = checkpoint::decode_model::<burn::backend::Flex>(&input[1..], &config, 0, &Default::default())
+        .expect_err("malformed");
+    assert!(err.contains("malformed record"), "{err}");
+}

@@ -27,11 +27,18 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> DataError {
     DataError::Parquet { path: path.to_path_buf(), message: e.to_string() }
 }
 
+/// Runs `read` on the parquet crate, which panics on some corrupt files (an out-of-bounds
+/// index in its RLE decoder, found by fuzzing); a panic becomes an error naming the file.
+fn guarded<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+        .unwrap_or_else(|_| Err(parquet_error(path, "corrupt file (the parquet decoder failed on it)")))
+}
+
 impl ParquetReader {
     /// Opens `path` reading column `column`, positioned at global row `offset`.
     pub(crate) fn open(path: &Path, column: &str, offset: u64) -> Result<Self> {
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let reader = SerializedFileReader::new(file).map_err(|e| parquet_error(path, e))?;
+        let reader = guarded(path, || SerializedFileReader::new(file).map_err(|e| parquet_error(path, e)))?;
         let schema = reader.metadata().file_metadata().schema();
         let field = schema.get_fields().iter().find(|f| f.name() == column).cloned().ok_or_else(|| {
             let available = schema.get_fields().iter().map(|f| f.name().to_string()).collect::<Vec<_>>();
@@ -62,6 +69,11 @@ impl ParquetReader {
 
     /// The next row's value (`Some(None)` for a null), or `None` at the end of the file.
     fn next_value(&mut self) -> Result<Option<Option<String>>> {
+        let path = self.path.clone();
+        guarded(&path, || self.next_value_unguarded())
+    }
+
+    fn next_value_unguarded(&mut self) -> Result<Option<Option<String>>> {
         while self.pending.is_empty() {
             if self.row_group == self.reader.num_row_groups() {
                 return Ok(None);

@@ -25,6 +25,15 @@ fn err(context: &str, e: impl std::fmt::Display) -> DataError {
     DataError::Tokenizer(format!("{context}: {e}"))
 }
 
+/// The message of a caught panic.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the tokenizers crate panicked".into())
+}
+
 /// The byte-level pre-tokenizer without an added prefix space, so decode(encode(s)) == s.
 fn byte_level() -> ByteLevel {
     ByteLevel::new(false, false, true)
@@ -40,9 +49,16 @@ impl HfTokenizer {
         Ok(Self { inner, eos })
     }
 
-    /// Loads a `tokenizer.json`.
+    /// Loads a `tokenizer.json`. The file must be valid JSON first (so a truncated file gets a
+    /// line and column); the `tokenizers` crate panics on some sections it cannot read (a
+    /// malformed decoder, found by fuzzing), which is caught and reported as an error too.
     pub fn load(path: &Path) -> Result<Self> {
-        Self::new(HfInner::from_file(path).map_err(|e| err(&path.display().to_string(), e))?)
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| err(&name, e))?;
+        let parsed = std::panic::catch_unwind(|| HfInner::from_bytes(&bytes))
+            .map_err(|panic| err(&name, format!("not a readable tokenizer.json ({})", panic_text(&panic))))?;
+        Self::new(parsed.map_err(|e| err(&name, e))?)
     }
 
     /// Loads GPT-2's `vocab.json` and `merges.txt` as a byte-level BPE (50,257 ids).

@@ -1,0 +1,4 @@
+//! Fuzz target: [`hrm_fuzz::targets::jsonl_reader`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hrm_fuzz::targets::jsonl_reader(data));
