@@ -24,6 +24,10 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Exact f32 matmuls on GPUs: burn's CUDA backend otherwise multiplies f32 on TF32 tensor
+    /// cores (~1e-3 relative). Costs about 4x the matmul time; no effect on CPU results.
+    #[arg(long, global = true)]
+    strict_f32: bool,
 }
 
 #[derive(Subcommand)]
@@ -59,7 +63,9 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    hrm_core::layers::set_strict_f32(cli.strict_f32);
+    let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Generate(args) => generate::run(args),

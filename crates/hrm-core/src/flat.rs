@@ -38,7 +38,7 @@ impl<B: Backend> Flat<B> {
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let x = self.embedding.forward(tokens);
         let h = self.blocks.iter().fold(x, |h, block| block.forward(h, &self.rope));
-        self.lm_head.forward(h)
+        crate::layers::project(&self.lm_head, h)
     }
 
     /// The token embedding.
@@ -79,7 +79,7 @@ impl<B: Backend> LanguageModel<B> for Flat<B> {
         let h = self.blocks.iter().fold(x, |h, block| block.forward_with(h, &self.rope, Some(&mut *pass)));
         pass.finish(new);
         cache.advance(new, None);
-        Decoded { logits: self.lm_head.forward(h), steps: None }
+        Decoded { logits: crate::layers::project(&self.lm_head, h), steps: None }
     }
 
     fn max_seq_len(&self) -> usize {

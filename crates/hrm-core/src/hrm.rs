@@ -215,7 +215,7 @@ impl<B: Backend> Hrm<B> {
         let (z_h, z_l) = self.gradient_step(z_h, z_l, x, None);
         observe(Level::Low, &z_l);
         observe(Level::High, &z_h);
-        self.lm_head.forward(z_h)
+        crate::layers::project(&self.lm_head, z_h)
     }
 
     /// Every L and H call of a segment except the final L call and the final H call.
@@ -270,8 +270,8 @@ impl<B: Backend> Hrm<B> {
         let frozen: Tensor<B, 3, Bool> = carry.halted.clone().unsqueeze_dim::<3>(2).expand(z_h.shape());
         let z_h = z_h.mask_where(frozen.clone(), carry.z_h);
         let z_l = z_l.mask_where(frozen, carry.z_l);
-        let logits = self.lm_head.forward(z_h.clone());
-        let q = self.q_head.forward(z_h.clone());
+        let logits = crate::layers::project(&self.lm_head, z_h.clone());
+        let q = crate::layers::project(&self.q_head, z_h.clone());
         let q_halt = q.clone().narrow(2, 0, 1).squeeze_dim::<2>(2);
         let q_continue = q.narrow(2, 1, 1).squeeze_dim::<2>(2);
         let steps = carry.steps + carry.halted.clone().bool_not().int();

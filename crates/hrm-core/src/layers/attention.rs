@@ -5,7 +5,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{KvCache, Rope};
+use super::{KvCache, Rope, attention_strict, project, strict_f32};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -40,7 +40,7 @@ impl<B: Backend> CausalSelfAttention<B> {
     pub fn forward_with(&self, x: Tensor<B, 3>, rope: &Rope<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
         let [batch, seq, d_model] = x.dims();
         let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, self.n_heads, d_model / self.n_heads]).swap_dims(1, 2);
-        let mut qkv = self.qkv.forward(x).chunk(3, 2).into_iter().map(heads);
+        let mut qkv = project(&self.qkv, x).chunk(3, 2).into_iter().map(heads);
         let (q, k, v) = (qkv.next().unwrap(), qkv.next().unwrap(), qkv.next().unwrap());
         let start = cache.as_ref().map_or(0, |c| c.len());
         let (q, k) = (rope.apply(q, start), rope.apply(k, start));
@@ -53,8 +53,12 @@ impl<B: Backend> CausalSelfAttention<B> {
             None => (k, v, None),
         };
         // Causal alignment is bottom-right: new query i sees keys ..= start + i.
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        let context = attention(q, k, v, mask, None, options);
-        self.out.forward(context.swap_dims(1, 2).reshape([batch, seq, d_model]))
+        let context = if strict_f32() {
+            attention_strict(q, k, v, mask)
+        } else {
+            let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+            attention(q, k, v, mask, None, options)
+        };
+        project(&self.out, context.swap_dims(1, 2).reshape([batch, seq, d_model]))
     }
 }

@@ -3,6 +3,7 @@
 use burn::nn::{Linear, SwiGlu};
 use burn::tensor::{Tensor, backend::Backend};
 
+use super::{project, strict_f32};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -29,6 +30,12 @@ impl<B: Backend> FeedForward<B> {
 
     /// Applies the MLP to `[batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.down.forward(self.gate_up.forward(x))
+        let hidden = if strict_f32() {
+            let gate = burn::tensor::activation::silu(project(&self.gate_up.linear_inner, x.clone()));
+            gate * project(&self.gate_up.linear_outer, x)
+        } else {
+            self.gate_up.forward(x)
+        };
+        project(&self.down, hidden)
     }
 }

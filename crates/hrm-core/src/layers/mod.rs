@@ -6,6 +6,7 @@ mod embedding;
 mod feed_forward;
 mod kv_cache;
 mod norm;
+mod precision;
 mod rope;
 
 pub use attention::CausalSelfAttention;
@@ -14,4 +15,5 @@ pub use embedding::{ScaledEmbedding, grow_vocab};
 pub use feed_forward::FeedForward;
 pub use kv_cache::KvCache;
 pub use norm::rms_norm;
+pub use precision::{attention_strict, matmul_strict, project, set_strict_f32, strict_f32};
 pub use rope::Rope;

@@ -1,0 +1,77 @@
+//! Matmul precision. CUDA's f32 matmuls in burn 0.21 run on TF32 tensor cores (10-bit
+//! mantissa inputs) with no switch to turn that off, so a GPU's logits differ from the CPU's
+//! by ~1e-3 relative. Strict mode (process-wide, like PyTorch's `allow_tf32 = False`) computes
+//! every projection and attention product from a two-part split of each f32 operand,
+//! `a = hi + lo` with `hi` exactly representable in bf16 (so in TF32 too):
+//! `a·b = hi_a·hi_b + hi_a·lo_b + lo_a·hi_b + lo_a·lo_b`. Each partial product loses at most
+//! TF32 rounding of an already small term, so the sum is f32-accurate to ~1e-6 relative, at
+//! four matmuls for one. On backends without TF32 (the CPU) it changes nothing but the cost.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use burn::nn::Linear;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, DType, Int, Tensor, backend::Backend};
+
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// Turns strict f32 matmuls on or off for the whole process (off by default).
+pub fn set_strict_f32(on: bool) {
+    STRICT.store(on, Ordering::Relaxed);
+}
+
+/// Whether strict f32 matmuls are on.
+pub fn strict_f32() -> bool {
+    STRICT.load(Ordering::Relaxed)
+}
+
+/// `a` as (hi, lo): hi rounded through bf16, lo the exact f32 remainder.
+fn split<B: Backend, const D: usize>(a: Tensor<B, D>) -> (Tensor<B, D>, Tensor<B, D>) {
+    let hi = a.clone().cast(DType::BF16).cast(DType::F32);
+    let lo = a - hi.clone();
+    (hi, lo)
+}
+
+/// `a.matmul(b)` accurate to f32 even where the backend multiplies in TF32.
+pub fn matmul_strict<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
+    let ((a_hi, a_lo), (b_hi, b_lo)) = (split(a), split(b));
+    // The small terms first, so adding them to the large one keeps their bits.
+    let small = a_lo.clone().matmul(b_lo.clone()) + a_lo.matmul(b_hi.clone()) + a_hi.clone().matmul(b_lo);
+    a_hi.matmul(b_hi) + small
+}
+
+/// `layer.forward(x)`, in strict f32 when that is on.
+pub fn project<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    if !strict_f32() {
+        return layer.forward(x);
+    }
+    let out = matmul_strict(x, layer.weight.val().unsqueeze());
+    match &layer.bias {
+        Some(bias) => out + bias.val().unsqueeze(),
+        None => out,
+    }
+}
+
+/// Causal attention `softmax(q·kᵀ/√d + mask)·v` in strict f32 for `q` `[batch, heads, new,
+/// d]` over `k`, `v` `[batch, heads, total, d]`; causal alignment is bottom-right (query i sees
+/// keys ..= total - new + i), `mask` (true = hidden) as burn's `attention` takes it.
+pub fn attention_strict<B: Backend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+) -> Tensor<B, 4> {
+    let [batch, heads, new, dim] = q.dims();
+    let total = k.dims()[2];
+    let scores = matmul_strict(q, k.swap_dims(2, 3)) * (1.0 / (dim as f64).sqrt());
+    let device = scores.device();
+    let keys = Tensor::<B, 1, Int>::arange(0..total as i64, &device).unsqueeze_dim::<2>(0).expand([new, total]);
+    let last_seen = Tensor::<B, 1, Int>::arange((total - new) as i64..total as i64, &device);
+    let future = keys.greater(last_seen.unsqueeze_dim::<2>(1).expand([new, total]));
+    let mut hidden = future.unsqueeze::<4>().expand([batch, heads, new, total]);
+    if let Some(mask) = mask {
+        hidden = hidden.bool_or(mask);
+    }
+    let weights = softmax(scores.mask_fill(hidden, f32::NEG_INFINITY), 3);
+    matmul_strict(weights, v)
+}

@@ -1,0 +1,69 @@
+//! Strict f32 matmuls (`layers::set_strict_f32`): on the CPU, where f32 matmuls are already
+//! exact to f32, strict mode gives the default path's logits, cached decoding with padding
+//! included, and gradients still flow. (The flag is process-wide, so this file is its own
+//! test binary; the CUDA side is `tests/cuda_strict.rs`.)
+
+mod common;
+
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use common::*;
+use hrm_core::layers::{matmul_strict, set_strict_f32};
+use hrm_core::{DecodeCache, LanguageModel, Thinking};
+
+/// Runs `f` with strict mode on, then off again.
+fn strictly<T>(f: impl FnOnce() -> T) -> T {
+    set_strict_f32(true);
+    let out = f();
+    set_strict_f32(false);
+    out
+}
+
+#[test]
+fn strict_mode_matches_the_default_path_on_the_cpu() {
+    // One test function: the flag is global, and tests of one binary run in parallel.
+    let device = Default::default();
+    let a = Tensor::<Cpu, 2>::from_data(
+        TensorData::new((0..12).map(|i| (i as f32 * 0.37).sin()).collect(), [3, 4]),
+        &device,
+    );
+    let b = Tensor::<Cpu, 2>::from_data(
+        TensorData::new((0..20).map(|i| (i as f32 * 0.11).cos()).collect(), [4, 5]),
+        &device,
+    );
+    let diff = max_abs_diff(&values(a.clone().matmul(b.clone())), &values(matmul_strict(a, b)));
+    assert!(diff < 1e-6, "matmul_strict vs matmul: {diff}");
+
+    let model = perturb(tiny_hrm(3).init::<Cpu>(5, &device), 0.03, 1);
+    let x = tokens::<Cpu>(2, 12, 37, &device);
+    let thinking = Thinking::default();
+    let default = values(model.logits_with(x.clone(), &thinking));
+    let strict = strictly(|| values(model.logits_with(x.clone(), &thinking)));
+    let diff = max_abs_diff(&default, &strict);
+    assert!(diff < 1e-4, "HRM logits, strict vs default: {diff}");
+
+    // Cached decoding of a left-padded batch: the strict attention path takes the padding mask.
+    let pad = Tensor::<Cpu, 2, Int>::zeros([1, 2], &device);
+    let short = tokens::<Cpu>(1, 4, 37, &device);
+    let batch = Tensor::cat(vec![Tensor::cat(vec![pad, short], 1), tokens::<Cpu>(1, 6, 31, &device)], 0);
+    let padding = Tensor::<Cpu, 2, Bool>::from_data(TensorData::new((0..12).map(|i| i < 2).collect(), [2, 6]), &device);
+    let decode = || {
+        let mut cache = DecodeCache::default();
+        let prefill = values(model.decode(batch.clone(), Some(padding.clone()), &mut cache, &thinking).logits);
+        let next = Tensor::<Cpu, 2, Int>::from_data(TensorData::new(vec![5i64, 6], [2, 1]), &device);
+        let step = values(model.decode(next, None, &mut cache, &thinking).logits);
+        (prefill, step)
+    };
+    let (default_prefill, default_step) = decode();
+    let (strict_prefill, strict_step) = strictly(decode);
+    // Padded query rows see only padding; compare the real rows' positions only.
+    let real = |v: &[f32]| v[2 * 37..].to_vec();
+    assert!(max_abs_diff(&real(&default_prefill), &real(&strict_prefill)) < 1e-4, "prefill");
+    assert!(max_abs_diff(&default_step, &strict_step) < 1e-4, "decode step");
+
+    // Gradients reach every projection through the split.
+    let trained = tiny_flat().init::<CpuAd>(3, &Default::default());
+    let x = tokens::<CpuAd>(2, 8, 37, &Default::default());
+    let grads = strictly(|| trained.forward(x.clone()).sum().backward());
+    let with_grad = param_grads(&trained, &grads).iter().filter(|g| g.is_some()).count();
+    assert_eq!(with_grad, param_values(&trained).len(), "every parameter gets a gradient in strict mode");
+}
