@@ -166,6 +166,7 @@ impl Intact {
 /// Decodes a burn record (named MessagePack, full precision). burn panics on some malformed
 /// records (an invalid parameter id, found by fuzzing); that becomes an error too.
 fn decode_record<B: Backend, R: Record<B>>(bytes: &[u8], device: &B::Device) -> std::result::Result<R, String> {
+    crate::msgpack::check_lengths(bytes)?;
     guarded(|| {
         NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
             .load(bytes.to_vec(), device)

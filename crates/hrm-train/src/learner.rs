@@ -756,6 +756,7 @@ impl<B: AutodiffBackend> Trainer<B> {
 /// The ACT carries of a checkpoint's batch in progress, checked against the config: one per
 /// micro-batch, each of the batch's shape.
 pub fn decode_carries(bytes: &[u8], config: &TrainConfig) -> std::result::Result<Vec<Option<SavedCarry>>, String> {
+    crate::msgpack::check_lengths(bytes)?;
     let carries: Vec<Option<SavedCarry>> = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
     if carries.len() != config.optim.grad_accum {
         return Err(format!("{} carries for {} micro-batches", carries.len(), config.optim.grad_accum));

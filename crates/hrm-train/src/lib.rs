@@ -17,6 +17,8 @@ pub mod interop;
 pub mod learner;
 /// Process memory figures.
 pub mod memory;
+/// Length checks before decoding MessagePack.
+pub mod msgpack;
 /// The per-segment losses (LM and ACT Q-learning).
 pub mod objective;
 /// The run folder and its logs.

@@ -330,18 +330,31 @@ fn deleted_training_data_stops_a_resume_with_the_file_named() {
 }
 
 #[test]
-fn a_model_record_that_panicked_burn_gives_an_error() {
-    // Found by fuzzing (fuzz/corpus/checkpoint/seed-regression-*): an invalid parameter id.
-    let input = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../fuzz/corpus/checkpoint/seed-regression-module_param_id_rs_55"),
-    )
-    .unwrap();
-    let mut config = hrm(2);
-    config.set_vocab_size(16);
-    let hrm_core::ModelConfig::Hrm(c) = &mut config else { unreachable!() };
+fn checkpoint_inputs_that_broke_decoding_give_errors() {
+    // Found by fuzzing (fuzz/corpus/checkpoint/seed-regression-*, first byte = the part):
+    // an invalid parameter id that made burn panic, and a tensor shape declaring 2^31
+    // dimensions that made the decoder allocate 32 GiB.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/checkpoint");
+    let mut config = tiny_config(hrm(2), 1);
+    config.model.set_vocab_size(16);
+    let hrm_core::ModelConfig::Hrm(c) = &mut config.model else { unreachable!() };
     (c.block.d_model, c.block.n_heads, c.block.max_seq_len) = (8, 2, 8);
-    let err = checkpoint::decode_model::<burn::backend::Flex>(&input[1..], &config, 0, &Default::default())
-        .expect_err("malformed");
-    assert!(err.contains("malformed record"), "{err}");
+    (config.data.seq_len, config.data.batch_size) = (4, 2);
+    let mut tried = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        if !entry.file_name().to_string_lossy().starts_with("seed-regression-") {
+            continue;
+        }
+        let input = std::fs::read(entry.path()).unwrap();
+        let err = match input[0] % 4 {
+            1 => checkpoint::decode_model::<burn::backend::Flex>(&input[1..], &config.model, 0, &Default::default())
+                .map(|_| ())
+                .expect_err("malformed"),
+            2 => hrm_train::learner::decode_carries(&input[1..], &config).map(|_| ()).expect_err("malformed"),
+            other => panic!("no regression expected for part {other}"),
+        };
+        assert!(err.contains("malformed record") || err.contains("declares"), "{}: {err}", entry.path().display());
+        tried += 1;
+    }
+    assert!(tried >= 2);
 }

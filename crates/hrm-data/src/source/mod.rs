@@ -6,6 +6,7 @@ mod hub;
 mod jsonl;
 mod parquet;
 mod text;
+mod thrift;
 
 use serde::{Deserialize, Serialize};
 
