@@ -6,7 +6,6 @@ mod hub;
 mod jsonl;
 mod parquet;
 mod text;
-mod thrift;
 
 use serde::{Deserialize, Serialize};
 

@@ -34,37 +34,10 @@ fn guarded<T>(path: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
         .unwrap_or_else(|_| Err(parquet_error(path, "corrupt file (the parquet decoder failed on it)")))
 }
 
-/// Checks the footer's framing (length, `PAR1` magic) and every length inside its Thrift
-/// encoding before the parquet crate parses it (it would reserve whatever a list claims).
-fn check_footer(path: &Path, file: &mut File) -> Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    let io = |e| DataError::io(path, e);
-    let len = file.metadata().map_err(io)?.len();
-    if len < 12 {
-        return Err(parquet_error(path, format!("{len} bytes is too short for a parquet file")));
-    }
-    let mut tail = [0u8; 8];
-    file.seek(SeekFrom::Start(len - 8)).map_err(io)?;
-    file.read_exact(&mut tail).map_err(io)?;
-    if &tail[4..] != b"PAR1" {
-        return Err(parquet_error(path, "no PAR1 magic at the end (not a parquet file, or encrypted)"));
-    }
-    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
-    if footer_len + 12 > len {
-        return Err(parquet_error(path, format!("footer of {footer_len} bytes in a file of {len}")));
-    }
-    let mut footer = vec![0u8; footer_len as usize];
-    file.seek(SeekFrom::Start(len - 8 - footer_len)).map_err(io)?;
-    file.read_exact(&mut footer).map_err(io)?;
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
-    super::thrift::check_struct_lengths(&footer).map_err(|e| parquet_error(path, format!("corrupt footer: {e}")))
-}
-
 impl ParquetReader {
     /// Opens `path` reading column `column`, positioned at global row `offset`.
     pub(crate) fn open(path: &Path, column: &str, offset: u64) -> Result<Self> {
-        let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        check_footer(path, &mut file)?;
+        let file = File::open(path).map_err(|e| DataError::io(path, e))?;
         let reader = guarded(path, || SerializedFileReader::new(file).map_err(|e| parquet_error(path, e)))?;
         let schema = reader.metadata().file_metadata().schema();
         let field = schema.get_fields().iter().find(|f| f.name() == column).cloned().ok_or_else(|| {
