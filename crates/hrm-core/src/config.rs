@@ -43,6 +43,54 @@ pub struct BlockConfig {
     /// RMSNorm epsilon.
     #[serde(default = "default_norm_eps")]
     pub norm_eps: f64,
+    /// A sigmoid-routed mixture of experts in place of the dense SwiGLU (MoEUT); none: dense.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moe: Option<MoeConfig>,
+}
+
+/// The mixture-of-experts feed-forward of MoEUT: `n_experts` small SwiGLU experts, each
+/// token sent to the `top_k` with the highest sigmoid router score plus a balancing bias.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeConfig {
+    /// Experts per block.
+    pub n_experts: usize,
+    /// Experts each token uses.
+    pub top_k: usize,
+    /// Hidden width of one expert's SwiGLU.
+    pub expert_dim: usize,
+    /// Step of the loss-free balancing: after each training forward, each expert's routing
+    /// bias moves by this much toward equal load (DeepSeek-V3's update).
+    #[serde(default = "default_balance_rate")]
+    pub balance_rate: f64,
+}
+
+fn default_balance_rate() -> f64 {
+    1e-3
+}
+
+impl MoeConfig {
+    /// Parameters: the router (`d_model × n_experts`) and every expert's gate, up and down.
+    pub fn num_params(&self, d_model: usize) -> usize {
+        d_model * self.n_experts + 3 * self.n_experts * d_model * self.expert_dim
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        nonzero("moe.n_experts", self.n_experts)?;
+        nonzero("moe.top_k", self.top_k)?;
+        nonzero("moe.expert_dim", self.expert_dim)?;
+        if self.top_k > self.n_experts {
+            return Err(ConfigError::invalid(
+                "moe.top_k",
+                self.top_k,
+                format!("exceeds n_experts ({})", self.n_experts),
+            ));
+        }
+        if !(self.balance_rate >= 0.0 && self.balance_rate.is_finite()) {
+            return Err(ConfigError::invalid("moe.balance_rate", self.balance_rate, "must be a finite number ≥ 0"));
+        }
+        Ok(())
+    }
 }
 
 fn default_expansion() -> f64 {
@@ -84,7 +132,14 @@ impl BlockConfig {
             max_seq_len: default_max_seq_len(),
             rope_theta: default_rope_theta(),
             norm_eps: default_norm_eps(),
+            moe: None,
         }
+    }
+
+    /// The same block with a mixture-of-experts feed-forward.
+    pub fn with_moe(mut self, moe: MoeConfig) -> Self {
+        self.moe = Some(moe);
+        self
     }
 
     /// Width of one attention head.
@@ -99,10 +154,15 @@ impl BlockConfig {
         raw.div_ceil(256) * 256
     }
 
-    /// Parameters in one block: fused qkv and output projections, SwiGLU gate, up and down.
+    /// Parameters in one block: fused qkv and output projections, then the SwiGLU's gate, up
+    /// and down, or the mixture of experts.
     pub fn num_params(&self) -> usize {
         let d = self.d_model;
-        4 * d * d + 3 * d * self.ffn_dim()
+        let feed_forward = match &self.moe {
+            Some(moe) => moe.num_params(d),
+            None => 3 * d * self.ffn_dim(),
+        };
+        4 * d * d + feed_forward
     }
 
     /// Checks every field; the error names the first bad one.
@@ -124,10 +184,26 @@ impl BlockConfig {
                 format!("gives an odd head width {}; RoPE needs an even one", self.head_dim()),
             ));
         }
+        if let Some(moe) = &self.moe {
+            moe.validate()?;
+        }
         positive("expansion", self.expansion)?;
         positive("rope_theta", self.rope_theta)?;
         positive("norm_eps", self.norm_eps)
     }
+}
+
+/// How the recurrent core is built and trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Recursion {
+    /// HRM: separate H and L modules; only the last L call and the last H call carry gradient.
+    #[default]
+    Hrm,
+    /// TRM (Tiny Recursive Model): one network (`l_layers` blocks, `h_layers = 0`) serves both
+    /// the latent update `z = net(z, y + x)` and the answer update `y = net(y, z)`; the whole
+    /// last recursion (T latent updates and the answer update) carries gradient.
+    Trm,
 }
 
 /// The Hierarchical Reasoning Model as a causal language model.
@@ -157,6 +233,9 @@ pub struct HrmConfig {
     /// Cross-entropy flavour used for the language-model loss.
     #[serde(default)]
     pub loss: LossKind,
+    /// HRM (two modules) or TRM (one shared network).
+    #[serde(default)]
+    pub recursion: Recursion,
 }
 
 setters!(HrmConfig {
@@ -165,6 +244,7 @@ setters!(HrmConfig {
     with_halt_max_steps => halt_max_steps: usize,
     with_halt_exploration_prob => halt_exploration_prob: f64,
     with_loss => loss: LossKind,
+    with_recursion => recursion: Recursion,
 });
 
 impl HrmConfig {
@@ -181,6 +261,7 @@ impl HrmConfig {
             halt_max_steps: default_halt_max_steps(),
             halt_exploration_prob: default_exploration(),
             loss: LossKind::default(),
+            recursion: Recursion::default(),
         }
     }
 
@@ -188,7 +269,17 @@ impl HrmConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         nonzero("vocab_size", self.vocab_size)?;
         self.block.validate()?;
-        nonzero("h_layers", self.h_layers)?;
+        match self.recursion {
+            Recursion::Hrm => nonzero("h_layers", self.h_layers)?,
+            Recursion::Trm if self.h_layers != 0 => {
+                return Err(ConfigError::invalid(
+                    "h_layers",
+                    self.h_layers,
+                    "must be 0 for TRM: one shared network of l_layers blocks does both updates",
+                ));
+            }
+            Recursion::Trm => {}
+        }
         nonzero("l_layers", self.l_layers)?;
         nonzero("h_cycles", self.h_cycles)?;
         nonzero("l_cycles", self.l_cycles)?;
@@ -203,7 +294,8 @@ impl HrmConfig {
         Ok(())
     }
 
-    /// Exact trainable parameter count: embedding, H and L blocks, output head, Q head.
+    /// Exact trainable parameter count: embedding, H and L blocks (one shared network for
+    /// TRM: `h_layers` is 0), output head, Q head.
     pub fn num_params(&self) -> usize {
         let d = self.block.d_model;
         let blocks = (self.h_layers + self.l_layers) * self.block.num_params();

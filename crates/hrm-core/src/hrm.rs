@@ -20,6 +20,7 @@ use crate::layers::{KvCache, Rope, ScaledEmbedding};
 use crate::reasoning::ReasoningModule;
 use crate::thinking::Thinking;
 
+mod growth;
 mod inference;
 
 /// Cycles of one segment: N high-level cycles of T low-level steps (a reasoning mode).
@@ -57,7 +58,8 @@ pub enum Level {
 #[derive(burn::module::Module, Debug)]
 pub struct Hrm<B: Backend> {
     embedding: ScaledEmbedding<B>,
-    h_module: ReasoningModule<B>,
+    /// H; none in a TRM, whose one network (`l_module`) makes both updates.
+    h_module: Option<ReasoningModule<B>>,
     l_module: ReasoningModule<B>,
     lm_head: Linear<B>,
     q_head: Linear<B>,
@@ -67,6 +69,8 @@ pub struct Hrm<B: Backend> {
     h_cycles: usize,
     l_cycles: usize,
     halt_max_steps: usize,
+    /// TRM: the whole last cycle carries gradient, not only its last L and H calls.
+    full_cycle_gradient: bool,
 }
 
 impl HrmConfig {
@@ -77,7 +81,8 @@ impl HrmConfig {
         let d = block.d_model;
         let mut init = ParamInit::new(seed);
         let embedding = ScaledEmbedding::new(self.vocab_size, d, &mut init, device);
-        let h_module = ReasoningModule::new(block, self.h_layers, &mut init, device);
+        let trm = self.recursion == crate::config::Recursion::Trm;
+        let h_module = (!trm).then(|| ReasoningModule::new(block, self.h_layers, &mut init, device));
         let l_module = ReasoningModule::new(block, self.l_layers, &mut init, device);
         let lm_head = init.linear(d, self.vocab_size, device);
         // Q head: zero weight, bias -5, so both values start near sigmoid(-5) ≈ 0.007.
@@ -100,6 +105,7 @@ impl HrmConfig {
             h_cycles: self.h_cycles,
             l_cycles: self.l_cycles,
             halt_max_steps: self.halt_max_steps,
+            full_cycle_gradient: trm,
         }
     }
 }
@@ -110,35 +116,9 @@ impl<B: Backend> Hrm<B> {
         Cycles { h: self.h_cycles, l: self.l_cycles }
     }
 
-    /// The token embedding.
-    pub fn embedding(&self) -> &ScaledEmbedding<B> {
-        &self.embedding
-    }
-
-    /// The model with its vocabulary grown to `vocab_size` (continual learning): embedding
-    /// rows and output columns are added, small and random (drawn from `seed`); every old
-    /// weight is kept bit for bit.
-    pub fn grow_vocab(self, vocab_size: usize, seed: u64) -> Self {
-        let (embedding, lm_head) = crate::layers::grow_vocab(self.embedding, self.lm_head, vocab_size, seed);
-        Self { embedding, lm_head, ..self }
-    }
-
-    /// The model with `extra_h` blocks appended to H and `extra_l` to L, each starting as
-    /// nearly the identity so the function barely changes (continual learning's layer
-    /// growth); `block` must be the model's block config, weights are drawn from `seed`.
-    pub fn grow_layers(self, extra_h: usize, extra_l: usize, block: &crate::BlockConfig, seed: u64) -> Self {
-        let mut init = ParamInit::new(seed);
-        let device = self.h_init.val().device();
-        Self {
-            h_module: self.h_module.grow(extra_h, block, &mut init, &device),
-            l_module: self.l_module.grow(extra_l, block, &mut init, &device),
-            ..self
-        }
-    }
-
-    /// Blocks in H and in L.
-    pub fn layers(&self) -> (usize, usize) {
-        (self.h_module.num_layers(), self.l_module.num_layers())
+    /// The module making the high-level (answer) update: H, or the shared network of a TRM.
+    fn high(&self) -> &ReasoningModule<B> {
+        self.h_module.as_ref().unwrap_or(&self.l_module)
     }
 
     /// Most ACT segments per position.
@@ -180,7 +160,7 @@ impl<B: Backend> Hrm<B> {
     ) -> SegmentOutput<B> {
         let (z_h, z_l) =
             self.reason(carry.z_h.clone(), carry.z_l.clone(), x.clone(), cycles, cache.as_deref_mut(), &mut |_, _| {});
-        self.finish_segment(carry, z_h, z_l, x, cache)
+        self.finish_segment(carry, z_h, z_l, x, cycles, cache)
     }
 
     /// The halting rule `thinking` asks for.
@@ -212,9 +192,7 @@ impl<B: Backend> Hrm<B> {
         let carry = self.initial_carry(tokens.dims(), &tokens.device());
         let x = self.embedding.forward(tokens);
         let (z_h, z_l) = self.reason(carry.z_h.clone(), carry.z_l.clone(), x.clone(), cycles, None, observe);
-        let (z_h, z_l) = self.gradient_step(z_h, z_l, x, None);
-        observe(Level::Low, &z_l);
-        observe(Level::High, &z_h);
+        let (z_h, _) = self.gradient_step((z_h, z_l), x, cycles, None, observe);
         crate::layers::project(&self.lm_head, z_h)
     }
 
@@ -228,7 +206,8 @@ impl<B: Backend> Hrm<B> {
         mut cache: Option<&mut KvCache<B>>,
         observe: &mut dyn FnMut(Level, &Tensor<B, 3>),
     ) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        for h in 0..cycles.h {
+        let gradient_cycle = if self.full_cycle_gradient { cycles.h - 1 } else { cycles.h };
+        for h in 0..gradient_cycle {
             let last_cycle = h + 1 == cycles.h;
             let l_steps = if last_cycle { cycles.l - 1 } else { cycles.l };
             for _ in 0..l_steps {
@@ -236,23 +215,29 @@ impl<B: Backend> Hrm<B> {
                 observe(Level::Low, &z_l);
             }
             if !last_cycle {
-                z_h = self.h_module.forward(z_h, z_l.clone(), &self.rope, cache.as_deref_mut());
+                z_h = self.high().forward(z_h, z_l.clone(), &self.rope, cache.as_deref_mut());
                 observe(Level::High, &z_h);
             }
         }
         (z_h, z_l)
     }
 
-    /// The final L call and H call of a segment: the only ones that carry gradient.
+    /// The calls that carry gradient: the final L call and H call (HRM), or the whole last
+    /// cycle, T L calls and the H call (TRM).
     fn gradient_step(
         &self,
-        z_h: Tensor<B, 3>,
-        z_l: Tensor<B, 3>,
+        (mut z_h, mut z_l): (Tensor<B, 3>, Tensor<B, 3>),
         x: Tensor<B, 3>,
+        cycles: Cycles,
         mut cache: Option<&mut KvCache<B>>,
+        observe: &mut dyn FnMut(Level, &Tensor<B, 3>),
     ) -> (Tensor<B, 3>, Tensor<B, 3>) {
-        let z_l = self.l_module.forward(z_l, z_h.clone() + x, &self.rope, cache.as_deref_mut());
-        let z_h = self.h_module.forward(z_h, z_l.clone(), &self.rope, cache);
+        for _ in 0..if self.full_cycle_gradient { cycles.l } else { 1 } {
+            z_l = self.l_module.forward(z_l, z_h.clone() + x.clone(), &self.rope, cache.as_deref_mut());
+            observe(Level::Low, &z_l);
+        }
+        z_h = self.high().forward(z_h, z_l.clone(), &self.rope, cache);
+        observe(Level::High, &z_h);
         (z_h, z_l)
     }
 
@@ -263,9 +248,10 @@ impl<B: Backend> Hrm<B> {
         z_h: Tensor<B, 3>,
         z_l: Tensor<B, 3>,
         x: Tensor<B, 3>,
+        cycles: Cycles,
         cache: Option<&mut KvCache<B>>,
     ) -> SegmentOutput<B> {
-        let (z_h, z_l) = self.gradient_step(z_h, z_l, x, cache);
+        let (z_h, z_l) = self.gradient_step((z_h, z_l), x, cycles, cache, &mut |_, _| {});
         // Expanded to full shape: some backends (ndarray) do not broadcast the mask.
         let frozen: Tensor<B, 3, Bool> = carry.halted.clone().unsqueeze_dim::<3>(2).expand(z_h.shape());
         let z_h = z_h.mask_where(frozen.clone(), carry.z_h);
@@ -289,6 +275,6 @@ impl<B: AutodiffBackend> Hrm<B> {
         let (z_h, z_l) =
             inner.reason(carry.z_h.clone().inner(), carry.z_l.clone().inner(), x_inner, cycles, None, &mut |_, _| {});
         let x = self.embedding.forward(tokens);
-        self.finish_segment(carry, Tensor::from_inner(z_h), Tensor::from_inner(z_l), x, None)
+        self.finish_segment(carry, Tensor::from_inner(z_h), Tensor::from_inner(z_l), x, cycles, None)
     }
 }

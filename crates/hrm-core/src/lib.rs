@@ -31,7 +31,7 @@ pub mod reasoning;
 pub mod thinking;
 
 pub use act::{HaltPolicy, HrmCarry, exploration_min_steps};
-pub use config::{BlockConfig, FlatConfig, HrmConfig, ModelConfig};
+pub use config::{BlockConfig, FlatConfig, HrmConfig, ModelConfig, MoeConfig, Recursion};
 pub use decode::{DecodeCache, Decoded};
 pub use error::ConfigError;
 pub use flat::Flat;

@@ -1,8 +1,9 @@
-//! One post-norm transformer block: `h = norm(h + attn(h)); h = norm(h + mlp(h))`.
+//! One post-norm transformer block: `h = norm(h + attn(h)); h = norm(h + mlp(h))`, the MLP a
+//! dense SwiGLU or (MoEUT) a mixture of experts.
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CausalSelfAttention, FeedForward, KvCache, Rope, rms_norm};
+use super::{CausalSelfAttention, FeedForward, KvCache, MoeFeedForward, Rope, rms_norm};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -10,18 +11,22 @@ use crate::init::ParamInit;
 #[derive(burn::module::Module, Debug)]
 pub struct Block<B: Backend> {
     attention: CausalSelfAttention<B>,
-    feed_forward: FeedForward<B>,
+    /// The dense SwiGLU (absent in a mixture-of-experts block).
+    feed_forward: Option<FeedForward<B>>,
+    /// The mixture of experts (absent in a dense block).
+    experts: Option<MoeFeedForward<B>>,
     norm_eps: f64,
 }
 
 impl<B: Backend> Block<B> {
     /// A block for `config`, weights drawn from `init`.
     pub fn new(config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
-        Self {
-            attention: CausalSelfAttention::new(config, init, device),
-            feed_forward: FeedForward::new(config, init, device),
-            norm_eps: config.norm_eps,
-        }
+        let attention = CausalSelfAttention::new(config, init, device);
+        let (feed_forward, experts) = match &config.moe {
+            Some(moe) => (None, Some(MoeFeedForward::new(config, moe, init, device))),
+            None => (Some(FeedForward::new(config, init, device)), None),
+        };
+        Self { attention, feed_forward, experts, norm_eps: config.norm_eps }
     }
 
     /// A block whose residual branches start at zero: on an RMS-normalised input (what every
@@ -29,7 +34,12 @@ impl<B: Backend> Block<B> {
     /// stack barely changes the function (layer growth).
     pub fn near_identity(config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
         let block = Self::new(config, init, device);
-        Self { attention: block.attention.silenced(), feed_forward: block.feed_forward.silenced(), ..block }
+        Self {
+            attention: block.attention.silenced(),
+            feed_forward: block.feed_forward.map(FeedForward::silenced),
+            experts: block.experts.map(MoeFeedForward::silenced),
+            ..block
+        }
     }
 
     /// Applies the block to `[batch, seq, d_model]`.
@@ -40,6 +50,16 @@ impl<B: Backend> Block<B> {
     /// Like [`Self::forward`], attending through `cache` when given (cached decoding).
     pub fn forward_with(&self, h: Tensor<B, 3>, rope: &Rope<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
         let h = rms_norm(h.clone() + self.attention.forward_with(h, rope, cache), self.norm_eps);
-        rms_norm(h.clone() + self.feed_forward.forward(h), self.norm_eps)
+        let mlp = match (&self.feed_forward, &self.experts) {
+            (Some(dense), _) => dense.forward(h.clone()),
+            (None, Some(experts)) => experts.forward(h.clone()),
+            (None, None) => unreachable!("a block has a dense MLP or experts"),
+        };
+        rms_norm(h + mlp, self.norm_eps)
+    }
+
+    /// The mixture of experts, in a MoEUT block.
+    pub fn experts(&self) -> Option<&MoeFeedForward<B>> {
+        self.experts.as_ref()
     }
 }
