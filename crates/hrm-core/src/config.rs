@@ -407,12 +407,18 @@ impl ModelConfig {
     /// `hrm d_model=256 heads=4 H=4 L=4 layers N=2 T=2 halt_max_steps=4`.
     pub fn summary(&self) -> String {
         let b = self.block();
+        let experts =
+            b.moe.as_ref().map_or(String::new(), |m| format!(" moe={}x{} top{}", m.n_experts, m.expert_dim, m.top_k));
         match self {
+            Self::Hrm(c) if c.recursion == Recursion::Trm => format!(
+                "trm d_model={} heads={} shared layers={} N={} T={} halt_max_steps={}{experts}",
+                b.d_model, b.n_heads, c.l_layers, c.h_cycles, c.l_cycles, c.halt_max_steps
+            ),
             Self::Hrm(c) => format!(
-                "hrm d_model={} heads={} H={} L={} layers N={} T={} halt_max_steps={}",
+                "hrm d_model={} heads={} H={} L={} layers N={} T={} halt_max_steps={}{experts}",
                 b.d_model, b.n_heads, c.h_layers, c.l_layers, c.h_cycles, c.l_cycles, c.halt_max_steps
             ),
-            Self::Flat(c) => format!("flat d_model={} heads={} layers={}", b.d_model, b.n_heads, c.n_layers),
+            Self::Flat(c) => format!("flat d_model={} heads={} layers={}{experts}", b.d_model, b.n_heads, c.n_layers),
         }
     }
 
