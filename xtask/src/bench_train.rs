@@ -16,6 +16,13 @@ pub struct Args {
     /// Size preset whose width, heads and layers to use.
     #[arg(long, default_value = "micro-10m")]
     preset: String,
+    /// A training config whose `[model]` to bench instead of a preset (any model of the zoo:
+    /// flat, HRM, TRM, MoEUT); a `vocab_size` of 0 becomes `--vocab`.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Vocabulary for a `--config` model that leaves it to the tokenizer.
+    #[arg(long, default_value_t = 32100)]
+    vocab: usize,
     /// `hrm`, or `flat` (the same blocks, H + L layers stacked once).
     #[arg(long, default_value = "hrm")]
     arch: String,
@@ -81,6 +88,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// The model config the options describe.
 fn model_config(args: &Args) -> anyhow::Result<ModelConfig> {
+    if let Some(path) = &args.config {
+        let mut model = hrm_train::TrainConfig::load(path)?.model;
+        if model.vocab_size() == 0 {
+            model.set_vocab_size(args.vocab);
+        }
+        model.validate()?;
+        return Ok(model);
+    }
     let mut hrm = presets::preset(&args.preset)?.config;
     hrm.block.max_seq_len = hrm.block.max_seq_len.max(args.seq);
     Ok(match args.arch.as_str() {
@@ -91,19 +106,28 @@ fn model_config(args: &Args) -> anyhow::Result<ModelConfig> {
 }
 
 /// FLOPs of one training step, counted for what runs (docs/benchmarks.md has the formula):
-/// per token and block call, 2·(4d² + 3dF) for the projections and 4·S·d for attention
-/// (full S×S scores, as computed); the LM head 2dV. The HRM runs N·T L calls and N H calls
-/// forward, and back-propagates (2× forward) only the last L and H call and the head.
+/// per token and block call, 2·4d² for the projections, the MLP's 2·3dF (a mixture of
+/// experts: its router and every expert, as dense dispatch computes them) and 4·S·d for
+/// attention (full S×S scores, as computed); the LM head 2dV. The HRM runs N·T L calls and N
+/// H calls forward and back-propagates (2× forward) the last L and H call and the head; a
+/// TRM's H call is its shared network, and it back-propagates its whole last cycle.
 fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize) -> f64 {
     let b = config.block();
-    let (d, f, v, s) = (b.d_model as f64, b.ffn_dim() as f64, config.vocab_size() as f64, seq as f64);
-    let block = 2.0 * (4.0 * d * d + 3.0 * d * f) + 4.0 * s * d;
+    let (d, v, s) = (b.d_model as f64, config.vocab_size() as f64, seq as f64);
+    let mlp = match &b.moe {
+        Some(m) => 2.0 * (d * m.n_experts as f64 + 3.0 * (m.n_experts * m.expert_dim) as f64 * d),
+        None => 2.0 * 3.0 * d * b.ffn_dim() as f64,
+    };
+    let block = 2.0 * 4.0 * d * d + mlp + 4.0 * s * d;
     let head = 2.0 * d * v;
     let per_token = match config {
         ModelConfig::Hrm(c) => {
-            let (n, t, hl, ll) = (c.h_cycles as f64, c.l_cycles as f64, c.h_layers as f64, c.l_layers as f64);
+            let trm = c.recursion == hrm_core::Recursion::Trm;
+            let (n, t, ll) = (c.h_cycles as f64, c.l_cycles as f64, c.l_layers as f64);
+            let hl = if trm { ll } else { c.h_layers as f64 };
             let forward = block * (n * t * ll + n * hl) + head;
-            forward + 2.0 * (block * (ll + hl) + head)
+            let recorded = if trm { t * ll + hl } else { ll + hl };
+            forward + 2.0 * (block * recorded + head)
         }
         ModelConfig::Flat(c) => 3.0 * (block * c.n_layers as f64 + head),
     };
@@ -157,8 +181,8 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<(
     let tflops = flops / step_s / 1e12;
     let report = Report {
         implementation: "hrm (burn 0.21)",
-        arch: args.arch.clone(),
-        preset: args.preset.clone(),
+        arch: if args.config.is_some() { config.summary() } else { args.arch.clone() },
+        preset: args.config.as_ref().map_or(args.preset.clone(), |p| p.display().to_string()),
         parameters,
         device: args.device.clone(),
         dtype: args.dtype.clone(),
