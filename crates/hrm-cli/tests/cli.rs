@@ -218,3 +218,32 @@ fn every_subcommand_end_to_end() {
         assert!(run(&[command, "--help"]).contains("Usage: hrm"), "{command} --help");
     }
 }
+
+#[test]
+fn training_data_deleted_mid_run_stops_with_the_file_named_and_the_checkpoint_intact() {
+    let dir = setup();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hrm"))
+        .args(["train", "--config", "tiny.toml", "--output", "run", "--quiet"])
+        .args(["--set", "run.steps=1000000", "--set", "run.checkpoint_every=2", "--set", "run.eval_every=1000000"])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !dir.path().join("run/checkpoints/latest").exists() {
+        assert!(started.elapsed().as_secs() < 120, "no checkpoint within two minutes");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::remove_file(dir.path().join("tiny.txt")).unwrap();
+    // The source re-opens its file at every epoch (a few hundred steps here): the run stops there.
+    let out = child.wait_with_output().unwrap();
+    let message = text(&out);
+    assert!(!out.status.success(), "{message}");
+    assert!(message.contains("tiny.txt") && message.to_lowercase().contains("no such file"), "{message}");
+    let latest = std::fs::read_to_string(dir.path().join("run/checkpoints/latest")).unwrap();
+    let checkpoint = dir.path().join("run/checkpoints").join(latest.trim());
+    assert!(hrm_train::checkpoint::read(&checkpoint).is_ok(), "the newest checkpoint is intact");
+}
