@@ -3,17 +3,26 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// `hrm args` in `cwd`, logging warnings only.
+fn command(args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hrm"));
+    command.args(args).current_dir(cwd).env("RUST_LOG", "warn");
+    command
+}
+
 fn hrm(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hrm")).args(args).current_dir(cwd).env("RUST_LOG", "warn").output().unwrap()
+    command(args, cwd).output().unwrap()
+}
+
+/// Starts `hrm args` in the background with its output captured.
+fn spawn(args: &[&str], cwd: &Path) -> std::process::Child {
+    command(args, cwd).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
 }
 
 /// Runs `hrm` with `input` on its standard input (a pipe).
 fn hrm_piped(args: &[&str], cwd: &Path, input: &str) -> Output {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hrm"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
+    let mut child = command(args, cwd)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -162,14 +171,7 @@ fn user_errors_say_what_is_wrong() {
 #[test]
 fn ctrl_c_pauses_with_a_checkpoint_that_resumes() {
     let dir = setup();
-    let child = Command::new(env!("CARGO_BIN_EXE_hrm"))
-        .args(["train", "-c", "tiny.toml", "-o", "run", "--set", "run.steps=100000", "--quiet"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(&["train", "-c", "tiny.toml", "-o", "run", "--set", "run.steps=100000", "--quiet"], dir.path());
     let metrics = dir.path().join("run/metrics.jsonl");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::fs::read_to_string(&metrics).map_or(true, |m| m.lines().count() < 3) {
@@ -222,15 +224,9 @@ fn every_subcommand_end_to_end() {
 #[test]
 fn training_data_deleted_mid_run_stops_with_the_file_named_and_the_checkpoint_intact() {
     let dir = setup();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hrm"))
-        .args(["train", "--config", "tiny.toml", "--output", "run", "--quiet"])
-        .args(["--set", "run.steps=1000000", "--set", "run.checkpoint_every=2", "--set", "run.eval_every=1000000"])
-        .current_dir(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let long_run = ["--set", "run.steps=1000000", "--set", "run.checkpoint_every=2", "--set", "run.eval_every=1000000"];
+    let mut child =
+        spawn(&[&["train", "--config", "tiny.toml", "--output", "run", "--quiet"][..], &long_run].concat(), dir.path());
     let started = std::time::Instant::now();
     while !dir.path().join("run/checkpoints/latest").exists() {
         assert!(started.elapsed().as_secs() < 120, "no checkpoint within two minutes");
