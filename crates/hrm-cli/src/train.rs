@@ -33,9 +33,9 @@ pub struct TrainArgs {
     /// Where to train.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceKind,
-    /// Float type of weights, optimiser state and activations. `bf16` (CUDA only) is pure
-    /// bf16, not mixed precision: +20% tokens/s on an H100 but 5.7% worse validation loss after
-    /// 2,000 steps (docs/benchmarks.md); checkpoints are saved in f32 either way.
+    /// Float type: `f32`; `mixed` (f32 weights and optimiser, bf16 matmuls and attention); or
+    /// `bf16` (CUDA only), pure bf16: +20% tokens/s on an H100 but 5.7% worse validation loss
+    /// after 2,000 steps (docs/benchmarks.md). Checkpoints are saved in f32 in every case.
     #[arg(long, value_enum, default_value = "f32")]
     dtype: Dtype,
     /// No progress bar (logs still go to stderr and the run folder).
@@ -87,14 +87,20 @@ fn install_ctrl_c() -> Arc<AtomicBool> {
 pub enum Dtype {
     /// 32-bit floats (every backend).
     F32,
-    /// bfloat16 (CUDA).
+    /// bfloat16 everywhere (CUDA).
     Bf16,
+    /// Mixed precision: f32 weights and optimiser state, bf16 matmuls and attention.
+    Mixed,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let options = TrainOptions { progress: !args.quiet, stop: install_ctrl_c(), ..TrainOptions::default() };
     match (args.dtype, args.device) {
         (Dtype::F32, _) => with_backend!(args.device, |B, device| train_on::<B>(&args, device, &options)),
+        (Dtype::Mixed, _) => {
+            hrm_core::layers::set_bf16_matmuls(true);
+            with_backend!(args.device, |B, device| train_on::<B>(&args, device, &options))
+        }
         #[cfg(feature = "cuda")]
         (Dtype::Bf16, DeviceKind::Cuda) => {
             train_on::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(

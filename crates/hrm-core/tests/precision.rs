@@ -1,4 +1,4 @@
-//! Strict f32 matmuls (`layers::set_strict_f32`): on the CPU, where f32 matmuls are already
+//! Strict f32 matmuls (`layers::set_strict_f32`) and mixed precision (`set_bf16_matmuls`): on the CPU, where f32 matmuls are already
 //! exact to f32, strict mode gives the default path's logits, cached decoding with padding
 //! included, and gradients still flow. (The flag is process-wide, so this file is its own
 //! test binary; the CUDA side is `tests/cuda_strict.rs`.)
@@ -34,10 +34,10 @@ fn strict_mode_matches_the_default_path_on_the_cpu() {
     assert!(diff < 1e-6, "matmul_strict vs matmul: {diff}");
 
     let model = perturb(tiny_hrm(3).init::<Cpu>(5, &device), 0.03, 1);
-    let x = tokens::<Cpu>(2, 12, 37, &device);
+    let x_hrm = tokens::<Cpu>(2, 12, 37, &device);
     let thinking = Thinking::default();
-    let default = values(model.logits_with(x.clone(), &thinking));
-    let strict = strictly(|| values(model.logits_with(x.clone(), &thinking)));
+    let default = values(model.logits_with(x_hrm.clone(), &thinking));
+    let strict = strictly(|| values(model.logits_with(x_hrm.clone(), &thinking)));
     let diff = max_abs_diff(&default, &strict);
     assert!(diff < 1e-4, "HRM logits, strict vs default: {diff}");
 
@@ -66,4 +66,15 @@ fn strict_mode_matches_the_default_path_on_the_cpu() {
     let grads = strictly(|| trained.forward(x.clone()).sum().backward());
     let with_grad = param_grads(&trained, &grads).iter().filter(|g| g.is_some()).count();
     assert_eq!(with_grad, param_values(&trained).len(), "every parameter gets a gradient in strict mode");
+
+    // Mixed precision (bf16 matmuls on f32 weights): bf16-close logits, gradients everywhere.
+    hrm_core::layers::set_bf16_matmuls(true);
+    let mixed = values(model.logits_with(x_hrm.clone(), &thinking));
+    let grads = trained.forward(x.clone()).sum().backward();
+    hrm_core::layers::set_bf16_matmuls(false);
+    let scale = default.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let diff = max_abs_diff(&default, &mixed);
+    assert!(diff > 0.0 && diff < 0.05 * scale, "mixed vs f32 logits: {diff} (scale {scale})");
+    let with_grad = param_grads(&trained, &grads).iter().filter(|g| g.is_some()).count();
+    assert_eq!(with_grad, param_values(&trained).len(), "every parameter gets a gradient in mixed precision");
 }

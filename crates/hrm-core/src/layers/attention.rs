@@ -3,9 +3,9 @@
 use burn::nn::Linear;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{KvCache, Rope, attention_strict, project, strict_f32};
+use super::{KvCache, Rope, attention_strict, bf16_matmuls, project, strict_f32};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -55,6 +55,10 @@ impl<B: Backend> CausalSelfAttention<B> {
         // Causal alignment is bottom-right: new query i sees keys ..= start + i.
         let context = if strict_f32() {
             attention_strict(q, k, v, mask)
+        } else if bf16_matmuls() && q.dtype() == DType::F32 {
+            let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+            let half = |t: Tensor<B, 4>| t.cast(DType::BF16);
+            attention(half(q), half(k), half(v), mask, None, options).cast(DType::F32)
         } else {
             let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
             attention(q, k, v, mask, None, options)

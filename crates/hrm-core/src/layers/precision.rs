@@ -14,6 +14,24 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, DType, Int, Tensor, backend::Backend};
 
 static STRICT: AtomicBool = AtomicBool::new(false);
+static BF16_MATMULS: AtomicBool = AtomicBool::new(false);
+
+/// Turns mixed precision on or off for the whole process (off by default): weights,
+/// optimiser state and everything else stay f32, while the projections' and attention's
+/// inputs are cast to bf16 for the matmul and the result back to f32 (autocast).
+pub fn set_bf16_matmuls(on: bool) {
+    BF16_MATMULS.store(on, Ordering::Relaxed);
+}
+
+/// Whether bf16 matmuls (mixed precision) are on.
+pub fn bf16_matmuls() -> bool {
+    BF16_MATMULS.load(Ordering::Relaxed)
+}
+
+/// `a.matmul(b)` on bf16 copies of f32 operands, the result back in f32.
+pub fn matmul_bf16<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
+    a.cast(DType::BF16).matmul(b.cast(DType::BF16)).cast(DType::F32)
+}
 
 /// Turns strict f32 matmuls on or off for the whole process (off by default).
 pub fn set_strict_f32(on: bool) {
@@ -40,12 +58,15 @@ pub fn matmul_strict<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D
     a_hi.matmul(b_hi) + small
 }
 
-/// `layer.forward(x)`, in strict f32 when that is on.
+/// `layer.forward(x)`, in strict f32 or with bf16 matmuls when one of them is on.
 pub fn project<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    if !strict_f32() {
+    let out = if strict_f32() {
+        matmul_strict(x, layer.weight.val().unsqueeze())
+    } else if bf16_matmuls() && x.dtype() == DType::F32 {
+        matmul_bf16(x, layer.weight.val().unsqueeze())
+    } else {
         return layer.forward(x);
-    }
-    let out = matmul_strict(x, layer.weight.val().unsqueeze());
+    };
     match &layer.bias {
         Some(bias) => out + bias.val().unsqueeze(),
         None => out,
