@@ -18,6 +18,7 @@ pub use kv_cache::KvCache;
 pub use moe::MoeFeedForward;
 pub use norm::rms_norm;
 pub use precision::{
-    attention_strict, bf16_matmuls, matmul_bf16, matmul_strict, project, set_bf16_matmuls, set_strict_f32, strict_f32,
+    attention_strict, bf16_matmuls, matmul, matmul_bf16, matmul_strict, project, set_bf16_matmuls, set_strict_f32,
+    strict_f32,
 };
 pub use rope::Rope;

@@ -16,7 +16,7 @@ use burn::nn::Linear;
 use burn::tensor::activation::{sigmoid, silu};
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{bf16_matmuls, matmul_bf16, matmul_strict, project, strict_f32};
+use super::{matmul, project};
 use crate::config::{BlockConfig, MoeConfig};
 use crate::init::ParamInit;
 
@@ -95,15 +95,6 @@ impl<B: Backend> MoeFeedForward<B> {
             self.bias.update((bias + step).detach());
         }
         let gates = scores * chosen.float(); // [tokens, experts]
-        let matmul = |a: Tensor<B, 3>, b: Tensor<B, 3>| {
-            if strict_f32() {
-                matmul_strict(a, b)
-            } else if bf16_matmuls() && a.dtype() == burn::tensor::DType::F32 {
-                matmul_bf16(a, b)
-            } else {
-                a.matmul(b)
-            }
-        };
         let stacked = tokens.unsqueeze::<3>().expand([experts, batch * seq, d]);
         let hidden = silu(matmul(stacked.clone(), self.gate.val())) * matmul(stacked, self.up.val());
         let out = matmul(hidden, self.down.val()); // [experts, tokens, d]

@@ -58,15 +58,24 @@ pub fn matmul_strict<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D
     a_hi.matmul(b_hi) + small
 }
 
+/// `a.matmul(b)` at the precision the process asked for: strict f32, bf16 inputs for f32
+/// operands (mixed precision), or the backend's own.
+pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
+    if strict_f32() {
+        matmul_strict(a, b)
+    } else if bf16_matmuls() && a.dtype() == DType::F32 {
+        matmul_bf16(a, b)
+    } else {
+        a.matmul(b)
+    }
+}
+
 /// `layer.forward(x)`, in strict f32 or with bf16 matmuls when one of them is on.
 pub fn project<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    let out = if strict_f32() {
-        matmul_strict(x, layer.weight.val().unsqueeze())
-    } else if bf16_matmuls() && x.dtype() == DType::F32 {
-        matmul_bf16(x, layer.weight.val().unsqueeze())
-    } else {
+    if !(strict_f32() || (bf16_matmuls() && x.dtype() == DType::F32)) {
         return layer.forward(x);
-    };
+    }
+    let out = matmul(x, layer.weight.val().unsqueeze());
     match &layer.bias {
         Some(bias) => out + bias.val().unsqueeze(),
         None => out,
