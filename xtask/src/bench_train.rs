@@ -105,33 +105,9 @@ fn model_config(args: &Args) -> anyhow::Result<ModelConfig> {
     })
 }
 
-/// FLOPs of one training step, counted for what runs (docs/benchmarks.md has the formula):
-/// per token and block call, 2·4d² for the projections, the MLP's 2·3dF (a mixture of
-/// experts: its router and every expert, as dense dispatch computes them) and 4·S·d for
-/// attention (full S×S scores, as computed); the LM head 2dV. The HRM runs N·T L calls and N
-/// H calls forward and back-propagates (2× forward) the last L and H call and the head; a
-/// TRM's H call is its shared network, and it back-propagates its whole last cycle.
+/// FLOPs of one benchmarked step: one segment's gradient step (crate::flops) for every token.
 fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize) -> f64 {
-    let b = config.block();
-    let (d, v, s) = (b.d_model as f64, config.vocab_size() as f64, seq as f64);
-    let mlp = match &b.moe {
-        Some(m) => 2.0 * (d * m.n_experts as f64 + 3.0 * (m.n_experts * m.expert_dim) as f64 * d),
-        None => 2.0 * 3.0 * d * b.ffn_dim() as f64,
-    };
-    let block = 2.0 * 4.0 * d * d + mlp + 4.0 * s * d;
-    let head = 2.0 * d * v;
-    let per_token = match config {
-        ModelConfig::Hrm(c) => {
-            let trm = c.recursion == hrm_core::Recursion::Trm;
-            let (n, t, ll) = (c.h_cycles as f64, c.l_cycles as f64, c.l_layers as f64);
-            let hl = if trm { ll } else { c.h_layers as f64 };
-            let forward = block * (n * t * ll + n * hl) + head;
-            let recorded = if trm { t * ll + hl } else { ll + hl };
-            forward + 2.0 * (block * recorded + head)
-        }
-        ModelConfig::Flat(c) => 3.0 * (block * c.n_layers as f64 + head),
-    };
-    per_token * (batch * seq) as f64
+    crate::flops::gradient_step_per_position(config, seq) * (batch * seq) as f64
 }
 
 fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<()> {

@@ -5,6 +5,9 @@ mod bench_data;
 mod bench_decode;
 mod bench_train;
 mod chaos;
+mod compare;
+mod flops;
+mod runs;
 mod fuzz;
 mod train_all_sizes;
 
@@ -30,6 +33,9 @@ enum Task {
     Chaos(chaos::Args),
     /// Run every cargo-fuzz target under libFuzzer for a bounded time (nightly + cargo-fuzz).
     Fuzz(fuzz::Args),
+    /// HRM vs the flat transformer at equal parameters and equal training FLOPs on TinyStories,
+    /// several seeds, every reasoning mode; JSON and a table.
+    Compare(compare::Args),
     /// Train every size preset in turn and write a summary table (`--dry-run`: the plan only).
     TrainAllSizes(train_all_sizes::Args),
 }
@@ -50,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench { bench: Bench::Decode(args) } => bench_decode::run(args),
         Task::Bench { bench: Bench::Train(args) } => bench_train::run(args),
         Task::TrainAllSizes(args) => train_all_sizes::run(args),
+        Task::Compare(args) => compare::run(args),
         Task::Chaos(args) => chaos::run(args),
         Task::Fuzz(args) => fuzz::run(args),
     }

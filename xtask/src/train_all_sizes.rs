@@ -6,7 +6,10 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use hrm_core::presets;
+use hrm_train::TrainConfig;
 use serde::Serialize;
+
+use crate::runs::{GpuMemory, RunSummary, git_rev, hrm_binary, stories};
 
 /// Options of train-all-sizes.
 #[derive(clap::Args)]
@@ -14,43 +17,64 @@ pub struct Args {
     /// Comma-separated presets or their first word (micro, nano, small, medium-100m, medium-350m, large), or `all`.
     #[arg(long, default_value = "all")]
     sizes: String,
-    /// Optimiser steps per size.
-    #[arg(long, default_value_t = 200)]
-    steps: u64,
-    /// Sequences per batch (default: small enough for a 2-core CPU; pass the preset configs' on a GPU).
-    #[arg(long, default_value_t = 4)]
-    batch_size: usize,
-    /// Tokens per sequence.
-    #[arg(long, default_value_t = 64)]
-    seq_len: usize,
+    /// Tokens each size reads (an ACT model takes `halt_max_steps` optimiser steps per batch).
+    #[arg(long, default_value_t = 1_000_000)]
+    tokens: u64,
+    /// A size's own budget, e.g. `large-1b=32768` (repeatable): the large presets get a short
+    /// one that shows speed, memory and a falling loss.
+    #[arg(long = "tokens-for", value_name = "PRESET=TOKENS")]
+    tokens_for: Vec<String>,
+    /// Sequences per batch (default: the preset config's; pass a few on a CPU).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Tokens per sequence (default: the preset config's).
+    #[arg(long)]
+    seq_len: Option<usize>,
     /// Data mix (relative to configs/train/).
-    #[arg(long, default_value = "../mixes/dev_small.toml")]
+    #[arg(long, default_value = "../mixes/tinystories.toml")]
     mix: String,
-    /// `cpu` or `cuda` (builds hrm with `--features cuda`).
+    /// Stories to generate after each run (prompt "Once upon a time", one batch).
+    #[arg(long, default_value_t = 3)]
+    samples: usize,
+    /// `cpu` or `cuda` (builds hrm with `--features cuda` unless `--hrm` is given).
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// An `hrm` binary to use instead of building one (a device without a Rust toolchain).
+    #[arg(long)]
+    hrm: Option<PathBuf>,
     /// Folder for the run folders and the summary.
     #[arg(long, default_value = "runs/all-sizes")]
     output: PathBuf,
-    /// Print the plan (parameter counts, estimated training memory) and train nothing.
+    /// Print the plan (parameter counts, steps, estimated training memory) and train nothing.
     #[arg(long)]
     dry_run: bool,
 }
 
+/// One size's outcome, as written to summary.json.
 #[derive(Serialize)]
 struct Row {
+    model: String,
     preset: String,
-    parameters: usize,
-    stated_parameters: Option<usize>,
+    params: usize,
+    stated_params: Option<usize>,
     estimated_memory_gb: f64,
-    steps: Option<u64>,
+    batch: usize,
+    seq_len: usize,
+    steps: u64,
     tokens: Option<u64>,
     tokens_per_s: Option<f64>,
-    validation_loss: Option<f64>,
-    bits_per_byte: Option<f64>,
-    peak_rss_gb: Option<f64>,
+    peak_gpu_mem_bytes: Option<u64>,
+    peak_rss_bytes: Option<u64>,
+    val_loss: Option<f64>,
+    val_bits_per_byte: Option<f64>,
+    first_val_loss: Option<f64>,
+    final_train_loss: Option<f64>,
+    tokenizer: String,
+    mean_act_steps: Option<f64>,
+    samples: Vec<String>,
     seconds: Option<f64>,
     run: String,
+    git_rev: String,
 }
 
 /// Training memory estimate (GB): f32 weights, gradients and two AdamW moments (16 bytes a
@@ -83,129 +107,159 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         chosen
     };
+    let rev = git_rev();
     println!(
-        "{:<12} {:>14} {:>14} {:>12}  (batch {} × seq {})",
-        "preset", "parameters", "stated", "est. memory", args.batch_size, args.seq_len
+        "{:<12} {:>12} {:>12} {:>10} {:>7} {:>11}",
+        "preset", "parameters", "stated", "tokens", "steps", "est. memory"
     );
     let mut rows = Vec::new();
     for p in &wanted {
-        let memory = estimated_memory_gb(&p.config, args.batch_size, args.seq_len);
+        let config = TrainConfig::load(&config_path(p.name))?;
+        let batch = args.batch_size.unwrap_or(config.data.batch_size);
+        let seq_len = args.seq_len.unwrap_or(config.data.seq_len);
+        let tokens = budget(&args, p.name)?;
+        let batches = tokens.div_ceil((batch * seq_len) as u64).max(1);
+        let steps = batches * p.config.halt_max_steps.max(1) as u64;
+        let memory = estimated_memory_gb(&p.config, batch, seq_len);
         println!(
-            "{:<12} {:>14} {:>14} {:>9.2} GB",
+            "{:<12} {:>12} {:>12} {:>10} {:>7} {:>8.2} GB  (batch {batch} × seq {seq_len}, ACT {})",
             p.name,
             p.config.num_params(),
             p.stated_params.unwrap_or(0),
-            memory
+            tokens,
+            steps,
+            memory,
+            p.config.halt_max_steps
         );
         rows.push(Row {
+            model: "hrm".into(),
             preset: p.name.into(),
-            parameters: p.config.num_params(),
-            stated_parameters: p.stated_params,
+            params: p.config.num_params(),
+            stated_params: p.stated_params,
             estimated_memory_gb: memory,
-            steps: None,
+            batch,
+            seq_len,
+            steps,
             tokens: None,
             tokens_per_s: None,
-            validation_loss: None,
-            bits_per_byte: None,
-            peak_rss_gb: None,
+            peak_gpu_mem_bytes: None,
+            peak_rss_bytes: None,
+            val_loss: None,
+            val_bits_per_byte: None,
+            first_val_loss: None,
+            final_train_loss: None,
+            tokenizer: "T5 (32,100)".into(),
+            mean_act_steps: None,
+            samples: Vec::new(),
             seconds: None,
             run: String::new(),
+            git_rev: rev.clone(),
         });
     }
     if args.dry_run {
         return Ok(());
     }
-    let hrm = build_hrm(&args.device)?;
+    let hrm = hrm_binary(args.hrm.as_deref(), &args.device)?;
     std::fs::create_dir_all(&args.output)?;
+    let memory = GpuMemory::start();
     for row in &mut rows {
-        let config = Path::new("configs/train").join(format!("{}.toml", row.preset));
         let run = args.output.join(&row.preset);
         if run.exists() {
             bail!("{} exists; remove it or choose another --output", run.display());
         }
-        let set = |k: &str, v: String| ["--set".to_string(), format!("{k}={v}")];
+        let steps = row.steps;
+        let every = (steps / 4).max(1);
         let mut command = Command::new(&hrm);
-        command.args(["train", "--quiet", "--device", &args.device, "--config"]).arg(&config).arg("--output").arg(&run);
-        for (k, v) in [
-            ("run.steps", args.steps.to_string()),
-            ("run.eval_every", args.steps.to_string()),
-            ("run.checkpoint_every", args.steps.to_string()),
-            ("run.eval_batches", "10".to_string()),
-            ("run.log_every", (args.steps / 10).max(1).to_string()),
-            ("data.batch_size", args.batch_size.to_string()),
-            ("data.seq_len", args.seq_len.to_string()),
-            ("data.mix", format!("\"{}\"", args.mix)),
-            ("schedule.warmup_steps", (args.steps / 10).max(1).to_string()),
+        command.args(["train", "--quiet", "--device", &args.device, "--config"]).arg(config_path(&row.preset));
+        command.arg("--output").arg(&run);
+        for set in [
+            format!("run.steps={steps}"),
+            format!("run.eval_every={every}"),
+            format!("run.checkpoint_every={steps}"),
+            "run.eval_batches=10".to_string(),
+            format!("run.log_every={}", (steps / 50).max(1)),
+            format!("data.batch_size={}", row.batch),
+            format!("data.seq_len={}", row.seq_len),
+            format!("data.mix=\"{}\"", args.mix),
+            "data.validation_fraction=0.02".to_string(),
+            format!("schedule.warmup_steps={}", (steps / 10).max(1)),
         ] {
-            command.args(set(k, v));
+            command.args(["--set", &set]);
         }
         println!("\n== {} ==", row.preset);
         let started = std::time::Instant::now();
-        let status = command.status().with_context(|| format!("running {}", hrm.display()))?;
+        let mut child = command.spawn().with_context(|| format!("running {}", hrm.display()))?;
+        let pid = child.id();
+        let status = child.wait()?;
         row.seconds = Some(started.elapsed().as_secs_f64());
+        row.peak_gpu_mem_bytes = memory.as_ref().and_then(|m| m.peak_bytes(pid));
         row.run = run.display().to_string();
         if !status.success() {
             eprintln!("{} failed ({status}); continuing with the next size", row.preset);
             continue;
         }
-        read_metrics(&run, row)?;
+        let summary = RunSummary::read(&run)?;
+        row.tokens = summary.tokens;
+        row.tokens_per_s = summary.tokens_per_s;
+        row.peak_rss_bytes = summary.peak_rss_bytes;
+        row.final_train_loss = summary.final_train_loss;
+        row.mean_act_steps = summary.mean_act_steps;
+        row.first_val_loss = summary.evaluations.first().map(|e| e.loss);
+        row.val_loss = summary.last_eval().map(|e| e.loss);
+        row.val_bits_per_byte = summary.last_eval().map(|e| e.bits_per_byte);
+        row.samples = stories(&hrm, &run, &args.device, args.samples)?;
+        std::fs::write(run.join("samples.txt"), row.samples.join("\n\n---\n\n"))?;
+        // Written after every size, so a cut-short session keeps what finished.
+        write_summary(&args.output, &rows, false)?;
     }
-    write_summary(&args.output, &rows)?;
+    write_summary(&args.output, &rows, true)?;
     Ok(())
 }
 
-/// Builds the `hrm` binary (release, with the device's feature) and returns its path.
-fn build_hrm(device: &str) -> anyhow::Result<PathBuf> {
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.args(["build", "--release", "--quiet", "-p", "hrm-cli"]);
-    if device != "cpu" {
-        build.args(["--features", device]);
-    }
-    if !build.status().context("running cargo build")?.success() {
-        bail!("building hrm failed");
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| "target".into());
-    Ok(target.join("release").join("hrm"))
+fn config_path(preset: &str) -> PathBuf {
+    Path::new("configs/train").join(format!("{preset}.toml"))
 }
 
-/// Fills a row from the run's metrics.jsonl: the last evaluation, tokens, mean tokens/s, peak memory.
-fn read_metrics(run: &Path, row: &mut Row) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(run.join("metrics.jsonl")).context("reading metrics.jsonl")?;
-    let lines: Vec<serde_json::Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let speeds: Vec<f64> = lines.iter().filter_map(|l| l["tokens_per_s"].as_f64()).collect();
-    row.tokens_per_s = (!speeds.is_empty()).then(|| speeds.iter().sum::<f64>() / speeds.len() as f64);
-    row.peak_rss_gb = lines.iter().filter_map(|l| l["peak_rss_bytes"].as_f64()).reduce(f64::max).map(|b| b / 1e9);
-    if let Some(eval) = lines.iter().rev().find(|l| l.get("eval").is_some()) {
-        row.steps = eval["step"].as_u64();
-        row.tokens = eval["tokens"].as_u64();
-        row.validation_loss = eval["eval"]["loss"].as_f64();
-        row.bits_per_byte = eval["eval"]["bits_per_byte"].as_f64();
+/// The tokens `preset` reads: its `--tokens-for` entry, else `--tokens`.
+fn budget(args: &Args, preset: &str) -> anyhow::Result<u64> {
+    for entry in &args.tokens_for {
+        let (name, tokens) = entry.split_once('=').with_context(|| format!("--tokens-for {entry}: PRESET=TOKENS"))?;
+        if name == preset {
+            return tokens.parse().with_context(|| format!("--tokens-for {entry}: not a number"));
+        }
     }
-    Ok(())
+    Ok(args.tokens)
 }
 
-fn write_summary(output: &Path, rows: &[Row]) -> anyhow::Result<()> {
+/// Writes summary.md and summary.json (and prints the table when `print`).
+fn write_summary(output: &Path, rows: &[Row], print: bool) -> anyhow::Result<()> {
     let fmt = |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+    let gb = |b: Option<u64>| fmt(b.map(|b| b as f64 / 1e9), 1);
     let mut md = String::from(
-        "| preset | parameters | steps | tokens | tokens/s | val loss | bits/byte | peak RSS (GB) | est. memory (GB) | wall (s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| preset | parameters | batch × seq | steps | tokens | tokens/s | peak GPU memory (GB) | val loss (first → last) | bits/byte | mean ACT steps | wall (s) |\n|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|\n",
     );
     for r in rows {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {} |\n",
+            "| {} | {} | {} × {} | {} | {} | {} | {} | {} → {} | {} | {} | {} |\n",
             r.preset,
-            r.parameters,
-            r.steps.map_or("-".into(), |s| s.to_string()),
+            r.params,
+            r.batch,
+            r.seq_len,
+            r.steps,
             r.tokens.map_or("-".into(), |t| t.to_string()),
             fmt(r.tokens_per_s, 0),
-            fmt(r.validation_loss, 4),
-            fmt(r.bits_per_byte, 4),
-            fmt(r.peak_rss_gb, 2),
-            r.estimated_memory_gb,
+            gb(r.peak_gpu_mem_bytes),
+            fmt(r.first_val_loss, 3),
+            fmt(r.val_loss, 3),
+            fmt(r.val_bits_per_byte, 4),
+            fmt(r.mean_act_steps, 2),
             fmt(r.seconds, 0),
         ));
     }
     std::fs::write(output.join("summary.md"), &md)?;
     std::fs::write(output.join("summary.json"), serde_json::to_string_pretty(rows)?)?;
-    println!("\n{md}\nwrote {0}/summary.md and {0}/summary.json", output.display());
+    if print {
+        println!("\n{md}\nwrote {0}/summary.md and {0}/summary.json", output.display());
+    }
     Ok(())
 }

@@ -20,9 +20,16 @@ pub struct EvalArgs {
     /// Score a whole text file instead (.txt, read as UTF-8), with a progress bar.
     #[arg(long)]
     text: Option<PathBuf>,
-    /// Reasoning mode of an HRM for --text: fast, normal, deep or extreme (default: trained).
-    #[arg(long, requires = "text")]
+    /// Reasoning mode of an HRM: fast, normal, deep or extreme (default: the trained N and T).
+    #[arg(long)]
     mode: Option<hrm_core::ReasoningMode>,
+    /// Halt each position where the Q head says so (default: every position runs all
+    /// `halt_max_steps` segments, as validation during training does).
+    #[arg(long)]
+    adaptive: bool,
+    /// Print one JSON object (the metrics, checkpoint, mode and halting) instead of a sentence.
+    #[arg(long)]
+    json: bool,
     /// Validation batches to evaluate (all, if the split is smaller).
     #[arg(long, default_value_t = 50)]
     batches: usize,
@@ -43,14 +50,30 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
         None => (TrainConfig::load(&run.config()).context("not a run folder")?.data, args.run.clone()),
     };
+    let thinking = thinking(&args);
     with_backend!(args.device, |B, device| {
         let (metrics, checkpoint) = evaluate_run::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
             &run,
             &data,
             &base,
             args.batches,
+            thinking.as_ref(),
             &device,
         )?;
+        if args.json {
+            let report = serde_json::json!({
+                "checkpoint": checkpoint.display().to_string(),
+                "mode": args.mode.map_or("trained", |m| m.name()),
+                "adaptive": args.adaptive,
+                "loss": metrics.loss,
+                "perplexity": metrics.perplexity,
+                "bits_per_byte": metrics.bits_per_byte,
+                "accuracy": metrics.accuracy,
+                "tokens": metrics.tokens,
+            });
+            println!("{report}");
+            return Ok(());
+        }
         println!(
             "{}: loss {:.4}, perplexity {:.2}, {:.4} bits/byte, accuracy {:.3} over {} tokens",
             checkpoint.display(),
@@ -64,18 +87,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The reasoning `--mode` and `--adaptive` ask for; `None` for the trained settings with
+/// every segment run.
+fn thinking(args: &EvalArgs) -> Option<hrm_core::Thinking> {
+    let base = args.mode.map_or_else(hrm_core::Thinking::default, hrm_core::Thinking::mode);
+    (args.mode.is_some() || args.adaptive).then_some(hrm_core::Thinking { adaptive: args.adaptive, ..base })
+}
+
 /// `hrm eval RUN --text FILE`: loss, perplexity and bits per byte over a whole file. The HRM
-/// runs every position for its full `halt_max_steps` segments, as validation does.
+/// runs every position for its full `halt_max_steps` segments, as validation does, unless
+/// `--adaptive`.
 fn score_file(args: &EvalArgs, run_dir: &RunDir, path: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
         let run = load_run::<Inner>(run_dir, &device)?;
-        let thinking = hrm_core::Thinking {
-            adaptive: false,
-            ..hrm_infer::GenerationConfig { mode: args.mode, ..Default::default() }.thinking()
-        };
+        let thinking = thinking(args).unwrap_or(hrm_core::Thinking { adaptive: false, ..Default::default() });
         let bar = crate::progress::bar(0, "windows");
         let score = score_text(
             &run.model,
@@ -92,6 +120,21 @@ fn score_file(args: &EvalArgs, run_dir: &RunDir, path: &Path) -> anyhow::Result<
             },
         )?;
         bar.finish_and_clear();
+        if args.json {
+            let report = serde_json::json!({
+                "checkpoint": run.checkpoint.display().to_string(),
+                "text": path.display().to_string(),
+                "mode": args.mode.map_or("trained", |m| m.name()),
+                "adaptive": args.adaptive,
+                "loss": score.loss,
+                "perplexity": score.perplexity,
+                "bits_per_byte": score.bits_per_byte,
+                "tokens": score.tokens,
+                "bytes": score.bytes,
+            });
+            println!("{report}");
+            return Ok(());
+        }
         println!(
             "{} on {}: loss {:.4}, perplexity {:.2}, {:.4} bits/byte over {} tokens ({} bytes)",
             run.checkpoint.display(),

@@ -27,6 +27,9 @@ pub struct GenerateArgs {
     /// Print tokens/s and why each text stopped to stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Print one JSON array instead: per prompt its text, tokens, tokens/s and why it stopped.
+    #[arg(long)]
+    json: bool,
     /// Where to run.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceKind,
@@ -47,7 +50,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         let (tokenizer, model) = (&run.tokenizer, &run.model);
         let config = args.generation.config(run.config.data.seq_len);
         let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
-        let stream = prompts.len() == 1;
+        let stream = prompts.len() == 1 && !args.json;
         if stream {
             print!("{}", prompts[0]);
         }
@@ -58,6 +61,23 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 let _ = stdout.flush();
             }
         })?;
+        if args.json {
+            let rows: Vec<_> = prompts
+                .iter()
+                .zip(&outputs)
+                .map(|(prompt, output)| {
+                    serde_json::json!({
+                        "prompt": prompt,
+                        "text": output.text,
+                        "tokens": output.tokens.len(),
+                        "tokens_per_s": output.tokens_per_second(),
+                        "stop": format!("{:?}", output.stop),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(rows));
+            return Ok(());
+        }
         for (prompt, output) in prompts.iter().zip(&outputs) {
             match stream {
                 true => println!(),

@@ -10,7 +10,7 @@ mod generate;
 mod generation_args;
 mod info;
 mod interop;
-mod overrides;
+mod plot;
 mod progress;
 mod sweep;
 mod tokenizer;
@@ -52,6 +52,8 @@ enum Command {
     Export(interop::ExportArgs),
     /// Make a run folder from an export, so every command takes it.
     Import(interop::ImportArgs),
+    /// Draw the loss curves (training and validation) of one or more runs into a PNG.
+    Plot(plot::PlotArgs),
     /// Show what a run folder holds: model, tokenizer, checkpoints and their health, progress.
     Info(info::InfoArgs),
     /// Chat with a run's newest checkpoint (a terminal or a pipe): reasoning modes, memory, commands.
@@ -77,6 +79,7 @@ fn main() {
         Command::Export(args) => interop::export(args),
         Command::Import(args) => interop::import(args),
         Command::Info(args) => info::run(args),
+        Command::Plot(args) => plot::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

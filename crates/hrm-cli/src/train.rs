@@ -4,12 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context;
 use hrm_data::DataConfig;
 use hrm_train::{RunDir, TrainConfig, TrainOptions, Trainer};
 
 use crate::device::DeviceKind;
-use crate::{overrides, with_backend};
+use crate::with_backend;
 
 /// Arguments of `hrm train`.
 #[derive(clap::Args)]
@@ -45,17 +44,7 @@ pub struct TrainArgs {
 
 /// Loads a config file with `--set` overrides applied.
 fn load_config(path: &Path, assignments: &[String]) -> anyhow::Result<TrainConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-    let mut doc: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
-    for assignment in assignments {
-        overrides::apply(&mut doc, assignment)?;
-    }
-    let config: TrainConfig = toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
-        let reason = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
-        anyhow::anyhow!("{}: invalid config (after --set overrides): {reason}", path.display())
-    })?;
-    Ok(config)
+    Ok(TrainConfig::load_with_overrides(path, assignments)?)
 }
 
 /// Stop requests: the first Ctrl+C pauses at the next step with a checkpoint, a second one

@@ -5,6 +5,8 @@
 pub mod analysis;
 /// The chat REPL.
 pub mod chat;
+/// Loss curves of training runs as a PNG.
+pub mod curves;
 /// Feeding a batch of sequences to a model, cached or not.
 pub mod decoder;
 /// Autoregressive generation with streaming and stop conditions.
@@ -22,6 +24,7 @@ pub mod sweep;
 
 pub use analysis::{Analysis, Halting, StateStep, analyze};
 pub use chat::{Chat, ChatTemplate, ModelInfo};
+pub use curves::{LossCurve, plot_loss_curves};
 pub use decoder::{Decoder, NextLogits};
 pub use generate::{GeneratedToken, Generation, GenerationConfig, StopReason, generate, generate_batch};
 pub use perplexity::{TextScore, score_text};

@@ -90,7 +90,7 @@ fn draw_halting(a: &Analysis, area: &Area) -> DrawResult {
 }
 
 /// Registers a sans-serif font once: `$HRM_FONT`, else the first of the usual system fonts.
-fn register_font() -> Result<(), PlotError> {
+pub(crate) fn register_font() -> Result<(), PlotError> {
     static DONE: OnceLock<bool> = OnceLock::new();
     let ok = *DONE.get_or_init(|| {
         let candidates = std::env::var("HRM_FONT").into_iter().chain(

@@ -237,6 +237,21 @@ impl TrainConfig {
         toml::from_str(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
     }
 
+    /// Reads a config file with `key=value` overrides (`run.steps=500`, see [`crate::overrides`])
+    /// applied to its TOML before it is parsed.
+    pub fn load_with_overrides(path: &Path, assignments: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+        let mut doc: toml::Table =
+            toml::from_str(&text).map_err(|e| TrainError::Config(format!("{} is not valid TOML: {e}", path.display())))?;
+        for assignment in assignments {
+            crate::overrides::apply(&mut doc, assignment)?;
+        }
+        toml::Value::Table(doc).try_into().map_err(|e: toml::de::Error| {
+            let reason = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            TrainError::Config(format!("{} (after --set overrides): {reason}", path.display()))
+        })
+    }
+
     /// The config as TOML.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a config always serialises")

@@ -1,7 +1,7 @@
 //! Validation metrics: loss, perplexity, bits per byte and token accuracy.
 
 use burn::tensor::backend::Backend;
-use hrm_core::{HaltPolicy, LanguageModel, LossKind, Model, cross_entropy};
+use hrm_core::{HaltPolicy, LanguageModel, LossKind, Model, Thinking, cross_entropy};
 use hrm_data::Batches;
 use serde::Serialize;
 
@@ -22,13 +22,16 @@ pub struct EvalMetrics {
     pub tokens: u64,
 }
 
-/// Evaluates `model` on up to `max_batches` batches. The HRM runs every position for its
-/// full `halt_max_steps` segments, as the reference evaluates, so the result is deterministic.
+/// Evaluates `model` on up to `max_batches` batches. Without `thinking` the HRM runs every
+/// position for its full `halt_max_steps` segments with its trained N and T, as the reference
+/// evaluates, so the result is deterministic; `thinking` overrides N, T and halting (the
+/// reasoning modes). The flat model ignores it.
 pub fn evaluate<B: Backend>(
     model: &Model<B>,
     batches: &mut Batches,
     max_batches: usize,
     loss: LossKind,
+    thinking: Option<&Thinking>,
     device: &B::Device,
 ) -> Result<EvalMetrics> {
     let (mut nats, mut tokens, mut correct, mut bytes) = (0.0f64, 0u64, 0.0f64, 0.0f64);
@@ -36,7 +39,10 @@ pub fn evaluate<B: Backend>(
         let Some(batch) = batches.next_batch()? else { break };
         let (inputs, targets) = batch.to_tensors::<B>(device);
         let logits = match model {
-            Model::Hrm(hrm) => hrm.forward(inputs, hrm.cycles(), &HaltPolicy::fixed(hrm.halt_max_steps())),
+            Model::Hrm(hrm) => match thinking {
+                Some(t) => hrm.forward(inputs, t.cycles(hrm.cycles()), &hrm.halt_policy(t)),
+                None => hrm.forward(inputs, hrm.cycles(), &HaltPolicy::fixed(hrm.halt_max_steps())),
+            },
             Model::Flat(flat) => flat.logits(inputs),
         };
         let right = logits.clone().argmax(2).squeeze_dim::<2>(2).equal(targets.clone()).int().sum();
@@ -92,12 +98,13 @@ pub fn load_run<B: Backend>(run: &crate::RunDir, device: &B::Device) -> Result<L
 }
 
 /// Evaluates a run's newest intact checkpoint on the validation split of `data` (paths
-/// relative to `base`), with the run's own tokenizer.
+/// relative to `base`), with the run's own tokenizer; `thinking` as in [`evaluate`].
 pub fn evaluate_run<B: Backend>(
     run: &crate::RunDir,
     data: &hrm_data::DataConfig,
     base: &std::path::Path,
     max_batches: usize,
+    thinking: Option<&Thinking>,
     device: &B::Device,
 ) -> Result<(EvalMetrics, std::path::PathBuf)> {
     let LoadedRun { config, tokenizer, model, checkpoint: path, .. } = load_run::<B>(run, device)?;
@@ -108,5 +115,5 @@ pub fn evaluate_run<B: Backend>(
         base,
         &hrm_data::HubOptions::from_env(),
     )?;
-    Ok((evaluate(&model, &mut batches, max_batches, loss, device)?, path))
+    Ok((evaluate(&model, &mut batches, max_batches, loss, thinking, device)?, path))
 }

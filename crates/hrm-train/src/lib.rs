@@ -21,6 +21,8 @@ pub mod memory;
 pub mod msgpack;
 /// The per-segment losses (LM and ACT Q-learning).
 pub mod objective;
+/// `--set key=value` overrides applied to a config's TOML before it is parsed.
+pub mod overrides;
 /// The run folder and its logs.
 pub mod run_dir;
 /// Warmup + cosine learning-rate schedule.

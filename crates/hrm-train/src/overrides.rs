@@ -1,11 +1,13 @@
 //! `--set key=value`: dotted-path overrides applied to a TOML config before it is parsed.
 
-use anyhow::{Context, bail};
+use crate::error::{Result, TrainError};
 
 /// Applies `key=value` (e.g. `run.steps=500`, `optim.lr=3e-4`) to `doc`. The value is read
 /// as TOML (number, bool, string, array) and as a plain string if that fails.
-pub fn apply(doc: &mut toml::Table, assignment: &str) -> anyhow::Result<()> {
-    let (key, raw) = assignment.split_once('=').with_context(|| format!("`--set {assignment}`: expected key=value"))?;
+pub fn apply(doc: &mut toml::Table, assignment: &str) -> Result<()> {
+    let (key, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| TrainError::Config(format!("`--set {assignment}`: expected key=value")))?;
     let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
         .and_then(|mut t| t.remove("v"))
@@ -16,7 +18,7 @@ pub fn apply(doc: &mut toml::Table, assignment: &str) -> anyhow::Result<()> {
         let entry = table.entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
         match entry {
             toml::Value::Table(t) => table = t,
-            _ => bail!("`--set {assignment}`: `{part}` is not a section"),
+            _ => return Err(TrainError::Config(format!("`--set {assignment}`: `{part}` is not a section"))),
         }
     }
     table.insert(parts[parts.len() - 1].to_string(), value);
