@@ -162,7 +162,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let hrm = hrm_binary(args.hrm.as_deref(), &args.device)?;
     std::fs::create_dir_all(&args.output)?;
     let memory = GpuMemory::start();
-    for row in &mut rows {
+    for i in 0..rows.len() {
+        let row = &mut rows[i];
         let run = args.output.join(&row.preset);
         if run.exists() {
             bail!("{} exists; remove it or choose another --output", run.display());
