@@ -104,8 +104,8 @@ struct Row {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let plans = plan(&args)?;
-    println!("budget: {:.3e} training FLOPs per run (the HRM with ACT, {} steps)", budget(&args, &plans)?, args.hrm_steps);
+    let (plans, budget) = plan(&args, Path::new(CONFIGS))?;
+    println!("budget: {budget:.3e} training FLOPs per run (the HRM with ACT, {} steps)", args.hrm_steps);
     println!("{:<11} {:>10} {:>14} {:>7}", "model", "parameters", "FLOPs/step", "steps");
     for p in &plans {
         println!("{:<11} {:>10} {:>14.3e} {:>7}", p.model, p.config.num_params(), p.flops_per_step, p.steps);
@@ -145,20 +145,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     write_report(&args, &rows.into_inner().unwrap_or_else(|e| e.into_inner()), true)
 }
 
-/// The FLOPs every model spends: the HRM with ACT's `hrm_steps` steps.
-fn budget(args: &Args, plans: &[Plan]) -> anyhow::Result<f64> {
-    let hrm = plans.iter().find(|p| p.model == "hrm").map(|p| p.flops_per_step);
-    match hrm {
-        Some(f) => Ok(f * args.hrm_steps as f64),
-        None => {
-            let config = load(&config_path(&args.size, "hrm"), &args.overrides)?;
-            Ok(step_flops(&config.model, &config) * args.hrm_steps as f64)
-        }
-    }
-}
+/// Where the training configs are, relative to the repository root (the task's working folder).
+const CONFIGS: &str = "configs/train";
 
-fn config_path(size: &str, arch: &str) -> PathBuf {
-    Path::new("configs/train").join(format!("tinystories-{arch}-{size}.toml"))
+fn config_path(configs: &Path, size: &str, arch: &str) -> PathBuf {
+    configs.join(format!("tinystories-{arch}-{size}.toml"))
 }
 
 /// The config at `path` with `overrides` applied, its vocabulary that of its BPE tokenizer.
@@ -178,10 +169,11 @@ fn step_flops(model: &ModelConfig, config: &TrainConfig) -> f64 {
     train_step_per_position(model, config.data.seq_len) * (config.data.batch_size * config.data.seq_len) as f64
 }
 
-fn plan(args: &Args) -> anyhow::Result<Vec<Plan>> {
+/// Every model's plan, and the FLOPs budget: what the HRM with ACT spends in `hrm_steps` steps.
+fn plan(args: &Args, configs: &Path) -> anyhow::Result<(Vec<Plan>, f64)> {
     let mut plans = Vec::new();
-    let hrm = load(&config_path(&args.size, "hrm"), &args.overrides)?;
-    let reference = step_flops(&hrm.model, &hrm) * args.hrm_steps as f64;
+    let hrm = load(&config_path(configs, &args.size, "hrm"), &args.overrides)?;
+    let budget = step_flops(&hrm.model, &hrm) * args.hrm_steps as f64;
     for name in &args.models {
         let (arch, extra) = match name.as_str() {
             "hrm" => ("hrm", vec![]),
@@ -189,7 +181,7 @@ fn plan(args: &Args) -> anyhow::Result<Vec<Plan>> {
             "flat" => ("flat", vec![]),
             other => bail!("unknown model `{other}`: hrm, hrm-no-act or flat"),
         };
-        let config_path = config_path(&args.size, arch);
+        let config_path = config_path(configs, &args.size, arch);
         let train = load(&config_path, &args.overrides)?;
         let mut config = train.model.clone();
         if let ModelConfig::Hrm(c) = &mut config
@@ -205,14 +197,14 @@ fn plan(args: &Args) -> anyhow::Result<Vec<Plan>> {
         plans.push(Plan {
             model: name.clone(),
             config_path,
-            steps: (reference / flops_per_step).round() as u64,
+            steps: (budget / flops_per_step).round() as u64,
             config,
             flops_per_step,
             tokenizer,
             extra,
         });
     }
-    Ok(plans)
+    Ok((plans, budget))
 }
 
 /// Trains one model with one seed, then evaluates an HRM in every reasoning mode.
@@ -363,4 +355,34 @@ fn write_report(args: &Args, rows: &[Row], print: bool) -> anyhow::Result<()> {
         println!("\n{md}\nwrote {0}/{stem}.md and {0}/{stem}.json", args.output.display());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn every_model_gets_the_budget_of_the_hrm_with_act() {
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(CONFIGS);
+        for size in ["1m", "5m"] {
+            let args = Cli::parse_from(["compare", "--size", size, "--hrm-steps", "1000"]).args;
+            let (plans, budget) = plan(&args, &configs).unwrap();
+            assert_eq!(plans.iter().map(|p| p.model.as_str()).collect::<Vec<_>>(), ["hrm", "hrm-no-act", "flat"]);
+            assert_eq!(plans[0].steps, 1000);
+            for p in &plans {
+                let spent = p.flops_per_step * p.steps as f64;
+                assert!((spent / budget - 1.0).abs() < 1e-3, "{size} {}: {spent:e} of {budget:e}", p.model);
+            }
+            let params: Vec<usize> = plans.iter().map(|p| p.config.num_params()).collect();
+            assert!(params.iter().all(|&n| (n as f64 / params[0] as f64 - 1.0).abs() < 1e-3), "{size}: {params:?}");
+            assert!(plans[2].steps > plans[1].steps && plans[1].steps > plans[0].steps, "cheaper steps, more of them");
+        }
+    }
 }

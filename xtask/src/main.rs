@@ -7,8 +7,8 @@ mod bench_train;
 mod chaos;
 mod compare;
 mod flops;
-mod runs;
 mod fuzz;
+mod runs;
 mod train_all_sizes;
 
 use clap::{Parser, Subcommand};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use hrm_infer::{LossCurve, plot_loss_curves};
+use hrm_infer::{Axis, LossCurve, plot_loss_curves};
 
 /// Arguments of `hrm plot`.
 #[derive(clap::Args)]
@@ -17,6 +17,21 @@ pub struct PlotArgs {
     /// The plot's title (default: the run names).
     #[arg(long)]
     title: Option<String>,
+    /// The x axis: tokens read, optimiser steps, or progress (share of each run's steps: runs
+    /// given equal FLOPs line up by their share of the budget).
+    #[arg(long, value_enum, default_value = "tokens")]
+    x: XAxis,
+    /// Legend names, one per run in order (default: the run folders' names).
+    #[arg(long, value_delimiter = ',')]
+    labels: Vec<String>,
+}
+
+/// The x axis of `hrm plot`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum XAxis {
+    Tokens,
+    Steps,
+    Progress,
 }
 
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
@@ -25,11 +40,16 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         (None, [one]) => one.join("loss.png"),
         (None, _) => bail!("several runs go into one plot: name it with --output FILE.png"),
     };
+    if !args.labels.is_empty() && args.labels.len() != args.runs.len() {
+        bail!("--labels gives {} names for {} runs", args.labels.len(), args.runs.len());
+    }
     let mut curves = Vec::new();
-    for run in &args.runs {
+    for (i, run) in args.runs.iter().enumerate() {
         let path = run.join("metrics.jsonl");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let label = run.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let label = args.labels.get(i).cloned().unwrap_or_else(|| {
+            run.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned())
+        });
         let curve = LossCurve::from_metrics(label, &text);
         if curve.is_empty() {
             bail!("{} holds no logged losses", path.display());
@@ -37,7 +57,12 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         curves.push(curve);
     }
     let title = args.title.unwrap_or_else(|| curves.iter().map(|c| c.label.as_str()).collect::<Vec<_>>().join(" vs "));
-    plot_loss_curves(&curves, &title, &output)?;
+    let axis = match args.x {
+        XAxis::Tokens => Axis::Tokens,
+        XAxis::Steps => Axis::Steps,
+        XAxis::Progress => Axis::Progress,
+    };
+    plot_loss_curves(&curves, axis, &title, &output)?;
     println!("wrote {}", output.display());
     Ok(())
 }

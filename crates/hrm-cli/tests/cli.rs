@@ -200,6 +200,25 @@ fn every_subcommand_end_to_end() {
     let greedy = ["--prompt", "the cat", "--max-tokens", "10", "--temperature", "0"];
     let original = run(&[&["generate", "run"], &greedy[..]].concat());
     assert!(run(&["eval", "run", "--batches", "2"]).contains("bits/byte"));
+    let json = |args: &[&str]| -> serde_json::Value { serde_json::from_str(run(args).trim()).expect("one JSON value") };
+    let trained = json(&["eval", "run", "--batches", "2", "--json"]);
+    let fast = json(&["eval", "run", "--batches", "2", "--json", "--mode", "fast"]);
+    let halting = json(&["eval", "run", "--batches", "2", "--json", "--adaptive"]);
+    assert_eq!((trained["mode"].as_str(), fast["mode"].as_str()), (Some("trained"), Some("fast")));
+    assert_eq!(halting["adaptive"].as_bool(), Some(true));
+    assert_eq!(trained["tokens"], fast["tokens"], "the same validation split");
+    assert_ne!(trained["loss"], fast["loss"], "N = T = 1 computes something else than the trained 2 × 2");
+    let stories = json(&["generate", "run", "--json", "--prompt", "the cat", "--prompt", "a dog", "--max-tokens", "5"]);
+    assert_eq!(stories.as_array().map(Vec::len), Some(2), "{stories}");
+    assert_eq!(stories[1]["prompt"].as_str(), Some("a dog"));
+    assert!(stories[0]["tokens"].as_u64().is_some_and(|n| (1..=5).contains(&n)), "{stories}");
+    let plot = hrm(&["plot", "run"], dir.path());
+    if text(&plot).contains("no TrueType font") {
+        eprintln!("skipped the PNG check: no TrueType font on this machine (set HRM_FONT)");
+    } else {
+        assert!(plot.status.success(), "{}", text(&plot));
+        assert!(std::fs::metadata(dir.path().join("run/loss.png")).unwrap().len() > 1000);
+    }
     run(&["export", "run", "-o", "export", "--sample", "the cat sat"]);
     run(&["import", "export", "-o", "imported"]);
     run(&["export", "imported", "-o", "export2", "--sample", "the cat sat"]);
@@ -214,9 +233,20 @@ fn every_subcommand_end_to_end() {
     assert!(run(&["tokenizer", "inspect", "tok/tokenizer.json"]).contains("vocabulary: 300 ids"));
     assert!(run(&["data", "inspect", "-c", "tiny.toml", "--docs", "20"]).contains("20 documents"));
     assert!(run(&["analyze", "run", "--check-tokenizer"]).contains("→ ok"));
-    for command in
-        ["train", "generate", "chat", "eval", "sweep", "analyze", "tokenizer", "data", "export", "import", "info"]
-    {
+    for command in [
+        "train",
+        "generate",
+        "chat",
+        "eval",
+        "sweep",
+        "analyze",
+        "tokenizer",
+        "data",
+        "export",
+        "import",
+        "info",
+        "plot",
+    ] {
         assert!(run(&[command, "--help"]).contains("Usage: hrm"), "{command} --help");
     }
 }

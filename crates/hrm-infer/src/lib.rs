@@ -24,7 +24,7 @@ pub mod sweep;
 
 pub use analysis::{Analysis, Halting, StateStep, analyze};
 pub use chat::{Chat, ChatTemplate, ModelInfo};
-pub use curves::{LossCurve, plot_loss_curves};
+pub use curves::{Axis, LossCurve, plot_loss_curves};
 pub use decoder::{Decoder, NextLogits};
 pub use generate::{GeneratedToken, Generation, GenerationConfig, StopReason, generate, generate_batch};
 pub use perplexity::{TextScore, score_text};

@@ -241,8 +241,8 @@ impl TrainConfig {
     /// applied to its TOML before it is parsed.
     pub fn load_with_overrides(path: &Path, assignments: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        let mut doc: toml::Table =
-            toml::from_str(&text).map_err(|e| TrainError::Config(format!("{} is not valid TOML: {e}", path.display())))?;
+        let mut doc: toml::Table = toml::from_str(&text)
+            .map_err(|e| TrainError::Config(format!("{} is not valid TOML: {e}", path.display())))?;
         for assignment in assignments {
             crate::overrides::apply(&mut doc, assignment)?;
         }

@@ -677,7 +677,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             &HubOptions::from_env(),
         )?;
         let loss = self.config.model.loss();
-        let metrics = evaluate(&self.model.valid(), &mut batches, self.config.run.eval_batches, loss, None, &self.device)?;
+        let metrics =
+            evaluate(&self.model.valid(), &mut batches, self.config.run.eval_batches, loss, None, &self.device)?;
         self.log.metrics(&EvalRecord { step: self.state.step, tokens: self.state.tokens, eval: &metrics })?;
         self.log.scalars(
             self.state.step,
