@@ -61,17 +61,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &device,
         )?;
         if args.json {
-            let report = serde_json::json!({
-                "checkpoint": checkpoint.display().to_string(),
-                "mode": args.mode.map_or("trained", |m| m.name()),
-                "adaptive": args.adaptive,
-                "loss": metrics.loss,
-                "perplexity": metrics.perplexity,
-                "bits_per_byte": metrics.bits_per_byte,
-                "accuracy": metrics.accuracy,
-                "tokens": metrics.tokens,
-            });
-            println!("{report}");
+            print_json(&args, &checkpoint, serde_json::to_value(metrics)?);
             return Ok(());
         }
         println!(
@@ -85,6 +75,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+/// Prints one JSON object: the checkpoint, the reasoning settings, then `fields`.
+fn print_json(args: &EvalArgs, checkpoint: &Path, fields: serde_json::Value) {
+    let mut report = serde_json::json!({
+        "checkpoint": checkpoint.display().to_string(),
+        "mode": args.mode.map_or("trained", |m| m.name()),
+        "adaptive": args.adaptive,
+    });
+    if let (Some(report), serde_json::Value::Object(fields)) = (report.as_object_mut(), fields) {
+        report.extend(fields);
+    }
+    println!("{report}");
 }
 
 /// The reasoning `--mode` and `--adaptive` ask for; `None` for the trained settings with
@@ -121,18 +124,15 @@ fn score_file(args: &EvalArgs, run_dir: &RunDir, path: &Path) -> anyhow::Result<
         )?;
         bar.finish_and_clear();
         if args.json {
-            let report = serde_json::json!({
-                "checkpoint": run.checkpoint.display().to_string(),
+            let fields = serde_json::json!({
                 "text": path.display().to_string(),
-                "mode": args.mode.map_or("trained", |m| m.name()),
-                "adaptive": args.adaptive,
                 "loss": score.loss,
                 "perplexity": score.perplexity,
                 "bits_per_byte": score.bits_per_byte,
                 "tokens": score.tokens,
                 "bytes": score.bytes,
             });
-            println!("{report}");
+            print_json(args, &run.checkpoint, fields);
             return Ok(());
         }
         println!(
