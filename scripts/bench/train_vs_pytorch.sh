@@ -3,6 +3,7 @@
 # scripts/reference/hrm_train_bench.py (PyTorch eager f32, eager bf16, torch.compile bf16)
 # for the same model and batch. Usage: scripts/bench/train_vs_pytorch.sh XTASK OUT_DIR
 # (XTASK: a release xtask built with --features cuda). Appends JSON lines to OUT_DIR/train.jsonl.
+# Env: RUNS (preset:arch list), DTYPES (ours: bf16 f32), MODES (PyTorch's), BATCH, SEQ, STEPS.
 set -uo pipefail
 xtask=$1
 out=$2
@@ -18,12 +19,12 @@ for run in ${RUNS:-"micro-10m:hrm micro-10m:flat small-50m:hrm"}; do
   preset=${run%%:*}
   arch=${run##*:}
   read -r d heads hl ll <<<"${shape[$preset]}"
-  for dtype in bf16 f32; do
+  for dtype in ${DTYPES:-bf16 f32}; do
     timeout 300 "$xtask" bench train --device cuda --dtype "$dtype" --preset "$preset" --arch "$arch" \
       --batch "$batch" --seq "$seq" --steps "$steps" --warmup 3 --out "$out/ours-$preset-$arch-$dtype.json" \
       | tail -1 >>"$log" || echo "{\"implementation\":\"hrm\",\"preset\":\"$preset\",\"arch\":\"$arch\",\"dtype\":\"$dtype\",\"failed\":true}" >>"$log"
   done
-  for mode in eager-f32 eager-bf16 compile-bf16; do
+  for mode in ${MODES:-eager-f32 eager-bf16 compile-bf16}; do
     timeout 300 python scripts/reference/hrm_train_bench.py --arch "$arch" --d-model "$d" --heads "$heads" \
       --h-layers "$hl" --l-layers "$ll" --layers $((hl + ll)) --vocab 32100 --batch "$batch" --seq "$seq" \
       --steps "$steps" --warmup 3 --mode "$mode" --tag "$preset" 2>"$out/torch-$preset-$arch-$mode.err" | tail -1 >>"$log" \

@@ -11,17 +11,43 @@ tokens, backward, AdamW. Also the flat baseline (same blocks, `--arch flat`).
         --vocab 32100 --batch 32 --seq 512 --mode compile-bf16 --steps 20
 
 Modes: eager-f32, eager-bf16 (autocast), compile-bf16 (torch.compile + autocast).
-Prints one JSON line: tokens/s, step time, first-step time, peak memory.
+Prints one JSON line: tokens/s, step time, first-step time, peak memory (the allocator's
+allocated and reserved bytes, and the process's own peak as `nvidia-smi` reports it, sampled
+twice a second: the same measure `xtask bench train` reports for hrm).
 """
 
 import argparse
 import json
 import math
+import os
+import subprocess
+import threading
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+class GpuMemory:
+    """The most GPU memory this process held in any `nvidia-smi` sample (every 0.5 s)."""
+
+    def __init__(self):
+        self.peak, self.done = None, False
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self):
+        query = ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"]
+        while not self.done:
+            try:
+                out = subprocess.run(query, capture_output=True, text=True, timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                return
+            for line in out.splitlines():
+                pid, _, mib = line.partition(",")
+                if pid.strip() == str(os.getpid()) and mib.strip().isdigit():
+                    self.peak = max(self.peak or 0, int(mib) << 20)
+            time.sleep(0.5)
 
 
 def rms_norm(x, eps=1e-5):
@@ -143,14 +169,13 @@ def main():
         return loss
 
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    gpu_memory = GpuMemory() if dev == "cuda" else None
     t0 = time.perf_counter()
     step().item()
     first = time.perf_counter() - t0
     for _ in range(args.warmup):
         step()
     sync()
-    if dev == "cuda":
-        torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
     for _ in range(args.steps):
         loss = step()
@@ -162,6 +187,8 @@ def main():
         "impl": "pytorch", "preset": args.tag, "mode": args.mode, "arch": args.arch, "parameters": params,
         "batch": args.batch, "seq": args.seq, "step_s": dt, "tokens_per_s": tokens / dt,
         "first_step_s": first, "peak_memory_gb": torch.cuda.max_memory_allocated() / 1e9 if dev == "cuda" else None,
+        "peak_reserved_gb": torch.cuda.max_memory_reserved() / 1e9 if dev == "cuda" else None,
+        "peak_gpu_mem_bytes": gpu_memory.peak if gpu_memory else None,
         "torch": torch.__version__, "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu",
     }))
 

@@ -69,9 +69,18 @@ struct Report {
     tflops: f64,
     mfu: f64,
     peak_rss_gb: Option<f64>,
+    /// Most GPU memory the process held (`nvidia-smi`, twice a second; burn's pool included).
+    peak_gpu_mem_bytes: Option<u64>,
+    /// Where compiled kernels persist between runs (`None`: compiled afresh each run).
+    kernel_cache: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.device != "cpu"
+        && let Some(dir) = hrm_core::kernel_cache::default_dir()
+    {
+        hrm_core::kernel_cache::enable(&dir);
+    }
     match (args.device.as_str(), args.dtype.as_str()) {
         ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default()),
         #[cfg(feature = "cuda")]
@@ -111,6 +120,7 @@ fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize) -> f64 {
 }
 
 fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<()> {
+    let gpu_memory = crate::runs::GpuMemory::start();
     let config = model_config(args)?;
     let parameters = config.num_params();
     let mut model: Model<B> = config.init(0, &device);
@@ -171,6 +181,11 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<(
         tflops,
         mfu: tflops / args.peak_tflops,
         peak_rss_gb: hrm_train::memory::peak_rss_bytes().map(|b| b as f64 / 1e9),
+        peak_gpu_mem_bytes: gpu_memory.and_then(|m| m.peak_bytes(std::process::id())),
+        kernel_cache: (args.device != "cpu")
+            .then(hrm_core::kernel_cache::default_dir)
+            .flatten()
+            .map(|d| d.display().to_string()),
     };
     println!("{}", serde_json::to_string(&report)?);
     if let Some(dir) = args.out.parent() {

@@ -17,6 +17,8 @@ pub mod flat;
 pub mod hrm;
 /// Seeded truncated-normal initialisation.
 pub mod init;
+/// A persistent cache of compiled GPU kernels between runs.
+pub mod kernel_cache;
 /// Transformer building blocks.
 pub mod layers;
 /// Softmax and stablemax cross-entropy.
