@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use anyhow::Context;
 use hrm_data::DataConfig;
 use hrm_train::{RunDir, TrainConfig, TrainOptions, Trainer};
 
@@ -44,6 +45,7 @@ pub struct TrainArgs {
 
 /// Loads a config file with `--set` overrides applied.
 fn load_config(path: &Path, assignments: &[String]) -> anyhow::Result<TrainConfig> {
+    std::fs::metadata(path).with_context(|| format!("cannot read config {}", path.display()))?;
     Ok(TrainConfig::load_with_overrides(path, assignments)?)
 }
 
