@@ -38,7 +38,7 @@ pub struct Args {
     /// Untimed steps first (after the first step, which is timed alone).
     #[arg(long, default_value_t = 5)]
     warmup: usize,
-    /// `cpu`, or `cuda` (xtask built with `--features cuda`).
+    /// `cpu` (burn's flex), `ndarray`, or `cuda` (xtask built with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// `f32` or `bf16` (CUDA).
@@ -83,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     match (args.device.as_str(), args.dtype.as_str()) {
         ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default()),
+        ("ndarray", "f32") => bench::<burn::backend::Autodiff<burn::backend::NdArray>>(&args, Default::default()),
         #[cfg(feature = "cuda")]
         ("cuda", "f32") => bench::<burn::backend::Autodiff<burn::backend::Cuda>>(&args, Default::default()),
         #[cfg(feature = "cuda")]
@@ -90,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, Default::default())
         }
         (device, dtype) => {
-            anyhow::bail!("{device}/{dtype} is not in this build (cpu/f32; cuda/f32|bf16 with --features cuda)")
+            anyhow::bail!("{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda)")
         }
     }
 }
