@@ -23,7 +23,7 @@ fn every_mix_parses_and_validates() {
         names.push(mix.name);
     }
     names.sort();
-    assert_eq!(names, ["balanced_small", "conversation_small", "dev_small", "high_quality_small"]);
+    assert_eq!(names, ["balanced_small", "conversation_small", "dev_small", "high_quality_small", "tinystories"]);
 }
 
 #[test]
@@ -31,7 +31,7 @@ fn local_mixes_stream_from_every_source() {
     if shared_data("tinystories").is_none() {
         return;
     }
-    for mix in ["dev_small.toml", "conversation_small.toml"] {
+    for mix in ["dev_small.toml", "conversation_small.toml", "tinystories.toml"] {
         let config = DataConfig { mix: Some(mix.into()), ..DataConfig::new(Vec::new(), 64, 2) };
         let mut stream = config.documents(Split::Train, &mixes_dir(), &HubOptions::from_env()).unwrap();
         for _ in 0..500 {
