@@ -103,6 +103,7 @@ struct Row {
     git_rev: String,
 }
 
+/// Plans the budget, trains every model and seed, and writes the report.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (plans, budget) = plan(&args, Path::new(CONFIGS))?;
     println!("budget: {budget:.3e} training FLOPs per run (the HRM with ACT, {} steps)", args.hrm_steps);

@@ -34,6 +34,7 @@ enum XAxis {
     Progress,
 }
 
+/// Reads each run's metrics and writes the PNG.
 pub fn run(args: PlotArgs) -> anyhow::Result<()> {
     let output = match (&args.output, args.runs.as_slice()) {
         (Some(path), _) => path.clone(),
