@@ -91,7 +91,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, Default::default())
         }
         (device, dtype) => {
-            anyhow::bail!("{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda)")
+            anyhow::bail!(
+                "{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda)"
+            )
         }
     }
 }

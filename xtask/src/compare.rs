@@ -12,7 +12,7 @@ use hrm_train::{TokenizerConfig, TrainConfig};
 use serde::Serialize;
 
 use crate::flops::train_step_per_position;
-use crate::runs::{Evaluation, GpuMemory, RunSummary, git_rev, hrm_binary, stories};
+use crate::runs::{Evaluation, GpuMemory, RunSummary, git_rev, hrm_binary, stories, train_command};
 
 /// Options of the comparison.
 #[derive(clap::Args)]
@@ -222,9 +222,6 @@ fn train_and_evaluate(
         bail!("{} exists; remove it or choose another --output", run.display());
     }
     let every = (plan.steps / args.evals.max(1)).max(1);
-    let mut command = Command::new(hrm);
-    command.args(["train", "--quiet", "--device", &args.device, "--config"]).arg(&plan.config_path);
-    command.arg("--output").arg(&run);
     let settings = [
         format!("run.steps={}", plan.steps),
         format!("run.seed={seed}"),
@@ -233,9 +230,8 @@ fn train_and_evaluate(
         "run.eval_batches=1000".into(),
         format!("run.log_every={}", (every / 5).max(1)),
     ];
-    for set in settings.iter().chain(&plan.extra).chain(&args.overrides) {
-        command.args(["--set", set]);
-    }
+    let all = settings.iter().chain(&plan.extra).chain(&args.overrides);
+    let mut command = train_command(hrm, &args.device, &plan.config_path, &run, all);
     let log = std::fs::File::create(args.output.join(format!("{}-{}-seed{seed}.log", plan.model, args.size)))?;
     command.stdout(Stdio::from(log.try_clone()?)).stderr(Stdio::from(log));
     println!("start {} seed {seed}: {} steps", plan.model, plan.steps);

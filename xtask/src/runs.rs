@@ -32,6 +32,22 @@ pub fn hrm_binary(given: Option<&Path>, device: &str) -> anyhow::Result<PathBuf>
     Ok(target.join("release").join("hrm"))
 }
 
+/// `hrm train --quiet --device DEVICE --config CONFIG --output RUN --set S...`, not yet started.
+pub fn train_command<'a>(
+    hrm: &Path,
+    device: &str,
+    config: &Path,
+    run: &Path,
+    settings: impl IntoIterator<Item = &'a String>,
+) -> Command {
+    let mut command = Command::new(hrm);
+    command.args(["train", "--quiet", "--device", device, "--config"]).arg(config).arg("--output").arg(run);
+    for set in settings {
+        command.args(["--set", set]);
+    }
+    command
+}
+
 /// The short git revision: `$HRM_GIT_REV` if set (a copy without `.git`), else `git rev-parse`.
 pub fn git_rev() -> String {
     if let Ok(rev) = std::env::var("HRM_GIT_REV") {

@@ -2,14 +2,13 @@
 //! run folder each, then writes a summary table (Markdown and JSON).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 use hrm_core::presets;
 use hrm_train::TrainConfig;
 use serde::Serialize;
 
-use crate::runs::{GpuMemory, RunSummary, git_rev, hrm_binary, stories};
+use crate::runs::{GpuMemory, RunSummary, git_rev, hrm_binary, stories, train_command};
 
 /// Options of train-all-sizes.
 #[derive(clap::Args)]
@@ -170,10 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let steps = row.steps;
         let every = (steps / 4).max(1);
-        let mut command = Command::new(&hrm);
-        command.args(["train", "--quiet", "--device", &args.device, "--config"]).arg(config_path(&row.preset));
-        command.arg("--output").arg(&run);
-        for set in [
+        let settings = [
             format!("run.steps={steps}"),
             format!("run.eval_every={every}"),
             format!("run.checkpoint_every={steps}"),
@@ -184,9 +180,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             format!("data.mix=\"{}\"", args.mix),
             "data.validation_fraction=0.02".to_string(),
             format!("schedule.warmup_steps={}", (steps / 10).max(1)),
-        ] {
-            command.args(["--set", &set]);
-        }
+        ];
+        let mut command = train_command(&hrm, &args.device, &config_path(&row.preset), &run, &settings);
         println!("\n== {} ==", row.preset);
         let started = std::time::Instant::now();
         let mut child = command.spawn().with_context(|| format!("running {}", hrm.display()))?;
