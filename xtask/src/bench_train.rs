@@ -76,7 +76,7 @@ struct Report {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.device != "cpu"
+    if args.device == "cuda"
         && let Some(dir) = hrm_core::kernel_cache::default_dir()
     {
         hrm_core::kernel_cache::enable(&dir);
@@ -185,7 +185,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<(
         mfu: tflops / args.peak_tflops,
         peak_rss_gb: hrm_train::memory::peak_rss_bytes().map(|b| b as f64 / 1e9),
         peak_gpu_mem_bytes: gpu_memory.and_then(|m| m.peak_bytes(std::process::id())),
-        kernel_cache: (args.device != "cpu")
+        kernel_cache: (args.device == "cuda")
             .then(hrm_core::kernel_cache::default_dir)
             .flatten()
             .map(|d| d.display().to_string()),
