@@ -53,14 +53,13 @@ impl<B: Backend> CausalSelfAttention<B> {
             None => (k, v, None),
         };
         // Causal alignment is bottom-right: new query i sees keys ..= start + i.
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
         let context = if strict_f32() {
             attention_strict(q, k, v, mask)
         } else if bf16_matmuls() && q.dtype() == DType::F32 {
-            let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
             let half = |t: Tensor<B, 4>| t.cast(DType::BF16);
             attention(half(q), half(k), half(v), mask, None, options).cast(DType::F32)
         } else {
-            let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
             attention(q, k, v, mask, None, options)
         };
         project(&self.out, context.swap_dims(1, 2).reshape([batch, seq, d_model]))
