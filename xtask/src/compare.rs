@@ -7,12 +7,12 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use anyhow::{Context, bail};
-use hrm_core::ModelConfig;
+use hrm_core::{ModelConfig, ReasoningMode};
 use hrm_train::{TokenizerConfig, TrainConfig};
 use serde::Serialize;
 
 use crate::flops::train_step_per_position;
-use crate::runs::{Evaluation, GpuMemory, RunSummary, git_rev, hrm_binary, stories, train_command};
+use crate::runs::{Evaluation, GpuMemory, RunSummary, git_rev, hrm_binary, json_output, stories, train_command};
 
 /// Options of the comparison.
 #[derive(clap::Args)]
@@ -282,10 +282,9 @@ fn train_and_evaluate(
 
 /// `hrm eval --json` of `run` in each reasoning mode (every segment), then with ACT halting.
 fn evaluate_modes(args: &Args, hrm: &Path, run: &Path) -> anyhow::Result<Vec<ModeEval>> {
-    let settings: Vec<(&str, bool)> =
-        ["fast", "normal", "deep", "extreme"].into_iter().map(|m| (m, false)).chain([("trained", true)]).collect();
+    let modes = ReasoningMode::ALL.map(|m| (m.name(), false));
     let mut evals = Vec::new();
-    for (mode, adaptive) in settings {
+    for (mode, adaptive) in modes.into_iter().chain([("trained", true)]) {
         let mut command = Command::new(hrm);
         command.args(["eval", "--json", "--batches", "1000", "--device", &args.device]).arg(run);
         if mode != "trained" {
@@ -294,11 +293,7 @@ fn evaluate_modes(args: &Args, hrm: &Path, run: &Path) -> anyhow::Result<Vec<Mod
         if adaptive {
             command.arg("--adaptive");
         }
-        let out = command.stderr(Stdio::inherit()).output()?;
-        if !out.status.success() {
-            bail!("hrm eval {} --mode {mode} failed", run.display());
-        }
-        let value: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading hrm eval --json")?;
+        let value = json_output(&mut command, "eval")?;
         evals.push(ModeEval {
             mode: mode.to_string(),
             adaptive,

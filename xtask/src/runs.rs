@@ -72,16 +72,19 @@ pub fn stories(hrm: &Path, run: &Path, device: &str, count: usize) -> anyhow::Re
     for _ in 0..count {
         command.args(["--prompt", "Once upon a time"]);
     }
-    let out = command
-        .arg(run)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {} generate", hrm.display()))?;
-    if !out.status.success() {
-        bail!("hrm generate {} failed", run.display());
-    }
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).context("reading hrm generate --json")?;
+    let rows = json_output(command.arg(run), "generate")?;
+    let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
     Ok(rows.iter().map(|r| format!("Once upon a time{}", r["text"].as_str().unwrap_or_default())).collect())
+}
+
+/// Runs an `hrm SUBCOMMAND --json ...` command (stderr passed through) and parses what it prints.
+pub fn json_output(command: &mut Command, subcommand: &str) -> anyhow::Result<serde_json::Value> {
+    let out =
+        command.stderr(std::process::Stdio::inherit()).output().with_context(|| format!("running hrm {subcommand}"))?;
+    if !out.status.success() {
+        bail!("hrm {subcommand} failed ({}): {command:?}", out.status);
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| format!("reading hrm {subcommand} --json"))
 }
 
 /// One evaluation of a run.
