@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use hrm_core::{ModelConfig, ReasoningMode};
 use hrm_train::{TokenizerConfig, TrainConfig};
 use serde::Serialize;
 
 use crate::flops::train_step_per_position;
-use crate::runs::{Evaluation, GpuMemory, RunSummary, git_rev, hrm_binary, json_output, stories, train_command};
+use crate::runs::{
+    Evaluation, Finished, GpuMemory, RunSummary, git_rev, hrm_binary, json_output, run_to_end, stories, train_command,
+};
 
 /// Options of the comparison.
 #[derive(clap::Args)]
@@ -235,11 +237,7 @@ fn train_and_evaluate(
     let log = std::fs::File::create(args.output.join(format!("{}-{}-seed{seed}.log", plan.model, args.size)))?;
     command.stdout(Stdio::from(log.try_clone()?)).stderr(Stdio::from(log));
     println!("start {} seed {seed}: {} steps", plan.model, plan.steps);
-    let started = std::time::Instant::now();
-    let mut child = command.spawn().with_context(|| format!("running {}", hrm.display()))?;
-    let pid = child.id();
-    let status = child.wait()?;
-    let seconds = started.elapsed().as_secs_f64();
+    let Finished { status, seconds, peak_gpu_mem_bytes } = run_to_end(&mut command, memory)?;
     let summary = RunSummary::read(&run).unwrap_or_default();
     let modes = if status.success() && matches!(plan.config, ModelConfig::Hrm(_)) {
         evaluate_modes(args, hrm, &run)?
@@ -270,7 +268,7 @@ fn train_and_evaluate(
         final_train_loss: summary.final_train_loss,
         tokenizer: plan.tokenizer.clone(),
         mean_act_steps: summary.mean_act_steps,
-        peak_gpu_mem_bytes: memory.and_then(|m| m.peak_bytes(pid)),
+        peak_gpu_mem_bytes,
         modes,
         evaluations: summary.evaluations,
         samples,

@@ -48,6 +48,25 @@ pub fn train_command<'a>(
     command
 }
 
+/// How a training process ended.
+pub struct Finished {
+    /// Its exit status.
+    pub status: std::process::ExitStatus,
+    /// Wall-clock seconds from spawn to exit.
+    pub seconds: f64,
+    /// The most GPU memory it held, where `memory` samples the GPUs.
+    pub peak_gpu_mem_bytes: Option<u64>,
+}
+
+/// Runs `command` to its end, timing it and reading its peak GPU memory from `memory`.
+pub fn run_to_end(command: &mut Command, memory: Option<&GpuMemory>) -> anyhow::Result<Finished> {
+    let started = std::time::Instant::now();
+    let mut child = command.spawn().with_context(|| format!("running {:?}", command.get_program()))?;
+    let status = child.wait()?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Finished { status, seconds, peak_gpu_mem_bytes: memory.and_then(|m| m.peak_bytes(child.id())) })
+}
+
 /// The short git revision: `$HRM_GIT_REV` if set (a copy without `.git`), else `git rev-parse`.
 pub fn git_rev() -> String {
     if let Ok(rev) = std::env::var("HRM_GIT_REV") {

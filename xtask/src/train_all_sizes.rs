@@ -8,7 +8,7 @@ use hrm_core::presets;
 use hrm_train::TrainConfig;
 use serde::Serialize;
 
-use crate::runs::{GpuMemory, RunSummary, git_rev, hrm_binary, stories, train_command};
+use crate::runs::{Finished, GpuMemory, RunSummary, git_rev, hrm_binary, run_to_end, stories, train_command};
 
 /// Options of train-all-sizes.
 #[derive(clap::Args)]
@@ -183,12 +183,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ];
         let mut command = train_command(&hrm, &args.device, &config_path(&row.preset), &run, &settings);
         println!("\n== {} ==", row.preset);
-        let started = std::time::Instant::now();
-        let mut child = command.spawn().with_context(|| format!("running {}", hrm.display()))?;
-        let pid = child.id();
-        let status = child.wait()?;
-        row.seconds = Some(started.elapsed().as_secs_f64());
-        row.peak_gpu_mem_bytes = memory.as_ref().and_then(|m| m.peak_bytes(pid));
+        let Finished { status, seconds, peak_gpu_mem_bytes } = run_to_end(&mut command, memory.as_ref())?;
+        row.seconds = Some(seconds);
+        row.peak_gpu_mem_bytes = peak_gpu_mem_bytes;
         row.run = run.display().to_string();
         if !status.success() {
             eprintln!("{} failed ({status}); continuing with the next size", row.preset);
