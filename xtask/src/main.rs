@@ -3,6 +3,8 @@
 
 mod bench_data;
 mod bench_decode;
+#[cfg(feature = "cuda")]
+mod bench_matmul;
 mod bench_train;
 mod chaos;
 mod compare;
@@ -48,6 +50,10 @@ enum Bench {
     Decode(bench_decode::Args),
     /// Training-step speed, FLOPs and MFU of the HRM or flat model (CPU, or CUDA with --features cuda).
     Train(bench_train::Args),
+    /// Every cubek matmul kernel on the products of one training step (xtask built with
+    /// `--features cuda`): what burn's default kernel costs against the best for each shape.
+    #[cfg(feature = "cuda")]
+    Matmul(bench_matmul::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +61,8 @@ fn main() -> anyhow::Result<()> {
         Task::Bench { bench: Bench::Data(args) } => bench_data::run(args),
         Task::Bench { bench: Bench::Decode(args) } => bench_decode::run(args),
         Task::Bench { bench: Bench::Train(args) } => bench_train::run(args),
+        #[cfg(feature = "cuda")]
+        Task::Bench { bench: Bench::Matmul(args) } => bench_matmul::run(args),
         Task::TrainAllSizes(args) => train_all_sizes::run(args),
         Task::Compare(args) => compare::run(args),
         Task::Chaos(args) => chaos::run(args),

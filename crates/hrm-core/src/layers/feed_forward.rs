@@ -3,7 +3,7 @@
 use burn::nn::{Linear, SwiGlu};
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{project, strict_f32};
+use super::project;
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -30,12 +30,7 @@ impl<B: Backend> FeedForward<B> {
 
     /// Applies the MLP to `[batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let hidden = if strict_f32() {
-            let gate = burn::tensor::activation::silu(project(&self.gate_up.linear_inner, x.clone()));
-            gate * project(&self.gate_up.linear_outer, x)
-        } else {
-            self.gate_up.forward(x)
-        };
-        project(&self.down, hidden)
+        let gate = burn::tensor::activation::silu(project(&self.gate_up.linear_inner, x.clone()));
+        project(&self.down, gate * project(&self.gate_up.linear_outer, x))
     }
 }

@@ -71,6 +71,10 @@ pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> T
 }
 
 /// `layer.forward(x)`, in strict f32 or with bf16 matmuls when one of them is on.
+///
+/// The leading axes are not flattened into one: burn then computes the weight's gradient as
+/// one matmul over all rows, whose long inner axis cubek's kernels run at a fraction of the
+/// speed of the per-batch products they run now (measured: docs/benchmarks.md).
 pub fn project<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
     if !(strict_f32() || (bf16_matmuls() && x.dtype() == DType::F32)) {
         return layer.forward(x);
