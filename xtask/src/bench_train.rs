@@ -73,6 +73,8 @@ struct Report {
     peak_gpu_mem_bytes: Option<u64>,
     /// Where compiled kernels persist between runs (`None`: compiled afresh each run).
     kernel_cache: Option<String>,
+    /// The matmul kernels tried before cubek's default (`$HRM_MATMUL_KERNELS`; GPU only).
+    matmul_kernels: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -80,6 +82,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         && let Some(dir) = hrm_core::kernel_cache::default_dir()
     {
         hrm_core::kernel_cache::enable(&dir);
+    }
+    #[cfg(feature = "cuda")]
+    if args.device == "cuda" {
+        hrm_core::gpu_matmul::prefer_from_env()?;
     }
     match (args.device.as_str(), args.dtype.as_str()) {
         ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default()),
@@ -96,6 +102,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// The matmul kernels a CUDA run tries first (`None` on the CPU).
+fn matmul_kernels(args: &Args) -> Option<String> {
+    #[cfg(feature = "cuda")]
+    if args.device == "cuda" {
+        return Some(
+            std::env::var("HRM_MATMUL_KERNELS").unwrap_or_else(|_| hrm_core::gpu_matmul::DEFAULT_KERNELS.into()),
+        );
+    }
+    let _ = args;
+    None
 }
 
 /// The model config the options describe.
@@ -189,6 +207,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<(
             .then(hrm_core::kernel_cache::default_dir)
             .flatten()
             .map(|d| d.display().to_string()),
+        matmul_kernels: matmul_kernels(args),
     };
     println!("{}", serde_json::to_string(&report)?);
     if let Some(dir) = args.out.parent() {

@@ -27,13 +27,19 @@ impl DeviceKind {
 /// Before the first GPU operation: keeps compiled kernels between runs in
 /// [`hrm_core::kernel_cache::default_dir`] (`HRM_KERNEL_CACHE=off` turns it off), so a run's
 /// first step skips the kernel compiler when an earlier run compiled the same kernels.
+///
+/// Also picks the matmul kernels burn launches: `$HRM_MATMUL_KERNELS` (comma-separated, see
+/// [`hrm_core::gpu_matmul::KERNEL_NAMES`]) or [`hrm_core::gpu_matmul::DEFAULT_KERNELS`].
 #[cfg(any(feature = "cuda", feature = "wgpu", feature = "metal"))]
-pub fn prepare_gpu() {
+pub fn prepare_gpu() -> anyhow::Result<()> {
     if let Some(dir) = hrm_core::kernel_cache::default_dir()
         && hrm_core::kernel_cache::enable(&dir)
     {
         tracing::debug!("compiled kernels are kept in {}", dir.display());
     }
+    let kernels = hrm_core::gpu_matmul::prefer_from_env()?;
+    tracing::info!("GPU matmul kernels: {kernels}, then cubek's default");
+    Ok(())
 }
 
 /// Runs `job` on the autodiff backend for `kind`: `job!(Backend, device)`.
@@ -49,21 +55,21 @@ macro_rules! with_backend {
             }
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda => {
-                $crate::device::prepare_gpu();
+                $crate::device::prepare_gpu()?;
                 type $b = burn::backend::Autodiff<burn::backend::Cuda>;
                 let $device = Default::default();
                 $body
             }
             #[cfg(feature = "wgpu")]
             DeviceKind::Wgpu => {
-                $crate::device::prepare_gpu();
+                $crate::device::prepare_gpu()?;
                 type $b = burn::backend::Autodiff<burn::backend::Wgpu>;
                 let $device = Default::default();
                 $body
             }
             #[cfg(feature = "metal")]
             DeviceKind::Metal => {
-                $crate::device::prepare_gpu();
+                $crate::device::prepare_gpu()?;
                 type $b = burn::backend::Autodiff<burn::backend::Metal>;
                 let $device = Default::default();
                 $body
