@@ -73,7 +73,7 @@ struct Report {
     peak_gpu_mem_bytes: Option<u64>,
     /// Where compiled kernels persist between runs (`None`: compiled afresh each run).
     kernel_cache: Option<String>,
-    /// The matmul kernels tried before cubek's default (`$HRM_MATMUL_KERNELS`; GPU only).
+    /// The matmul kernels in use (`$HRM_MATMUL_KERNELS`, `$HRM_FUSED_MATMULS`; GPU only).
     matmul_kernels: Option<String>,
 }
 
@@ -83,18 +83,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         hrm_core::kernel_cache::enable(&dir);
     }
-    #[cfg(feature = "cuda")]
-    if args.device == "cuda" {
-        hrm_core::gpu_matmul::prefer_from_env()?;
-    }
+    let kernels = matmul_kernels(&args)?;
     match (args.device.as_str(), args.dtype.as_str()) {
-        ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default()),
-        ("ndarray", "f32") => bench::<burn::backend::Autodiff<burn::backend::NdArray>>(&args, Default::default()),
+        ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default(), kernels),
+        ("ndarray", "f32") => bench::<burn::backend::Autodiff<burn::backend::NdArray>>(&args, Default::default(), kernels),
         #[cfg(feature = "cuda")]
-        ("cuda", "f32") => bench::<burn::backend::Autodiff<burn::backend::Cuda>>(&args, Default::default()),
+        ("cuda", "f32") => bench::<burn::backend::Autodiff<burn::backend::Cuda>>(&args, Default::default(), kernels),
         #[cfg(feature = "cuda")]
         ("cuda", "bf16") => {
-            bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, Default::default())
+            bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, Default::default(), kernels)
         }
         (device, dtype) => {
             anyhow::bail!(
@@ -104,16 +101,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// The matmul kernels a CUDA run tries first (`None` on the CPU).
-fn matmul_kernels(args: &Args) -> Option<String> {
+/// Sets the matmul kernels of a CUDA run from the environment and names them (`None` on the CPU).
+fn matmul_kernels(args: &Args) -> anyhow::Result<Option<String>> {
     #[cfg(feature = "cuda")]
     if args.device == "cuda" {
-        return Some(
-            std::env::var("HRM_MATMUL_KERNELS").unwrap_or_else(|_| hrm_core::gpu_matmul::DEFAULT_KERNELS.into()),
-        );
+        return Ok(Some(hrm_core::gpu_matmul::prefer_from_env()?));
     }
     let _ = args;
-    None
+    Ok(None)
 }
 
 /// The model config the options describe.
@@ -140,7 +135,7 @@ fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize) -> f64 {
     crate::flops::gradient_step_per_position(config, seq) * (batch * seq) as f64
 }
 
-fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<()> {
+fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, matmul_kernels: Option<String>) -> anyhow::Result<()> {
     let gpu_memory = crate::runs::GpuMemory::start();
     let config = model_config(args)?;
     let parameters = config.num_params();
@@ -207,7 +202,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device) -> anyhow::Result<(
             .then(hrm_core::kernel_cache::default_dir)
             .flatten()
             .map(|d| d.display().to_string()),
-        matmul_kernels: matmul_kernels(args),
+        matmul_kernels,
     };
     println!("{}", serde_json::to_string(&report)?);
     if let Some(dir) = args.out.parent() {

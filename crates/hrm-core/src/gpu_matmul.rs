@@ -3,6 +3,8 @@
 //! library run the training step's products 1.5–7x faster (`cargo xtask bench matmul`,
 //! docs/benchmarks.md). hrm's patched burn-cubecl (vendor/README.md) tries the kernels set
 //! here in order, each passing a product it cannot handle to the next, then cubek's default.
+//! With burn's kernel fusion (feature `fusion`), a matmul fused with the element-wise
+//! operations around it runs one of the fused kernels set by [`prefer_fused`], else unfused.
 
 use crate::ConfigError;
 use cubek::matmul::components::tile::TileMatmulKind;
@@ -62,10 +64,87 @@ pub fn prefer(kernels: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// [`prefer`] of `$HRM_MATMUL_KERNELS`, or of [`DEFAULT_KERNELS`] when it is not set; returns
-/// the list in use.
+/// The fused kernels tried when `$HRM_FUSED_MATMULS` is not set: none. On an H100 the
+/// preferred unfused matmul followed by the fused element-wise kernel beat every fused
+/// matmul kernel (HRM Micro-10M 283k against 274–283k tokens/s, Small-50M 130k against
+/// 120–122k; docs/benchmarks.md).
+pub const DEFAULT_FUSED: &str = "unfused";
+
+/// Every fused kernel name [`prefer_fused`] takes; `unfused` alone means none.
+pub const FUSED_NAMES: [&str; 6] =
+    ["simple_mma", "simple_mma_multi_rows", "simple_cmma", "double_mma", "ordered_double_mma", "unfused"];
+
+/// Makes burn's fused matmuls try `kernels` (comma-separated names from [`FUSED_NAMES`]) in
+/// order, and run unfused when none fits (no-op in builds without the `fusion` feature).
+pub fn prefer_fused(kernels: &str) -> Result<(), ConfigError> {
+    let mut selectors = Vec::new();
+    for name in kernels.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        selectors.extend(fused::selector(name)?);
+    }
+    fused::set(selectors);
+    Ok(())
+}
+
+#[cfg(feature = "fusion")]
+mod fused {
+    use super::{ConfigError, FUSED_NAMES};
+    use burn_cubecl_fusion::optim::matmul::{AcceleratedTileKind, FusedMatmulSelector, set_preferred_fused_matmuls};
+
+    /// The fused kernel a name stands for (`None` for `unfused`).
+    pub fn selector(name: &str) -> Result<Option<FusedMatmulSelector>, ConfigError> {
+        let (mma, cmma) = (AcceleratedTileKind::Mma, AcceleratedTileKind::Cmma);
+        Ok(Some(match name {
+            "simple_mma" => FusedMatmulSelector::Simple { multi_rows: false, tile_matmul: mma },
+            "simple_mma_multi_rows" => FusedMatmulSelector::Simple { multi_rows: true, tile_matmul: mma },
+            "simple_cmma" => FusedMatmulSelector::Simple { multi_rows: false, tile_matmul: cmma },
+            "double_mma" => FusedMatmulSelector::DoubleBuffering { specialized: false, tile_matmul: mma },
+            "ordered_double_mma" => FusedMatmulSelector::OrderedDoubleBuffering { tile_matmul: mma },
+            "unfused" => return Ok(None),
+            other => {
+                return Err(ConfigError::invalid(
+                    "fused matmul kernels",
+                    other,
+                    format!("known kernels: {}", FUSED_NAMES.join(", ")),
+                ));
+            }
+        }))
+    }
+
+    /// Hands the list to burn's fusion.
+    pub fn set(selectors: Vec<FusedMatmulSelector>) {
+        set_preferred_fused_matmuls(selectors);
+    }
+}
+
+#[cfg(not(feature = "fusion"))]
+mod fused {
+    use super::{ConfigError, FUSED_NAMES};
+
+    /// Checks the name; without fusion there is nothing to choose.
+    pub fn selector(name: &str) -> Result<Option<()>, ConfigError> {
+        match FUSED_NAMES.contains(&name) {
+            true => Ok(None),
+            false => Err(ConfigError::invalid(
+                "fused matmul kernels",
+                name,
+                format!("known kernels: {}", FUSED_NAMES.join(", ")),
+            )),
+        }
+    }
+
+    /// Nothing to set.
+    pub fn set(_: Vec<()>) {}
+}
+
+/// [`prefer`] of `$HRM_MATMUL_KERNELS` (else [`DEFAULT_KERNELS`]) and [`prefer_fused`] of
+/// `$HRM_FUSED_MATMULS` (else [`DEFAULT_FUSED`]); returns the two lists in use.
 pub fn prefer_from_env() -> Result<String, ConfigError> {
     let kernels = std::env::var("HRM_MATMUL_KERNELS").unwrap_or_else(|_| DEFAULT_KERNELS.to_string());
     prefer(&kernels)?;
-    Ok(kernels)
+    let fused = std::env::var("HRM_FUSED_MATMULS").unwrap_or_else(|_| DEFAULT_FUSED.to_string());
+    prefer_fused(&fused)?;
+    Ok(match cfg!(feature = "fusion") {
+        true => format!("{kernels}; fused: {fused}"),
+        false => kernels,
+    })
 }
