@@ -28,6 +28,11 @@ pub const KERNEL_NAMES: [&str; 8] = [
     "default",
 ];
 
+/// The error for a kernel `name` that is not among `known`.
+fn unknown(what: &'static str, name: &str, known: &[&str]) -> ConfigError {
+    ConfigError::invalid(what, name, format!("known kernels: {}", known.join(", ")))
+}
+
 /// The cubek strategy a kernel name stands for (`None` for `default`).
 fn strategy(name: &str) -> Result<Option<Strategy>, ConfigError> {
     let simple = |multi_rows| SimpleArgs { tile_matmul: TileMatmulKind::Mma, multi_rows };
@@ -43,13 +48,7 @@ fn strategy(name: &str) -> Result<Option<Strategy>, ConfigError> {
         "specialized_cyclic_mma" => Strategy::SpecializedCyclicMma(BlueprintStrategy::Inferred(().into())),
         "specialized_tma_mma" => Strategy::SpecializedTmaMma(BlueprintStrategy::Inferred(().into())),
         "default" => return Ok(None),
-        other => {
-            return Err(ConfigError::invalid(
-                "matmul kernels",
-                other,
-                format!("known kernels: {}", KERNEL_NAMES.join(", ")),
-            ));
-        }
+        other => return Err(unknown("matmul kernels", other, &KERNEL_NAMES)),
     }))
 }
 
@@ -100,13 +99,7 @@ mod fused {
             "double_mma" => FusedMatmulSelector::DoubleBuffering { specialized: false, tile_matmul: mma },
             "ordered_double_mma" => FusedMatmulSelector::OrderedDoubleBuffering { tile_matmul: mma },
             "unfused" => return Ok(None),
-            other => {
-                return Err(ConfigError::invalid(
-                    "fused matmul kernels",
-                    other,
-                    format!("known kernels: {}", FUSED_NAMES.join(", ")),
-                ));
-            }
+            other => return Err(super::unknown("fused matmul kernels", other, &FUSED_NAMES)),
         }))
     }
 
@@ -124,11 +117,7 @@ mod fused {
     pub fn selector(name: &str) -> Result<Option<()>, ConfigError> {
         match FUSED_NAMES.contains(&name) {
             true => Ok(None),
-            false => Err(ConfigError::invalid(
-                "fused matmul kernels",
-                name,
-                format!("known kernels: {}", FUSED_NAMES.join(", ")),
-            )),
+            false => Err(super::unknown("fused matmul kernels", name, &FUSED_NAMES)),
         }
     }
 
