@@ -96,7 +96,8 @@ fn strategies() -> Vec<Strategy> {
             tile_matmul,
         })
     };
-    let double = |tile_matmul, specialized| BlueprintStrategy::Inferred(DoubleBufferingArgs { tile_matmul, specialized });
+    let double =
+        |tile_matmul, specialized| BlueprintStrategy::Inferred(DoubleBufferingArgs { tile_matmul, specialized });
     let (cmma, mma) = (TileMatmulKind::Cmma, TileMatmulKind::Mma);
     let mut all = vec![Strategy::Auto];
     for multi_rows in [false, true] {
@@ -137,7 +138,8 @@ fn time(strategy: &Strategy, p: &Product, iters: usize, device: &CudaDevice) -> 
     let out: CubeTensor<CudaRuntime> = Tensor::<Gpu, 2>::zeros([p.m, p.n], device).into_primitive().tensor();
     let bf16_type = bf16::as_type_native_unchecked().storage_type();
     let launch = || {
-        let mut dtypes = MatmulElems::from_globals(&MatmulGlobalElems { lhs: bf16_type, rhs: bf16_type, out: bf16_type });
+        let mut dtypes =
+            MatmulElems::from_globals(&MatmulGlobalElems { lhs: bf16_type, rhs: bf16_type, out: bf16_type });
         launch_ref(
             strategy,
             &out.client,
@@ -183,10 +185,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         for strategy in strategies() {
             let kernel = strategy.to_string();
             // A kernel that fails to launch can leave cubecl panicking; keep the others going.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| time(&strategy, p, args.iters, &device)))
-                .unwrap_or_else(|_| Err("panicked".into()));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| time(&strategy, p, args.iters, &device)))
+                    .unwrap_or_else(|_| Err("panicked".into()));
             let timing = match result {
-                Ok(ms) => Timing { product: p.name.clone(), kernel, ms: Some(ms), tflops: Some(flops / ms / 1e9), error: None },
+                Ok(ms) => Timing {
+                    product: p.name.clone(),
+                    kernel,
+                    ms: Some(ms),
+                    tflops: Some(flops / ms / 1e9),
+                    error: None,
+                },
                 Err(error) => Timing { product: p.name.clone(), kernel, ms: None, tflops: None, error: Some(error) },
             };
             println!("{}", serde_json::to_string(&timing)?);

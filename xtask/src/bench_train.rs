@@ -86,13 +86,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let kernels = matmul_kernels(&args)?;
     match (args.device.as_str(), args.dtype.as_str()) {
         ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default(), kernels),
-        ("ndarray", "f32") => bench::<burn::backend::Autodiff<burn::backend::NdArray>>(&args, Default::default(), kernels),
+        ("ndarray", "f32") => {
+            bench::<burn::backend::Autodiff<burn::backend::NdArray>>(&args, Default::default(), kernels)
+        }
         #[cfg(feature = "cuda")]
         ("cuda", "f32") => bench::<burn::backend::Autodiff<burn::backend::Cuda>>(&args, Default::default(), kernels),
         #[cfg(feature = "cuda")]
-        ("cuda", "bf16") => {
-            bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, Default::default(), kernels)
-        }
+        ("cuda", "bf16") => bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(
+            &args,
+            Default::default(),
+            kernels,
+        ),
         (device, dtype) => {
             anyhow::bail!(
                 "{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda)"

@@ -13,11 +13,11 @@ pub mod decode;
 pub mod error;
 /// The flat transformer baseline.
 pub mod flat;
-/// The HRM: the N×T loop of H and L, one-step gradient, segments.
-pub mod hrm;
 /// Which matmul kernels burn's GPU backends launch.
 #[cfg(feature = "gpu-kernels")]
 pub mod gpu_matmul;
+/// The HRM: the N×T loop of H and L, one-step gradient, segments.
+pub mod hrm;
 /// Seeded truncated-normal initialisation.
 pub mod init;
 /// A persistent cache of compiled GPU kernels between runs.
