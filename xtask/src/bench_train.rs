@@ -146,7 +146,8 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, matmul_kernels: Opt
     let mut model: Model<B> = config.init(0, &device);
     let mut optim = AdamWConfig::new().with_weight_decay(0.1).init::<B, Model<B>>();
     let vocab = config.vocab_size() as f64;
-    let tokens = Tensor::<B, 2>::random([args.batch, args.seq + 1], Distribution::Uniform(0.0, vocab), &device).int();
+    // Drawn as integers: floats drawn below `vocab` round up to it and past it in bf16.
+    let tokens = Tensor::<B, 2, Int>::random([args.batch, args.seq + 1], Distribution::Uniform(0.0, vocab), &device);
     let inputs: Tensor<B, 2, Int> = tokens.clone().narrow(1, 0, args.seq);
     let targets: Tensor<B, 2, Int> = tokens.narrow(1, 1, args.seq);
     let mut step = |model: Model<B>| {

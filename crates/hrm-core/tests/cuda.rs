@@ -97,3 +97,28 @@ fn compare(reference: &[f32], other: &[f32]) -> (f32, f64) {
     let norm2: f64 = reference.iter().map(|a| (*a as f64).powi(2)).sum();
     (max_abs_diff(reference, other), (diff2 / norm2).sqrt())
 }
+
+/// The table's gradient of `sum(embedding(tokens) · w)`, `w` rising along `d_model`, for a
+/// fixed 8 × 512 batch over a 300-word vocabulary (every row hit ~14 times).
+fn embedding_gradient<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device) -> Vec<f32> {
+    use hrm_core::init::ParamInit;
+    use hrm_core::layers::ScaledEmbedding;
+    let (batch, seq, vocab, d) = (8, 512, 300, 64);
+    let embedding = ScaledEmbedding::<B>::new(vocab, d, &mut ParamInit::new(5), device);
+    let out = embedding.forward(tokens::<B>(batch, seq, vocab, device));
+    let weights = out.ones_like().cumsum(2) / d as f64;
+    let grads = (out * weights).sum().backward();
+    values(embedding.weight().grad(&grads).expect("the table gets a gradient"))
+}
+
+#[test]
+#[ignore = "needs a CUDA GPU"]
+fn embedding_gradient_matches_cpu_with_repeated_tokens() {
+    // The row sums of the gradient run as atomic adds on CUDA (vendor/README.md).
+    let on_cuda = embedding_gradient::<Autodiff<Cuda>>(&Default::default());
+    let on_cpu = embedding_gradient::<CpuAd>(&Default::default());
+    let scale = on_cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let diff = max_abs_diff(&on_cuda, &on_cpu);
+    println!("embedding gradient: max |Δ| {diff:e} (scale {scale})");
+    assert!(scale > 0.0 && diff <= 1e-4 * scale, "CUDA vs CPU embedding gradient: {diff} (scale {scale})");
+}

@@ -65,6 +65,13 @@ pub(crate) fn select_assign<R: CubeRuntime>(
     value: CubeTensor<R>,
     is_bool: bool,
 ) -> CubeTensor<R> {
+    // hrm patch: rows of a 2-D tensor go to the atomic kernel when the device has f32 atomics.
+    if axis == 0
+        && !is_bool
+        && let Some(out) = super::select_add_rows(&tensor, &indices, &value)
+    {
+        return out;
+    }
     let tensor = match tensor.can_mut() && tensor.is_nonoverlapping() {
         true => tensor,
         false => tensor.copy(),
