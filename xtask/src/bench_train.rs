@@ -38,7 +38,8 @@ pub struct Args {
     /// Untimed steps first (after the first step, which is timed alone).
     #[arg(long, default_value_t = 5)]
     warmup: usize,
-    /// `cpu` (burn's flex), `ndarray`, or `cuda` (xtask built with `--features cuda`).
+    /// `cpu` (burn's flex), `ndarray`, `cuda` (xtask built with `--features cuda`) or `wgpu`
+    /// (`--features wgpu`: Vulkan, DX12 or Metal).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// `f32` or `bf16` (CUDA).
@@ -78,7 +79,7 @@ struct Report {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.device == "cuda"
+    if (args.device == "cuda" || args.device == "wgpu")
         && let Some(dir) = hrm_core::kernel_cache::default_dir()
     {
         hrm_core::kernel_cache::enable(&dir);
@@ -97,18 +98,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Default::default(),
             kernels,
         ),
+        #[cfg(feature = "wgpu")]
+        ("wgpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Wgpu>>(&args, Default::default(), kernels),
         (device, dtype) => {
             anyhow::bail!(
-                "{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda)"
+                "{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda; wgpu/f32 with --features wgpu)"
             )
         }
     }
 }
 
-/// Sets the matmul kernels of a CUDA run from the environment and names them (`None` on the CPU).
+/// Sets the matmul kernels of a GPU run from the environment and names them (`None` on the CPU).
 fn matmul_kernels(args: &Args) -> anyhow::Result<Option<String>> {
-    #[cfg(feature = "cuda")]
-    if args.device == "cuda" {
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    if args.device == "cuda" || args.device == "wgpu" {
         return Ok(Some(hrm_core::gpu_matmul::prefer_from_env()?));
     }
     let _ = args;
