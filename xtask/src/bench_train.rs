@@ -206,7 +206,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, matmul_kernels: Opt
         mfu: tflops / args.peak_tflops,
         peak_rss_gb: hrm_train::memory::peak_rss_bytes().map(|b| b as f64 / 1e9),
         peak_gpu_mem_bytes: gpu_memory.and_then(|m| m.peak_bytes(std::process::id())),
-        kernel_cache: (args.device == "cuda")
+        kernel_cache: (args.device == "cuda" || args.device == "wgpu")
             .then(hrm_core::kernel_cache::default_dir)
             .flatten()
             .map(|d| d.display().to_string()),
