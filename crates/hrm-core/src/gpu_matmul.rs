@@ -137,3 +137,25 @@ pub fn prefer_from_env() -> Result<String, ConfigError> {
         false => kernels,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Runs without a GPU (the lists are only stored): `cargo test -p hrm-core --features cuda --lib gpu_matmul`.
+    #[test]
+    fn every_name_is_taken_and_an_unknown_one_is_named_in_the_error() {
+        for name in KERNEL_NAMES {
+            prefer(name).unwrap();
+        }
+        for name in FUSED_NAMES {
+            prefer_fused(name).unwrap();
+        }
+        let error = prefer("specialized_tma_mma, fastest").unwrap_err().to_string();
+        assert!(error.contains("fastest") && error.contains("simple_cyclic_mma"), "{error}");
+        let error = prefer_fused("simple_mma,bogus").unwrap_err().to_string();
+        assert!(error.contains("bogus") && error.contains("unfused"), "{error}");
+        prefer(DEFAULT_KERNELS).unwrap();
+        prefer_fused(DEFAULT_FUSED).unwrap();
+    }
+}
