@@ -94,6 +94,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         #[cfg(feature = "cuda")]
         (Dtype::Bf16, DeviceKind::Cuda) => {
+            crate::device::prepare_gpu()?;
             train_on::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(
                 &args,
                 Default::default(),
