@@ -79,12 +79,7 @@ struct Report {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if (args.device == "cuda" || args.device == "wgpu")
-        && let Some(dir) = hrm_core::kernel_cache::default_dir()
-    {
-        hrm_core::kernel_cache::enable(&dir);
-    }
-    let kernels = matmul_kernels(&args)?;
+    let kernels = gpu_setup(&args)?;
     match (args.device.as_str(), args.dtype.as_str()) {
         ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default(), kernels),
         ("ndarray", "f32") => {
@@ -108,14 +103,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-/// Sets the matmul kernels of a GPU run from the environment and names them (`None` on the CPU).
-fn matmul_kernels(args: &Args) -> anyhow::Result<Option<String>> {
+/// The kernel cache and matmul kernels of a GPU run, set up before its first operation
+/// (both `None` on the CPU).
+fn gpu_setup(args: &Args) -> anyhow::Result<Kernels> {
     #[cfg(any(feature = "cuda", feature = "wgpu"))]
     if args.device == "cuda" || args.device == "wgpu" {
-        return Ok(Some(hrm_core::gpu_matmul::prefer_from_env()?));
+        let setup = hrm_core::gpu_setup::prepare()?;
+        return Ok(Kernels {
+            cache: setup.kernel_cache.map(|d| d.display().to_string()),
+            matmul: Some(setup.matmul_kernels),
+        });
     }
     let _ = args;
-    Ok(None)
+    Ok(Kernels::default())
+}
+
+/// Where compiled kernels persist and which matmul kernels run, for the report.
+#[derive(Default)]
+struct Kernels {
+    cache: Option<String>,
+    matmul: Option<String>,
 }
 
 /// The model config the options describe.
@@ -142,7 +149,7 @@ fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize) -> f64 {
     crate::flops::gradient_step_per_position(config, seq) * (batch * seq) as f64
 }
 
-fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, matmul_kernels: Option<String>) -> anyhow::Result<()> {
+fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::Result<()> {
     let gpu_memory = crate::runs::GpuMemory::start();
     let config = model_config(args)?;
     let parameters = config.num_params();
@@ -206,11 +213,8 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, matmul_kernels: Opt
         mfu: tflops / args.peak_tflops,
         peak_rss_gb: hrm_train::memory::peak_rss_bytes().map(|b| b as f64 / 1e9),
         peak_gpu_mem_bytes: gpu_memory.and_then(|m| m.peak_bytes(std::process::id())),
-        kernel_cache: (args.device == "cuda" || args.device == "wgpu")
-            .then(hrm_core::kernel_cache::default_dir)
-            .flatten()
-            .map(|d| d.display().to_string()),
-        matmul_kernels,
+        kernel_cache: kernels.cache,
+        matmul_kernels: kernels.matmul,
     };
     println!("{}", serde_json::to_string(&report)?);
     if let Some(dir) = args.out.parent() {

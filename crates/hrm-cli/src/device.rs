@@ -32,13 +32,11 @@ impl DeviceKind {
 /// [`hrm_core::gpu_matmul::KERNEL_NAMES`]) or [`hrm_core::gpu_matmul::DEFAULT_KERNELS`].
 #[cfg(any(feature = "cuda", feature = "wgpu", feature = "metal"))]
 pub fn prepare_gpu() -> anyhow::Result<()> {
-    if let Some(dir) = hrm_core::kernel_cache::default_dir()
-        && hrm_core::kernel_cache::enable(&dir)
-    {
+    let setup = hrm_core::gpu_setup::prepare()?;
+    if let Some(dir) = &setup.kernel_cache {
         tracing::debug!("compiled kernels are kept in {}", dir.display());
     }
-    let kernels = hrm_core::gpu_matmul::prefer_from_env()?;
-    tracing::info!("GPU matmul kernels: {kernels}, then cubek's default");
+    tracing::info!("GPU matmul kernels: {}, then cubek's default", setup.matmul_kernels);
     Ok(())
 }
 

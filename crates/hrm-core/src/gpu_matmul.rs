@@ -28,6 +28,11 @@ pub const KERNEL_NAMES: [&str; 8] = [
     "default",
 ];
 
+/// The names of a comma-separated list, trimmed, empty ones skipped.
+fn names(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|n| !n.is_empty())
+}
+
 /// The error for a kernel `name` that is not among `known`.
 fn unknown(what: &'static str, name: &str, known: &[&str]) -> ConfigError {
     ConfigError::invalid(what, name, format!("known kernels: {}", known.join(", ")))
@@ -56,7 +61,7 @@ fn strategy(name: &str) -> Result<Option<Strategy>, ConfigError> {
 /// order before cubek's default; process-wide, for every GPU backend.
 pub fn prefer(kernels: &str) -> Result<(), ConfigError> {
     let mut strategies = Vec::new();
-    for name in kernels.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in names(kernels) {
         strategies.extend(strategy(name)?);
     }
     burn_cubecl::kernel::matmul::set_preferred_kernels(strategies);
@@ -77,7 +82,7 @@ pub const FUSED_NAMES: [&str; 6] =
 /// order, and run unfused when none fits (no-op in builds without the `fusion` feature).
 pub fn prefer_fused(kernels: &str) -> Result<(), ConfigError> {
     let mut selectors = Vec::new();
-    for name in kernels.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    for name in names(kernels) {
         selectors.extend(fused::selector(name)?);
     }
     fused::set(selectors);

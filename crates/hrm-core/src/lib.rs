@@ -16,6 +16,9 @@ pub mod flat;
 /// Which matmul kernels burn's GPU backends launch.
 #[cfg(feature = "gpu-kernels")]
 pub mod gpu_matmul;
+/// What a process does before its first GPU operation.
+#[cfg(feature = "gpu-kernels")]
+pub mod gpu_setup;
 /// The HRM: the N×T loop of H and L, one-step gradient, segments.
 pub mod hrm;
 /// Seeded truncated-normal initialisation.
