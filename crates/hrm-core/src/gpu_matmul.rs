@@ -33,7 +33,7 @@ fn names(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|n| !n.is_empty())
 }
 
-/// The error for a kernel `name` that is not among `known`.
+/// The error for a kernel `name` that is not among `known`, naming the variable `what` that lists kernels.
 fn unknown(what: &'static str, name: &str, known: &[&str]) -> ConfigError {
     ConfigError::invalid(what, name, format!("known kernels: {}", known.join(", ")))
 }
@@ -53,7 +53,7 @@ fn strategy(name: &str) -> Result<Option<Strategy>, ConfigError> {
         "specialized_cyclic_mma" => Strategy::SpecializedCyclicMma(BlueprintStrategy::Inferred(().into())),
         "specialized_tma_mma" => Strategy::SpecializedTmaMma(BlueprintStrategy::Inferred(().into())),
         "default" => return Ok(None),
-        other => return Err(unknown("matmul kernels", other, &KERNEL_NAMES)),
+        other => return Err(unknown("HRM_MATMUL_KERNELS", other, &KERNEL_NAMES)),
     }))
 }
 
@@ -104,7 +104,7 @@ mod fused {
             "double_mma" => FusedMatmulSelector::DoubleBuffering { specialized: false, tile_matmul: mma },
             "ordered_double_mma" => FusedMatmulSelector::OrderedDoubleBuffering { tile_matmul: mma },
             "unfused" => return Ok(None),
-            other => return Err(super::unknown("fused matmul kernels", other, &FUSED_NAMES)),
+            other => return Err(super::unknown("HRM_FUSED_MATMULS", other, &FUSED_NAMES)),
         }))
     }
 
@@ -122,7 +122,7 @@ mod fused {
     pub fn selector(name: &str) -> Result<Option<()>, ConfigError> {
         match FUSED_NAMES.contains(&name) {
             true => Ok(None),
-            false => Err(super::unknown("fused matmul kernels", name, &FUSED_NAMES)),
+            false => Err(super::unknown("HRM_FUSED_MATMULS", name, &FUSED_NAMES)),
         }
     }
 
