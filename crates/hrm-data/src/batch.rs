@@ -36,18 +36,47 @@ impl Batch {
     }
 }
 
+/// Which part of a stream one data-parallel rank trains on: of every `world` consecutive
+/// batches, the `rank`-th (rank r of W reads global batches r, r + W, r + 2W, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This rank, `0..world`.
+    pub rank: usize,
+    /// Ranks in all.
+    pub world: usize,
+}
+
+impl Shard {
+    /// The whole stream: one rank of one.
+    pub const WHOLE: Shard = Shard { rank: 0, world: 1 };
+}
+
 /// Groups windows into batches.
 pub struct Batches {
     windows: ShuffledWindows,
     batch_size: usize,
     seq_len: usize,
     drop_last: bool,
+    shard: Shard,
 }
 
 impl Batches {
     /// Batches of `batch_size` windows; with `drop_last` a final short batch is dropped.
     pub fn new(windows: ShuffledWindows, batch_size: usize, seq_len: usize, drop_last: bool) -> Self {
-        Self { windows, batch_size, seq_len, drop_last }
+        Self { windows, batch_size, seq_len, drop_last, shard: Shard::WHOLE }
+    }
+
+    /// Reads only `shard`'s batches. Every rank reads (and tokenizes) the whole stream and
+    /// keeps its own batch of each group of `world`; a batch's cursor points after its whole
+    /// group, so a rank that seeks to it continues with its next own batch. A group the data
+    /// ends in is dropped by every rank alike, so all ranks run out at the same batch.
+    pub fn shard(mut self, shard: Shard) -> Result<Self> {
+        if shard.world == 0 || shard.rank >= shard.world {
+            let value = format!("{} of {}", shard.rank, shard.world);
+            return Err(crate::error::DataError::config("shard", value, "the rank must be below the rank count"));
+        }
+        self.shard = shard;
+        Ok(self)
     }
 
     /// The window source (stream statistics, cursor).
@@ -60,8 +89,21 @@ impl Batches {
         self.windows.seek(cursor)
     }
 
-    /// The next batch, or `None` at the end of the data.
+    /// The next batch of this shard, or `None` at the end of the data.
     pub fn next_batch(&mut self) -> Result<Option<Batch>> {
+        let mut own = None;
+        for rank in 0..self.shard.world {
+            match self.next_whole_batch()? {
+                Some(batch) if rank == self.shard.rank => own = Some(batch),
+                Some(_) => {}
+                None => return Ok(None),
+            }
+        }
+        Ok(own.map(|batch| Batch { cursor: self.windows.cursor().clone(), ..batch }))
+    }
+
+    /// The next batch of the whole stream.
+    fn next_whole_batch(&mut self) -> Result<Option<Batch>> {
         let mut tokens = Vec::with_capacity(self.batch_size * (self.seq_len + 1));
         let (mut rows, mut bytes) = (0, 0.0);
         while rows < self.batch_size {

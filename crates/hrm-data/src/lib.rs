@@ -24,7 +24,7 @@ pub mod stream;
 pub mod tokenizer;
 
 pub use atomic::write_atomic;
-pub use batch::{Batch, Batches, Prefetcher};
+pub use batch::{Batch, Batches, Prefetcher, Shard};
 pub use config::{DataConfig, MixConfig};
 pub use error::{DataError, Result};
 pub use filter::{FilterConfig, FilterStats, Filters};

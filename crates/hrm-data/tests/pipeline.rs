@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::*;
-use hrm_data::{Batch, CharTokenizer, DataConfig, FilterConfig, Filters, HubOptions, SourceSpec, Split, Tokenizer};
+use hrm_data::{
+    Batch, CharTokenizer, DataConfig, FilterConfig, Filters, HubOptions, Shard, SourceSpec, Split, Tokenizer,
+};
 
 fn write_corpus(dir: &Path, name: &str, prefix: &str, n: usize) {
     let docs: Vec<String> =
@@ -108,6 +110,67 @@ fn resuming_from_a_cursor_yields_exactly_the_uninterrupted_batches() {
     // The prefetch thread yields the same batches.
     let prefetched: Vec<Batch> = batches(&config).prefetch(2).take(40).map(Result::unwrap).collect();
     assert_eq!(prefetched, reference);
+}
+
+#[test]
+fn shards_split_the_stream_round_robin_and_resume_from_their_own_cursors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path(), "a.txt", "alpha", 150);
+    let config =
+        DataConfig { shuffle_block: 8, seed: 5, ..DataConfig::new(vec![SourceSpec::local("a", "a.txt")], 20, 2) };
+    let tokenizer = tokenizer_for(dir.path());
+    let hub = HubOptions::from_env();
+    let batches =
+        |shard| config.batches(Split::Train, tokenizer.clone(), dir.path(), &hub).unwrap().shard(shard).unwrap();
+    let whole: Vec<Batch> = {
+        let mut all = batches(Shard::WHOLE);
+        (0..36).map(|_| all.next_batch().unwrap().unwrap()).collect()
+    };
+    let world = 3;
+    for rank in 0..world {
+        let shard = Shard { rank, world };
+        let mut own = batches(shard);
+        let mine: Vec<Batch> = (0..12).map(|_| own.next_batch().unwrap().unwrap()).collect();
+        for (k, batch) in mine.iter().enumerate() {
+            // Rank r's k-th batch is global batch kW + r; its cursor is the end of its group.
+            assert_eq!(batch.tokens, whole[k * world + rank].tokens, "rank {rank}, batch {k}");
+            assert_eq!(batch.cursor, whole[k * world + world - 1].cursor);
+        }
+        let mut resumed = batches(shard);
+        resumed.seek(&mine[4].cursor).unwrap();
+        for expected in &mine[5..] {
+            assert_eq!(resumed.next_batch().unwrap().unwrap().tokens, expected.tokens, "rank {rank} resumed");
+        }
+    }
+    let no_such_rank =
+        config.batches(Split::Train, tokenizer.clone(), dir.path(), &hub).unwrap().shard(Shard { rank: 2, world: 2 });
+    assert!(no_such_rank.is_err());
+}
+
+#[test]
+fn every_shard_runs_out_at_the_same_group() {
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path(), "a.txt", "alpha", 200);
+    let config =
+        DataConfig { validation_fraction: 0.3, ..DataConfig::new(vec![SourceSpec::local("a", "a.txt")], 30, 7) };
+    let tokenizer = tokenizer_for(dir.path());
+    let hub = HubOptions::from_env();
+    let counts: Vec<usize> = (0..3)
+        .map(|rank| {
+            let mut shard = config
+                .batches(Split::Validation, tokenizer.clone(), dir.path(), &hub)
+                .unwrap()
+                .shard(Shard { rank, world: 3 })
+                .unwrap();
+            std::iter::from_fn(|| shard.next_batch().unwrap()).count()
+        })
+        .collect();
+    let whole = {
+        let mut all = config.batches(Split::Validation, tokenizer.clone(), dir.path(), &hub).unwrap();
+        std::iter::from_fn(|| all.next_batch().unwrap()).count()
+    };
+    assert!(whole >= 4, "{whole} batches");
+    assert_eq!(counts, vec![whole / 3; 3], "{whole} batches in all");
 }
 
 #[test]
