@@ -53,7 +53,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Writes `contents` (file name → bytes) as `dir/step-N` atomically; returns the folder.
-pub fn write(dir: &Path, step: u64, contents: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
+pub fn write(dir: &Path, step: u64, contents: &[(impl AsRef<str>, Vec<u8>)]) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let final_path = dir.join(checkpoint_name(step));
     let tmp = dir.join(format!(".{}.tmp", checkpoint_name(step)));
@@ -63,6 +63,7 @@ pub fn write(dir: &Path, step: u64, contents: &[(&str, Vec<u8>)]) -> Result<Path
     std::fs::create_dir(&tmp).map_err(io(&tmp))?;
     let mut files = BTreeMap::new();
     for (name, bytes) in contents {
+        let name = name.as_ref();
         write_synced(&tmp.join(name), bytes)?;
         files.insert(name.to_string(), (bytes.len() as u64, format!("{:016x}", xxh3_64(bytes))));
     }

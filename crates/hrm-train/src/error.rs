@@ -60,6 +60,24 @@ pub enum TrainError {
         /// The last loss value.
         loss: f64,
     },
+    /// Another rank of a data-parallel run failed, or the ranks could not work together.
+    #[error("data-parallel training: {0}")]
+    Peer(String),
+    /// The replicas of a data-parallel run hold different weights (a bug: they apply the
+    /// same averaged gradients).
+    #[error(
+        "data-parallel training: at step {step} rank {rank}'s weights differ from rank 0's (checksums {rank_sums:?} vs {leader_sums:?}); the last checkpoint is intact"
+    )]
+    ReplicasDiverged {
+        /// Step of the comparison.
+        step: u64,
+        /// The rank that differs.
+        rank: usize,
+        /// Its weights' sum and sum of squares.
+        rank_sums: [f64; 2],
+        /// Rank 0's.
+        leader_sums: [f64; 2],
+    },
 }
 
 impl TrainError {

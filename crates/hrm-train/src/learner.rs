@@ -18,7 +18,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor};
 use hrm_core::{HaltPolicy, HrmCarry, Model, exploration_min_steps};
-use hrm_data::{AnyTokenizer, Batches, DataConfig, HubOptions, Prefetcher, Split};
+use hrm_data::{AnyTokenizer, Batches, DataConfig, HubOptions, Prefetcher, Shard, Split};
 use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
@@ -28,8 +28,9 @@ use crate::error::{Result, TrainError};
 use crate::eval::{EvalMetrics, evaluate};
 use crate::gradients::{global_norm, scale, split_off};
 use crate::objective::{SegmentReport, hrm_segment_loss, lm_loss};
+use crate::parallel::{PeerGroup, PeerLink, average_gradients, join_collective, leave_collective, weights_checksum};
 use crate::run_dir::{RunDir, RunLog};
-use crate::state::{SavedCarry, TrainState};
+use crate::state::{PeerPosition, SavedCarry, TrainState};
 
 type Adam<B> = OptimizerAdaptor<AdamW, Model<B>, B>;
 type AdamRecord<B> = <Adam<B> as Optimizer<Model<B>, B>>::Record;
@@ -86,6 +87,9 @@ pub struct TrainSummary {
     pub last_eval: Option<EvalMetrics>,
     /// Why it ended.
     pub stop: StopReason,
+    /// Sum and sum of squares of each rank's weights at the end, in rank order (one entry
+    /// on one device): equal while the replicas agree.
+    pub replica_checksums: Vec<[f64; 2]>,
 }
 
 #[derive(Serialize)]
@@ -113,6 +117,43 @@ struct EvalRecord<'a> {
     eval: &'a EvalMetrics,
 }
 
+/// What each rank tells the others after a step's backward pass.
+#[derive(Clone, Copy)]
+struct StepShare {
+    /// Its segment's losses and counts (summed over its micro-batches).
+    report: SegmentReport,
+    /// Positions still running and positions in all.
+    running: (f64, f64),
+    /// Tokens and bytes of text it read since the last step.
+    fresh: (u64, u64),
+    /// Mean ACT segments of its batch, if that batch ends with this step.
+    act_steps: Option<f64>,
+}
+
+/// What each rank contributes to a checkpoint that rank 0 writes.
+#[derive(Clone)]
+struct CheckpointPart {
+    position: PeerPosition,
+    carries: Option<Vec<Option<SavedCarry>>>,
+    checksum: [f64; 2],
+}
+
+/// The leader's decision after an evaluation.
+#[derive(Clone, Copy, Default)]
+struct EvalDecision {
+    /// A new best validation loss: save a `best` checkpoint.
+    best: bool,
+    /// Patience ran out.
+    stop: bool,
+}
+
+/// Where a rank other than 0 starts: its position and carries from the checkpoint.
+#[derive(Clone, Default)]
+struct PeerStart {
+    position: PeerPosition,
+    carries: Option<Vec<Option<SavedCarry>>>,
+}
+
 /// One batch split into micro-batches, with each micro-batch's ACT carry.
 struct BatchInProgress<B: AutodiffBackend> {
     micro: Vec<MicroBatch<B>>,
@@ -133,8 +174,15 @@ pub struct Trainer<B: AutodiffBackend> {
     pending: Option<BatchInProgress<B>>,
     data_base: std::path::PathBuf,
     tokenizer: Arc<AnyTokenizer>,
-    log: RunLog,
+    /// The run's logs; only rank 0 writes them.
+    log: Option<RunLog>,
     last_act_steps: f64,
+    /// This rank and its group (a group of one on one device).
+    link: PeerLink,
+    /// Tokens and text bytes read since the last step, not yet in `state`.
+    fresh: (u64, u64),
+    /// On rank 0 of a resumed data-parallel run: where the other ranks start.
+    peer_starts: Vec<PeerStart>,
 }
 
 fn adam<B: AutodiffBackend>(config: &TrainConfig) -> Adam<B> {
@@ -155,13 +203,25 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// A new run in `run` (which must hold no checkpoint), with a prepared tokenizer and a
     /// config whose model vocabulary already matches it. `data_base` anchors relative paths.
     pub fn start(
-        mut config: TrainConfig,
+        config: TrainConfig,
         tokenizer: AnyTokenizer,
         run: RunDir,
         data_base: &Path,
         device: B::Device,
     ) -> Result<Self> {
+        Self::start_linked(config, tokenizer, run, data_base, device, PeerLink::alone())
+    }
+
+    fn start_linked(
+        mut config: TrainConfig,
+        tokenizer: AnyTokenizer,
+        run: RunDir,
+        data_base: &Path,
+        device: B::Device,
+        link: PeerLink,
+    ) -> Result<Self> {
         config.validate()?;
+        check_growth(&config, link.world())?;
         // The saved config names data by absolute path, so a resume works from any folder.
         config.data.absolutize(data_base);
         for phase in &mut config.curriculum {
@@ -187,7 +247,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         let state = TrainState::new(&config);
         let mut log = RunLog::open(&run)?;
         log.line(&format!("new run in {}: {} parameters", run.root().display(), config.model.num_params()))?;
-        Self::assemble(config, run, device, model, None, state, None, Arc::new(tokenizer), data_base, log)
+        if link.world() > 1 {
+            log.line(&format!("data-parallel over {} devices", link.world()))?;
+        }
+        let tokenizer = Arc::new(tokenizer);
+        Self::assemble(config, run, device, model, None, state, None, tokenizer, data_base, Some(log), link)
     }
 
     /// Continues the run in `run` from its newest intact checkpoint. Damaged newer ones are
@@ -195,9 +259,14 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// restored from the checkpoint's copy, and a run stopped before its first checkpoint
     /// starts again from step 0 (the same seeded start, so nothing differs).
     pub fn resume(run: RunDir, device: B::Device) -> Result<Self> {
+        Self::resume_linked(run, device, PeerLink::alone())
+    }
+
+    fn resume_linked(run: RunDir, device: B::Device, link: PeerLink) -> Result<Self> {
         let data_base = run.root().to_path_buf();
         let data_base = data_base.as_path();
         let mut config = run.load_config()?;
+        check_growth(&config, link.world())?;
         let mut log = RunLog::open(&run)?;
         run.create()?;
         checkpoint::remove_leftovers(&run.checkpoints())?;
@@ -210,8 +279,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         if checkpoint::list(&run.checkpoints()).is_empty() {
             log.line("no checkpoint yet (the run stopped before its first): starting again from step 0")?;
             let model = config.model.init::<B>(config.run.seed, &device);
-            let state = TrainState::new(&config);
-            return Self::assemble(config, run, device, model, None, state, None, tokenizer, data_base, log);
+            let mut state = TrainState::new(&config);
+            state.peers = vec![PeerPosition::default(); link.world() - 1];
+            let log = Some(log);
+            return Self::assemble(config, run, device, model, None, state, None, tokenizer, data_base, log, link);
         }
         let checkpoint = checkpoint::newest_intact(&run)?;
         let path = &checkpoint.path;
@@ -224,6 +295,15 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         log.line(&format!("resuming from {}", path.display()))?;
         let state = checkpoint.state()?;
+        if state.world() != link.world() {
+            return Err(TrainError::Config(format!(
+                "{} was trained on {} device(s) and is being resumed on {}: resume it on {} (each device has its own data position and ACT state)",
+                run.root().display(),
+                state.world(),
+                link.world(),
+                state.world()
+            )));
+        }
         let model_config = state.model_for(&config.model, path)?;
         if model_config != config.model {
             // A layer growth whose config.toml rewrite did not happen: the checkpoint rules.
@@ -232,11 +312,23 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let model = checkpoint.model::<B>(&config.model, config.run.seed, &device)?;
         let optims = (checkpoint.record("optim.mpk", &device)?, checkpoint.record("optim_embed.mpk", &device)?);
-        let carries = match checkpoint.get("carry.mpk") {
-            Some(bytes) => Some(decode_carries(bytes, &config).map_err(|e| record_error(path, "carry.mpk", e))?),
-            None => None,
+        let carries_of = |rank: usize| -> Result<Option<Vec<Option<SavedCarry>>>> {
+            let name = carry_file(rank);
+            match checkpoint.get(&name) {
+                Some(bytes) => Ok(Some(decode_carries(bytes, &config).map_err(|e| record_error(path, &name, e))?)),
+                None => Ok(None),
+            }
         };
-        Self::assemble(config, run, device, model, Some(optims), state, carries, tokenizer, data_base, log)
+        let carries = carries_of(0)?;
+        let mut peer_starts = Vec::new();
+        for (i, position) in state.peers.iter().enumerate() {
+            peer_starts.push(PeerStart { position: position.clone(), carries: carries_of(i + 1)? });
+        }
+        let log = Some(log);
+        let mut trainer =
+            Self::assemble(config, run, device, model, Some(optims), state, carries, tokenizer, data_base, log, link)?;
+        trainer.peer_starts = peer_starts;
+        Ok(trainer)
     }
 
     /// Continues the run in `run` on new data for `extra_steps` more steps (continual
@@ -282,7 +374,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             let keep = |record: AdamRecord<B>| record.into_iter().filter(|(id, _)| live.contains(id)).collect();
             self.optim = adam::<B>(&config).load_record(keep(self.optim.to_record()));
             self.optim_embed = adam::<B>(&config).load_record(keep(self.optim_embed.to_record()));
-            self.log.line(&format!(
+            self.note(&format!(
                 "vocabulary grew from {old_vocab} to {new_vocab}; optimiser state reset for the embedding and output head"
             ))?;
         }
@@ -290,6 +382,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         state.model = config.model.clone();
         state.cursor = None;
         state.segment = 0;
+        state.peers.iter_mut().for_each(|p| *p = PeerPosition::default());
         state.phase_start = state.step;
         state.best_val_loss = None;
         state.evals_since_best = 0;
@@ -300,16 +393,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             from_step: state.step,
             from_tokens: state.tokens,
         });
-        self.run.write_config(&config)?;
-        tokenizer.save_to_dir(self.run.root())?;
         let sources = state.datasets.last().map(|d| d.sources.join("+")).unwrap_or_default();
-        self.log.line(&format!("phase {}: training on {sources} for {steps} steps", state.datasets.len()))?;
+        let phase = state.datasets.len();
+        if self.link.is_leader() {
+            self.run.write_config(&config)?;
+            tokenizer.save_to_dir(self.run.root())?;
+        }
+        self.note(&format!("phase {phase}: training on {sources} for {steps} steps"))?;
         self.pending = None;
         self.tokenizer = Arc::new(tokenizer);
-        self.train = config
-            .data
-            .batches(Split::Train, self.tokenizer.clone(), &base, &HubOptions::from_env())?
-            .prefetch(config.data.prefetch);
+        self.train = train_batches(&config, self.tokenizer.clone(), &base, &self.link)?.prefetch(config.data.prefetch);
         self.data_base = base;
         self.config = config;
         Ok(())
@@ -331,14 +424,15 @@ impl<B: AutodiffBackend> Trainer<B> {
         carries: Option<Vec<Option<SavedCarry>>>,
         tokenizer: Arc<AnyTokenizer>,
         data_base: &Path,
-        log: RunLog,
+        log: Option<RunLog>,
+        link: PeerLink,
     ) -> Result<Self> {
         let (mut optim, mut optim_embed) = (adam::<B>(&config), adam::<B>(&config));
         if let Some((main, embed)) = optims {
             optim = optim.load_record(main);
             optim_embed = optim_embed.load_record(embed);
         }
-        let mut batches = config.data.batches(Split::Train, tokenizer.clone(), data_base, &HubOptions::from_env())?;
+        let mut batches = train_batches(&config, tokenizer.clone(), data_base, &link)?;
         if let Some(cursor) = &state.cursor {
             batches.seek(cursor)?;
         }
@@ -356,12 +450,14 @@ impl<B: AutodiffBackend> Trainer<B> {
             tokenizer,
             log,
             last_act_steps: 0.0,
+            link,
+            fresh: (0, 0),
+            peer_starts: Vec::new(),
         };
         if let Some(carries) = carries {
             // Re-read the batch in progress; its tokens were counted before the checkpoint.
-            let tokens = trainer.state.tokens;
             let mut batch = trainer.next_batch()?;
-            trainer.state.tokens = tokens;
+            trainer.fresh = (0, 0);
             for ((_, _, carry), saved) in batch.micro.iter_mut().zip(carries) {
                 *carry = saved.map(|s| s.load(&trainer.device));
             }
@@ -387,8 +483,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         for _ in 0..self.config.optim.grad_accum {
             let batch = self.train.next().ok_or_else(|| TrainError::Config("the training data ended".into()))??;
             let (inputs, targets) = batch.to_tensors::<B>(&self.device);
-            self.state.tokens += (batch.batch_size * batch.seq_len) as u64;
-            self.state.text_bytes += batch.bytes as u64;
+            self.fresh.0 += (batch.batch_size * batch.seq_len) as u64;
+            self.fresh.1 += batch.bytes as u64;
             cursor_after = Some(batch.cursor.clone());
             micro.push((inputs, targets, None));
         }
@@ -397,11 +493,19 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Runs until the configured step count, early stopping, or a stop request.
     pub fn run(mut self, options: &TrainOptions) -> Result<TrainSummary> {
+        let mut summary = self.run_loop(options)?;
+        summary.replica_checksums = vec![weights_checksum(&self.model)];
+        Ok(summary)
+    }
+
+    /// The loop of [`Trainer::run`], on every rank of a data-parallel run alike: rank 0
+    /// decides (pause, early stop, best checkpoint) and the others follow its decisions.
+    fn run_loop(&mut self, options: &TrainOptions) -> Result<TrainSummary> {
         let mut total = self.config.run.steps;
-        let bar = progress_bar(options.progress, total, self.state.step);
+        let bar = progress_bar(options.progress && self.link.is_leader(), total, self.state.step);
         let mut losses = Vec::new();
         let mut last_eval = None;
-        // Tokens through the model per second: each step runs its whole batch once.
+        // Tokens through the model per second: each step runs its whole batch once on every rank.
         let mut window = (Instant::now(), 0u64);
         let stop = loop {
             if self.state.step >= total {
@@ -415,9 +519,12 @@ impl<B: AutodiffBackend> Trainer<B> {
                 bar.set_length(total);
                 continue;
             }
-            if options.stop.load(Ordering::SeqCst) || options.pause_at_step.is_some_and(|p| self.state.step >= p) {
+            let pause = self.link.is_leader().then(|| {
+                options.stop.load(Ordering::SeqCst) || options.pause_at_step.is_some_and(|p| self.state.step >= p)
+            });
+            if self.link.from_leader(pause)? {
                 self.save_checkpoint(Some("pause"))?;
-                self.log.line(&format!(
+                self.note(&format!(
                     "paused at step {}; resume with --resume {}",
                     self.state.step,
                     self.run.root().display()
@@ -426,50 +533,28 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
             let (report, grad_norm, lr, running) = self.train_step(options)?;
             losses.push(report.total);
-            window.1 += self.step_tokens();
+            window.1 += self.step_tokens() * self.link.world() as u64;
             let step = self.state.step;
-            if step.is_multiple_of(self.config.run.log_every) || step == total {
+            if self.link.is_leader() && (step.is_multiple_of(self.config.run.log_every) || step == total) {
                 let seconds = window.0.elapsed().as_secs_f64().max(1e-9);
                 let tokens_per_s = window.1 as f64 / seconds;
                 window = (Instant::now(), 0);
-                let record = StepRecord {
-                    step,
-                    tokens: self.state.tokens,
-                    lr,
-                    loss: report.total,
-                    lm_loss: report.lm,
-                    q_loss: report.q,
-                    accuracy: report.correct / report.active.max(1.0),
-                    grad_norm,
-                    segment: self.pending.as_ref().map_or(0, |p| p.segment),
-                    running_share: running,
-                    act_steps: self.last_act_steps,
-                    tokens_per_s,
-                    peak_rss_bytes: crate::memory::peak_rss_bytes(),
-                };
-                self.log.metrics(&record)?;
-                self.log.scalars(
-                    step,
-                    &[
-                        ("train/loss", record.loss),
-                        ("train/lm_loss", record.lm_loss),
-                        ("train/q_loss", record.q_loss),
-                        ("train/accuracy", record.accuracy),
-                        ("train/lr", lr),
-                        ("train/grad_norm", grad_norm),
-                        ("train/running_share", running),
-                        ("train/act_steps", record.act_steps),
-                        ("train/tokens_per_s", tokens_per_s),
-                    ],
-                )?;
-                let rss = record.peak_rss_bytes.map_or(String::new(), |b| format!(" rss {} MiB", b >> 20));
-                bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s{rss}", report.total));
+                self.log_step(step, &report, grad_norm, lr, running, tokens_per_s, &bar)?;
             }
             bar.set_position(step);
             if step.is_multiple_of(self.config.run.eval_every) || step == total {
-                let metrics = self.evaluate()?;
-                last_eval = Some(metrics);
-                if self.after_eval(&metrics)? {
+                let decision = if self.link.is_leader() {
+                    let metrics = self.evaluate()?;
+                    last_eval = Some(metrics);
+                    Some(self.after_eval(&metrics))
+                } else {
+                    None
+                };
+                let decision = self.link.from_leader(decision)?;
+                if decision.best {
+                    self.save_checkpoint(Some("best"))?;
+                }
+                if decision.stop {
                     self.save_checkpoint(None)?;
                     break StopReason::EarlyStopped;
                 }
@@ -479,13 +564,71 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
         };
         bar.finish_and_clear();
-        self.log.line(&format!("stopped ({stop:?}) at step {} after {} tokens", self.state.step, self.state.tokens))?;
-        Ok(TrainSummary { step: self.state.step, tokens: self.state.tokens, losses, last_eval, stop })
+        self.note(&format!("stopped ({stop:?}) at step {} after {} tokens", self.state.step, self.state.tokens))?;
+        let (step, tokens) = (self.state.step, self.state.tokens);
+        Ok(TrainSummary { step, tokens, losses, last_eval, stop, replica_checksums: Vec::new() })
+    }
+
+    /// Writes one step's metrics (rank 0).
+    #[allow(clippy::too_many_arguments)]
+    fn log_step(
+        &mut self,
+        step: u64,
+        report: &SegmentReport,
+        grad_norm: f64,
+        lr: f64,
+        running: f64,
+        tokens_per_s: f64,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<()> {
+        let record = StepRecord {
+            step,
+            tokens: self.state.tokens,
+            lr,
+            loss: report.total,
+            lm_loss: report.lm,
+            q_loss: report.q,
+            accuracy: report.correct / report.active.max(1.0),
+            grad_norm,
+            segment: self.pending.as_ref().map_or(0, |p| p.segment),
+            running_share: running,
+            act_steps: self.last_act_steps,
+            tokens_per_s,
+            peak_rss_bytes: crate::memory::peak_rss_bytes(),
+        };
+        let Some(log) = self.log.as_mut() else { return Ok(()) };
+        log.metrics(&record)?;
+        log.scalars(
+            step,
+            &[
+                ("train/loss", record.loss),
+                ("train/lm_loss", record.lm_loss),
+                ("train/q_loss", record.q_loss),
+                ("train/accuracy", record.accuracy),
+                ("train/lr", lr),
+                ("train/grad_norm", grad_norm),
+                ("train/running_share", running),
+                ("train/act_steps", record.act_steps),
+                ("train/tokens_per_s", tokens_per_s),
+            ],
+        )?;
+        let rss = record.peak_rss_bytes.map_or(String::new(), |b| format!(" rss {} MiB", b >> 20));
+        bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s{rss}", report.total));
+        Ok(())
+    }
+
+    /// A line in `train.log` (rank 0; the other ranks write nothing).
+    fn note(&mut self, line: &str) -> Result<()> {
+        match self.log.as_mut() {
+            Some(log) => log.line(line),
+            None => Ok(()),
+        }
     }
 
     /// One optimiser step: one ACT segment of the batch in progress (or one forward of the
-    /// flat model), over every micro-batch. Returns the report, gradient norm, learning rate
-    /// and the share of positions still running.
+    /// flat model), over every micro-batch, with the gradients averaged over all ranks.
+    /// Returns the report (the mean over ranks), gradient norm, learning rate and the share
+    /// of positions still running.
     fn train_step(&mut self, options: &TrainOptions) -> Result<(SegmentReport, f64, f64, f64)> {
         if self.pending.is_none() {
             let batch = self.next_batch()?;
@@ -553,14 +696,42 @@ impl<B: AutodiffBackend> Trainer<B> {
             let grads = GradientsParams::from_grads(total.backward(), &self.model);
             accumulator.accumulate(&self.model, grads);
         }
+        let max_segments = match &self.model {
+            Model::Hrm(hrm) => hrm.halt_max_steps(),
+            Model::Flat(_) => 1,
+        };
+        let ends = finished || batch.segment + 1 >= max_segments;
+        let share = StepShare {
+            report,
+            running: running_total,
+            fresh: std::mem::take(&mut self.fresh),
+            act_steps: ends.then(|| mean_act_steps(&batch.micro)),
+        };
+        let shares = self.link.all_gather(share)?;
+        let mut report = SegmentReport::default();
+        let mut running_total = (0.0, 0.0);
+        for share in &shares {
+            let part = &share.report;
+            (report.total, report.lm, report.q) = (report.total + part.total, report.lm + part.lm, report.q + part.q);
+            (report.correct, report.active) = (report.correct + part.correct, report.active + part.active);
+            running_total = (running_total.0 + share.running.0, running_total.1 + share.running.1);
+            self.state.tokens += share.fresh.0;
+            self.state.text_bytes += share.fresh.1;
+        }
+        let ended: Vec<f64> = shares.iter().filter_map(|s| s.act_steps).collect();
+        if !ended.is_empty() {
+            self.last_act_steps = ended.iter().sum::<f64>() / ended.len() as f64;
+        }
         let micro = batch.micro.len() as f64;
-        report.total /= micro;
-        report.lm /= micro;
-        report.q /= micro;
+        let parts = micro * shares.len() as f64;
+        report.total /= parts;
+        report.lm /= parts;
+        report.q /= parts;
         let mut grads = accumulator.grads();
         if micro > 1.0 {
             scale(&self.model, &mut grads, 1.0 / micro);
         }
+        let mut grads = average_gradients(&self.link, &self.model, grads)?;
         if options.faults.nan_gradient_at == Some(step + 1) {
             scale(&self.model, &mut grads, f64::NAN);
         }
@@ -573,7 +744,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         if let Some(problem) = self.step_problem(report.total, grad_norm) {
             self.state.bad_steps_in_row += 1;
             self.state.bad_steps_total += 1;
-            self.log.line(&format!("step {}: {problem}; step skipped", self.state.step))?;
+            self.note(&format!("step {}: {problem}; step skipped", self.state.step))?;
             if self.state.bad_steps_in_row >= self.config.run.max_bad_steps {
                 return Err(TrainError::Diverged {
                     step: self.state.step,
@@ -593,13 +764,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             let model = self.optim.step(lr, self.model.clone(), grads);
             self.model = self.optim_embed.step(self.config.optim.embed_lr * factor, model, embed);
         }
-        let max_segments = match &self.model {
-            Model::Hrm(hrm) => hrm.halt_max_steps(),
-            Model::Flat(_) => 1,
-        };
-        if finished || batch.segment >= max_segments {
+        if ends {
             self.state.cursor = batch.cursor_after.clone();
-            self.last_act_steps = mean_act_steps(&batch.micro);
         } else {
             self.pending = Some(batch);
         }
@@ -651,7 +817,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.model = Model::Hrm(grown);
         self.state.growths += 1;
         self.state.model = self.config.model.clone();
-        self.log.line(&format!(
+        self.note(&format!(
             "layer growth {} after {} bytes of text: H {} → {h}, L {} → {l} blocks, {before} → {} parameters",
             self.state.growths,
             self.state.text_bytes,
@@ -660,7 +826,10 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.config.model.num_params()
         ))?;
         self.save_checkpoint(None)?;
-        self.run.write_config(&self.config)
+        if self.link.is_leader() {
+            self.run.write_config(&self.config)?;
+        }
+        Ok(())
     }
 
     /// Tokens one step runs through the model.
@@ -668,7 +837,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         (self.config.data.batch_size * self.config.data.seq_len * self.config.optim.grad_accum) as u64
     }
 
-    /// Evaluates on the validation split and logs the result.
+    /// Evaluates on the validation split and logs the result (on rank 0 of a data-parallel
+    /// run, which evaluates for all ranks).
     pub fn evaluate(&mut self) -> Result<EvalMetrics> {
         let mut batches: Batches = self.config.data.batches(
             Split::Validation,
@@ -679,8 +849,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         let loss = self.config.model.loss();
         let metrics =
             evaluate(&self.model.valid(), &mut batches, self.config.run.eval_batches, loss, None, &self.device)?;
-        self.log.metrics(&EvalRecord { step: self.state.step, tokens: self.state.tokens, eval: &metrics })?;
-        self.log.scalars(
+        let Some(log) = self.log.as_mut() else { return Ok(metrics) };
+        log.metrics(&EvalRecord { step: self.state.step, tokens: self.state.tokens, eval: &metrics })?;
+        log.scalars(
             self.state.step,
             &[
                 ("val/loss", metrics.loss),
@@ -689,37 +860,55 @@ impl<B: AutodiffBackend> Trainer<B> {
                 ("val/accuracy", metrics.accuracy),
             ],
         )?;
-        self.log.line(&format!(
+        log.line(&format!(
             "step {}: validation loss {:.4}, perplexity {:.2}, {:.4} bits/byte, accuracy {:.3} ({} tokens)",
             self.state.step, metrics.loss, metrics.perplexity, metrics.bits_per_byte, metrics.accuracy, metrics.tokens
         ))?;
         Ok(metrics)
     }
 
-    /// Tracks the best validation loss (checkpointing it); true when patience has run out.
-    fn after_eval(&mut self, metrics: &EvalMetrics) -> Result<bool> {
+    /// Tracks the best validation loss: whether this evaluation is the best so far (to be
+    /// checkpointed) or patience has run out.
+    fn after_eval(&mut self, metrics: &EvalMetrics) -> EvalDecision {
         if !metrics.loss.is_finite() || metrics.tokens == 0 {
-            return Ok(false);
+            return EvalDecision::default();
         }
         if self.state.best_val_loss.is_none_or(|best| metrics.loss < best) {
             self.state.best_val_loss = Some(metrics.loss);
             self.state.evals_since_best = 0;
-            self.save_checkpoint(Some("best"))?;
-            return Ok(false);
+            return EvalDecision { best: true, stop: false };
         }
         self.state.evals_since_best += 1;
-        Ok(self.config.run.patience.is_some_and(|p| self.state.evals_since_best >= p))
+        EvalDecision { best: false, stop: self.config.run.patience.is_some_and(|p| self.state.evals_since_best >= p) }
     }
 
     /// Writes a checkpoint of the current step (pointing `latest`, and `role` if given, at it)
-    /// and prunes old ones.
+    /// and prunes old ones. In a data-parallel run every rank calls it: each hands rank 0
+    /// its data position and ACT carries, and rank 0 checks the replicas agree and writes.
     pub fn save_checkpoint(&mut self, role: Option<&str>) -> Result<()> {
+        let part = CheckpointPart {
+            position: PeerPosition {
+                cursor: self.state.cursor.clone(),
+                segment: self.pending.as_ref().map_or(0, |p| p.segment),
+            },
+            carries: self
+                .pending
+                .as_ref()
+                .map(|pending| pending.micro.iter().map(|(_, _, c)| c.as_ref().map(SavedCarry::save)).collect()),
+            checksum: if self.link.world() > 1 { weights_checksum(&self.model) } else { [0.0; 2] },
+        };
+        let parts = self.link.all_gather(part)?;
+        if !self.link.is_leader() {
+            return Ok(());
+        }
+        self.check_replicas(&parts)?;
         let dir = self.run.checkpoints();
         let count = checkpoint::non_finite_weights(&self.model);
         if count > 0 {
             return Err(TrainError::PoisonedWeights { step: self.state.step, count });
         }
-        let state = TrainState { segment: self.pending.as_ref().map_or(0, |p| p.segment), ..self.state.clone() };
+        let peers = parts[1..].iter().map(|p| p.position.clone()).collect();
+        let state = TrainState { segment: parts[0].position.segment, peers, ..self.state.clone() };
         let model = Bytes::default()
             .record(self.model.clone().into_record(), ())
             .map_err(|e| record_error(&dir, "model", e))?;
@@ -729,19 +918,19 @@ impl<B: AutodiffBackend> Trainer<B> {
             .record(self.optim_embed.to_record(), ())
             .map_err(|e| record_error(&dir, "optimiser", e))?;
         let mut files = vec![
-            ("model.mpk", model),
-            ("optim.mpk", optim),
-            ("optim_embed.mpk", optim_embed),
-            ("state.json", serde_json::to_vec_pretty(&state).expect("state serialises")),
+            ("model.mpk".to_string(), model),
+            ("optim.mpk".into(), optim),
+            ("optim_embed.mpk".into(), optim_embed),
+            ("state.json".into(), serde_json::to_vec_pretty(&state).expect("state serialises")),
         ];
         // A copy of the tokenizer, so the checkpoint alone can rebuild it (`hrm analyze --restore-tokenizer`).
         let tokenizer_file = self.run.root().join(self.tokenizer.file_name());
         let tokenizer = std::fs::read(&tokenizer_file).map_err(|e| TrainError::io(&tokenizer_file, e))?;
-        files.push((self.tokenizer.file_name(), tokenizer));
-        if let Some(pending) = &self.pending {
-            let carries: Vec<Option<SavedCarry>> =
-                pending.micro.iter().map(|(_, _, c)| c.as_ref().map(SavedCarry::save)).collect();
-            files.push(("carry.mpk", rmp_serde::to_vec(&carries).expect("carry serialises")));
+        files.push((self.tokenizer.file_name().to_string(), tokenizer));
+        for (rank, part) in parts.iter().enumerate() {
+            if let Some(carries) = &part.carries {
+                files.push((carry_file(rank), rmp_serde::to_vec(carries).expect("carry serialises")));
+            }
         }
         let path = checkpoint::write(&dir, self.state.step, &files)?;
         checkpoint::set_pointer(&dir, "latest", &path)?;
@@ -750,6 +939,27 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         let protect: Vec<_> = ["best", "pause"].iter().filter_map(|r| checkpoint::pointer(&dir, r)).collect();
         checkpoint::prune(&dir, self.config.run.keep_checkpoints.max(1), &protect)?;
+        Ok(())
+    }
+
+    /// Compares every rank's weight checksum with rank 0's: a relative difference over 1e-4
+    /// is an error, a smaller one (floating-point noise) a line in the log.
+    fn check_replicas(&mut self, parts: &[CheckpointPart]) -> Result<()> {
+        let leader = parts[0].checksum;
+        for (rank, part) in parts.iter().enumerate().skip(1) {
+            let relative = |i: usize| (part.checksum[i] - leader[i]).abs() / leader[i].abs().max(1e-12);
+            let worst = relative(0).max(relative(1));
+            if worst.is_nan() || worst > 1e-4 {
+                let step = self.state.step;
+                return Err(TrainError::ReplicasDiverged { step, rank, rank_sums: part.checksum, leader_sums: leader });
+            }
+            if worst > 0.0 {
+                self.note(&format!(
+                    "step {}: rank {rank}'s weights differ from rank 0's by {worst:.1e}",
+                    self.state.step
+                ))?;
+            }
+        }
         Ok(())
     }
 }
@@ -803,4 +1013,165 @@ fn progress_bar(show: bool, total: u64, position: u64) -> indicatif::ProgressBar
             .progress_chars("=> "),
     );
     bar
+}
+
+/// A run over several devices: one [`Trainer`] per device ("rank"), each on its own shard of
+/// the data, with gradients averaged every step (crate::parallel says how). One device is
+/// the group of one, through the same code.
+pub struct DataParallel<B: AutodiffBackend> {
+    leader: Trainer<B>,
+    devices: Vec<B::Device>,
+}
+
+impl<B: AutodiffBackend> DataParallel<B> {
+    /// A new run in `run` over `devices` (see [`Trainer::start`]). Rank r trains on global
+    /// batches r, r + W, r + 2W, ... of the data stream (W devices), so the global batch is
+    /// W × `data.batch_size` × `optim.grad_accum` windows.
+    pub fn start(
+        config: TrainConfig,
+        tokenizer: AnyTokenizer,
+        run: RunDir,
+        data_base: &Path,
+        devices: Vec<B::Device>,
+    ) -> Result<Self> {
+        let group = Self::group(&devices)?;
+        let leader = Trainer::start_linked(config, tokenizer, run, data_base, devices[0].clone(), group)?;
+        Ok(Self { leader, devices })
+    }
+
+    /// Continues the run in `run` over `devices`, as many as it was trained on, every rank
+    /// from its own data position and ACT state (see [`Trainer::resume`]).
+    pub fn resume(run: RunDir, devices: Vec<B::Device>) -> Result<Self> {
+        let group = Self::group(&devices)?;
+        let leader = Trainer::resume_linked(run, devices[0].clone(), group)?;
+        Ok(Self { leader, devices })
+    }
+
+    fn group(devices: &[B::Device]) -> Result<PeerLink> {
+        if devices.is_empty() {
+            return Err(TrainError::Config("data-parallel training needs at least one device".into()));
+        }
+        Ok(PeerLink::new(PeerGroup::new(devices.len()), 0))
+    }
+
+    /// Rank 0's trainer (its model, state and tokenizer are every rank's).
+    pub fn leader(&self) -> &Trainer<B> {
+        &self.leader
+    }
+
+    /// Trains on every device at once until the run ends (see [`Trainer::run`]); rank 0's
+    /// summary, with every rank's weight checksum. A rank that fails stops them all.
+    pub fn run(self, options: &TrainOptions) -> Result<TrainSummary> {
+        let Self { leader, devices } = self;
+        if devices.len() > 1 {
+            burn::collective::reset_collective::<B::InnerBackend>();
+        }
+        let mut followers = Vec::new();
+        for (rank, device) in devices.iter().enumerate().skip(1) {
+            followers.push(leader.follower(rank, device.clone())?);
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                followers.into_iter().map(|trainer| scope.spawn(move || run_rank(trainer, options))).collect();
+            let leader_result = run_rank(leader, options);
+            let mut checksums = Vec::new();
+            let mut first_error = None;
+            for handle in handles {
+                match handle.join() {
+                    Ok(Ok(summary)) => checksums.extend(summary.replica_checksums),
+                    Ok(Err(e)) => {
+                        first_error.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        first_error.get_or_insert(TrainError::Peer("a rank panicked".into()));
+                    }
+                }
+            }
+            let mut summary = leader_result?;
+            if let Some(e) = first_error {
+                return Err(e);
+            }
+            summary.replica_checksums.extend(checksums);
+            Ok(summary)
+        })
+    }
+}
+
+/// Runs one rank to its end: joins the collective, trains, leaves; a failure (error or
+/// panic) is reported to the group so no rank waits for it.
+fn run_rank<B: AutodiffBackend>(mut trainer: Trainer<B>, options: &TrainOptions) -> Result<TrainSummary> {
+    struct FailOnPanic(PeerLink);
+    impl Drop for FailOnPanic {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.fail(format!("rank {} panicked", self.0.rank()));
+            }
+        }
+    }
+    let link = trainer.link.clone();
+    let _guard = FailOnPanic(link.clone());
+    let result = join_collective::<B>(&link, &trainer.device).and_then(|()| trainer.run_loop(options));
+    leave_collective::<B>(&link);
+    match result {
+        Ok(mut summary) => {
+            summary.replica_checksums = vec![weights_checksum(&trainer.model)];
+            Ok(summary)
+        }
+        Err(e) => {
+            link.fail(format!("rank {} failed: {e}", link.rank()));
+            Err(e)
+        }
+    }
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// Rank `rank`'s trainer on `device`, from this rank 0: the same weights, optimiser
+    /// state, counters and tokenizer; its own data shard, position and ACT carries.
+    fn follower(&self, rank: usize, device: B::Device) -> Result<Self> {
+        let dir = self.run.checkpoints();
+        let move_record = |record: AdamRecord<B>| -> Result<AdamRecord<B>> {
+            let bytes = Bytes::default().record(record, ()).map_err(|e| record_error(&dir, "optimiser", e))?;
+            Bytes::default().load(bytes, &device).map_err(|e| record_error(&dir, "optimiser", e))
+        };
+        let optims = (move_record(self.optim.to_record())?, move_record(self.optim_embed.to_record())?);
+        let start = self.peer_starts.get(rank - 1).cloned().unwrap_or_default();
+        let state = TrainState { cursor: start.position.cursor, segment: start.position.segment, ..self.state.clone() };
+        let link = PeerLink::new(self.link.group(), rank);
+        Self::assemble(
+            self.config.clone(),
+            self.run.clone(),
+            device.clone(),
+            self.model.clone().fork(&device),
+            Some(optims),
+            state,
+            start.carries,
+            self.tokenizer.clone(),
+            &self.data_base,
+            None,
+            link,
+        )
+    }
+}
+
+/// The training batches of `link`'s rank.
+fn train_batches(config: &TrainConfig, tokenizer: Arc<AnyTokenizer>, base: &Path, link: &PeerLink) -> Result<Batches> {
+    let batches = config.data.batches(Split::Train, tokenizer, base, &HubOptions::from_env())?;
+    Ok(batches.shard(Shard { rank: link.rank(), world: link.world() })?)
+}
+
+/// Layer growth waits for a moment between batches that ranks do not share; it runs on one
+/// device only.
+fn check_growth(config: &TrainConfig, world: usize) -> Result<()> {
+    if world > 1 && config.growth.every_bytes > 0 {
+        return Err(TrainError::Config(format!(
+            "layer growth (growth.every_bytes = {}) runs on one device only; set it to 0 to train on {world}",
+            config.growth.every_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// The checkpoint file holding rank `rank`'s ACT carries.
+fn carry_file(rank: usize) -> String {
+    if rank == 0 { "carry.mpk".into() } else { format!("carry.rank{rank}.mpk") }
 }

@@ -23,6 +23,8 @@ pub mod msgpack;
 pub mod objective;
 /// `--set key=value` overrides applied to a config's TOML before it is parsed.
 pub mod overrides;
+/// Data parallelism: ranks, their meeting point, and gradient averaging.
+pub mod parallel;
 /// The run folder and its logs.
 pub mod run_dir;
 /// Warmup + cosine learning-rate schedule.
@@ -38,7 +40,7 @@ pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, Tokeniz
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};
 pub use interop::{ExportConfig, export_run, import_export};
-pub use learner::{Faults, StopReason, TrainOptions, TrainSummary, Trainer};
+pub use learner::{DataParallel, Faults, StopReason, TrainOptions, TrainSummary, Trainer};
 pub use run_dir::RunDir;
 pub use schedule::ScheduleConfig;
 pub use tokenizer_check::{RunCopy, TokenizerCheck, check_tokenizer, restore_tokenizer};

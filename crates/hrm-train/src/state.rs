@@ -57,6 +57,19 @@ pub struct TrainState {
     pub datasets: Vec<DatasetRecord>,
     /// The model's config, checked on resume.
     pub model: ModelConfig,
+    /// Where ranks 1, 2, ... of a data-parallel run stand (`cursor` and `segment` above are
+    /// rank 0's); empty for a run on one device.
+    #[serde(default)]
+    pub peers: Vec<PeerPosition>,
+}
+
+/// One data-parallel rank's place in its shard of the data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerPosition {
+    /// Its data position before its batch in progress.
+    pub cursor: Option<DataCursor>,
+    /// Segments of its batch in progress already trained.
+    pub segment: usize,
 }
 
 /// An ACT carry on the host, for the checkpoint.
@@ -134,7 +147,13 @@ impl TrainState {
                 from_tokens: 0,
             }],
             model: config.model.clone(),
+            peers: Vec::new(),
         }
+    }
+
+    /// Ranks the run was trained on: 1, or 1 + its peers.
+    pub fn world(&self) -> usize {
+        1 + self.peers.len()
     }
 
     /// The model config to build for this checkpoint, given `config.toml`'s: the same one,

@@ -1,0 +1,276 @@
+//! Data parallelism: one trainer per device ("rank"), each on its own shard of the data,
+//! gradients averaged every step by burn's collective, so every replica applies the same
+//! update and the weights stay identical without being sent.
+//!
+//! Two channels join the ranks. Gradients, the only large traffic, go through
+//! `burn::collective::all_reduce` (one call on one flattened buffer per step: a single
+//! synchronisation rather than one per parameter). Small host values — each rank's loss and
+//! token counts, the leader's decisions (pause, early stop, best checkpoint) and the parts
+//! of a checkpoint that differ per rank (data cursor, ACT carries) — go through a
+//! [`PeerGroup`], an all-gather over a mutex, which also spreads a failure: a rank that
+//! fails marks the group, and the others stop with an error instead of waiting forever.
+
+use std::any::Any;
+use std::sync::{Arc, Condvar, Mutex};
+
+use burn::collective::{CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register};
+use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Tensor, TensorPrimitive};
+
+use crate::error::{Result, TrainError};
+
+type Shared = Arc<dyn Any + Send + Sync>;
+
+/// The meeting point of the ranks of one data-parallel run.
+pub struct PeerGroup {
+    world: usize,
+    round: Mutex<Round>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct Round {
+    /// Completed all-gathers so far.
+    generation: u64,
+    slots: Vec<Option<Shared>>,
+    result: Vec<Shared>,
+    failed: Option<String>,
+}
+
+impl PeerGroup {
+    /// A group of `world` ranks.
+    pub fn new(world: usize) -> Arc<Self> {
+        let round = Round { slots: vec![None; world], ..Round::default() };
+        Arc::new(Self { world, round: Mutex::new(round), arrived: Condvar::new() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Round> {
+        self.round.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One rank's handle on its group.
+#[derive(Clone)]
+pub struct PeerLink {
+    rank: usize,
+    group: Arc<PeerGroup>,
+}
+
+impl PeerLink {
+    /// The only rank of a group of one: a run on one device.
+    pub fn alone() -> Self {
+        Self { rank: 0, group: PeerGroup::new(1) }
+    }
+
+    /// Rank `rank` of `group`.
+    pub fn new(group: Arc<PeerGroup>, rank: usize) -> Self {
+        assert!(rank < group.world, "rank {rank} of a group of {}", group.world);
+        Self { rank, group }
+    }
+
+    /// This rank, `0..world`.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Ranks in the group.
+    pub fn world(&self) -> usize {
+        self.group.world
+    }
+
+    /// The group this rank belongs to.
+    pub fn group(&self) -> Arc<PeerGroup> {
+        self.group.clone()
+    }
+
+    /// Rank 0 logs, evaluates, decides and writes checkpoints.
+    pub fn is_leader(&self) -> bool {
+        self.rank == 0
+    }
+
+    /// Every rank's `value`, in rank order, once every rank has given its own; an error if a
+    /// rank has failed (see [`PeerLink::fail`]).
+    pub fn all_gather<T: Clone + Send + Sync + 'static>(&self, value: T) -> Result<Vec<T>> {
+        let group = &self.group;
+        let mut round = group.lock();
+        let failed = |round: &Round| round.failed.clone().map(TrainError::Peer);
+        if let Some(e) = failed(&round) {
+            return Err(e);
+        }
+        round.slots[self.rank] = Some(Arc::new(value));
+        let generation = round.generation;
+        if round.slots.iter().all(Option::is_some) {
+            round.result = round.slots.iter_mut().map(|s| s.take().expect("checked")).collect();
+            round.generation += 1;
+            group.arrived.notify_all();
+        } else {
+            while round.generation == generation && round.failed.is_none() {
+                round = group.arrived.wait(round).unwrap_or_else(|e| e.into_inner());
+            }
+            if round.generation == generation {
+                return Err(failed(&round).expect("woken by a failure"));
+            }
+        }
+        // A finished round's result stays until the next round completes, which needs this rank.
+        Ok(round
+            .result
+            .iter()
+            .map(|v| v.downcast_ref::<T>().expect("every rank gathers the same type").clone())
+            .collect())
+    }
+
+    /// The leader's `value` on every rank (the others pass `None`).
+    pub fn from_leader<T: Clone + Send + Sync + 'static>(&self, value: Option<T>) -> Result<T> {
+        let values = self.all_gather(value)?;
+        Ok(values.into_iter().next().flatten().expect("the leader passes a value"))
+    }
+
+    /// Marks the group failed (`why` names the rank and the error), waking every waiting rank.
+    pub fn fail(&self, why: String) {
+        let mut round = self.group.lock();
+        round.failed.get_or_insert(why);
+        self.group.arrived.notify_all();
+    }
+}
+
+/// Joins burn's collective as this rank (a no-op for a group of one).
+pub fn join_collective<B: AutodiffBackend>(link: &PeerLink, device: &B::Device) -> Result<()> {
+    if link.world() == 1 {
+        return Ok(());
+    }
+    let config = CollectiveConfig::default().with_num_devices(link.world());
+    register::<B::InnerBackend>(PeerId::from(link.rank), device.clone(), config)
+        .map_err(|e| TrainError::Peer(format!("rank {} cannot join the collective: {e:?}", link.rank)))
+}
+
+/// Leaves burn's collective (a no-op for a group of one).
+pub fn leave_collective<B: AutodiffBackend>(link: &PeerLink) {
+    if link.world() > 1 {
+        // Leaving fails only if the rank never joined; there is nothing to undo then.
+        let _ = finish_collective::<B::InnerBackend>(PeerId::from(link.rank));
+    }
+}
+
+/// The mean over all ranks of every gradient in `grads`: the gradients, in `module`'s
+/// parameter order, are flattened into one buffer, all-reduced once, and cut back.
+pub fn average_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    link: &PeerLink,
+    module: &M,
+    mut grads: GradientsParams,
+) -> Result<GradientsParams> {
+    if link.world() == 1 {
+        return Ok(grads);
+    }
+    struct Take<'a, B: AutodiffBackend> {
+        grads: &'a mut GradientsParams,
+        flat: Vec<Tensor<B::InnerBackend, 1>>,
+        taken: Vec<(ParamId, Vec<usize>)>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Take<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                self.taken.push((param.id, g.dims().to_vec()));
+                self.flat.push(g.reshape([-1]));
+            }
+        }
+    }
+    let mut take = Take::<B> { grads: &mut grads, flat: Vec::new(), taken: Vec::new() };
+    module.visit(&mut take);
+    let (flat, taken) = (take.flat, take.taken);
+    if flat.is_empty() {
+        return Ok(grads);
+    }
+    let buffer = Tensor::cat(flat, 0).into_primitive().tensor();
+    let reduced = all_reduce::<B::InnerBackend>(PeerId::from(link.rank), buffer, ReduceOperation::Mean)
+        .map_err(|e| TrainError::Peer(format!("rank {}: gradient all-reduce failed: {e:?}", link.rank)))?;
+    let reduced = Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced));
+    struct Put<'a, B: AutodiffBackend> {
+        grads: &'a mut GradientsParams,
+        reduced: Tensor<B::InnerBackend, 1>,
+        taken: std::vec::IntoIter<(ParamId, Vec<usize>)>,
+        next: Option<(ParamId, Vec<usize>)>,
+        offset: usize,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Put<'_, B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.next.as_ref().is_some_and(|(id, _)| *id == param.id) {
+                let (id, dims) = self.next.take().expect("checked");
+                let size: usize = dims.iter().product();
+                let dims: [usize; D] = dims.try_into().expect("same rank as when taken");
+                let part = self.reduced.clone().narrow(0, self.offset, size).reshape(dims);
+                self.grads.register(id, part);
+                self.offset += size;
+                self.next = self.taken.next();
+            }
+        }
+    }
+    let mut taken = taken.into_iter();
+    let next = taken.next();
+    module.visit(&mut Put::<B> { grads: &mut grads, reduced, taken, next, offset: 0 });
+    Ok(grads)
+}
+
+/// Sum and sum of squares of every weight: equal on every rank while the replicas agree.
+pub fn weights_checksum<B: AutodiffBackend, M: AutodiffModule<B>>(module: &M) -> [f64; 2] {
+    struct Sums<B: AutodiffBackend> {
+        total: Option<Tensor<B::InnerBackend, 1>>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Sums<B> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let w = param.val().inner().reshape([-1]);
+            let part = Tensor::cat(vec![w.clone().sum(), w.square().sum()], 0);
+            self.total = Some(match self.total.take() {
+                Some(total) => total + part,
+                None => part,
+            });
+        }
+    }
+    let mut sums = Sums::<B> { total: None };
+    module.visit(&mut sums);
+    let values: Vec<f64> = sums.total.map(|t| t.into_data().iter::<f64>().collect()).unwrap_or_default();
+    [values.first().copied().unwrap_or(0.0), values.get(1).copied().unwrap_or(0.0)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_gather_returns_every_rank_in_order_round_after_round() {
+        let group = PeerGroup::new(3);
+        let handles: Vec<_> = (0..3)
+            .map(|rank| {
+                let link = PeerLink::new(group.clone(), rank);
+                std::thread::spawn(move || {
+                    (0..50).map(|round| link.all_gather(rank * 100 + round).unwrap()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            let rounds = handle.join().unwrap();
+            for (round, values) in rounds.iter().enumerate() {
+                assert_eq!(values, &vec![round, 100 + round, 200 + round]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_rank_wakes_the_others_with_its_error() {
+        let group = PeerGroup::new(2);
+        let waiting = PeerLink::new(group.clone(), 0);
+        let handle = std::thread::spawn(move || waiting.all_gather(1u8));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        PeerLink::new(group, 1).fail("rank 1: the training data ended".into());
+        let err = handle.join().unwrap().unwrap_err();
+        assert!(err.to_string().contains("rank 1: the training data ended"), "{err}");
+    }
+
+    #[test]
+    fn a_group_of_one_gathers_at_once() {
+        let link = PeerLink::alone();
+        assert_eq!(link.all_gather("x").unwrap(), vec!["x"]);
+        assert_eq!(link.from_leader(Some(7)).unwrap(), 7);
+    }
+}

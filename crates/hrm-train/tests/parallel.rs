@@ -1,0 +1,119 @@
+//! Data-parallel training with two ranks on the CPU (burn's collective lets two peers share
+//! one device): the same global batch gives the same losses as one device, the replicas stay
+//! identical, a paused run resumes exactly with every rank's own data position and ACT state,
+//! and the runs it cannot make are refused with a clear error.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use hrm_core::{BlockConfig, FlatConfig, ModelConfig};
+use hrm_train::{DataParallel, RunDir, StopReason, TrainConfig, TrainError, TrainOptions, TrainSummary};
+
+mod common;
+use common::*;
+
+/// burn's collective is one per process and backend: one data-parallel run at a time.
+static COLLECTIVE: Mutex<()> = Mutex::new(());
+
+fn start_on(config: TrainConfig, corpus: &Path, run: &Path, ranks: usize) -> DataParallel<B> {
+    let mut config = config;
+    let tokenizer = config.prepare_tokenizer(corpus).unwrap();
+    DataParallel::<B>::start(config, tokenizer, RunDir::new(run), corpus, vec![Default::default(); ranks]).unwrap()
+}
+
+fn resume_on(run: &Path, ranks: usize) -> hrm_train::Result<DataParallel<B>> {
+    DataParallel::<B>::resume(RunDir::new(run), vec![Default::default(); ranks])
+}
+
+fn assert_replicas_agree(summary: &TrainSummary, ranks: usize) {
+    assert_eq!(summary.replica_checksums.len(), ranks);
+    assert!(
+        summary.replica_checksums.iter().all(|c| *c == summary.replica_checksums[0]),
+        "replicas differ: {:?}",
+        summary.replica_checksums
+    );
+}
+
+#[test]
+fn two_ranks_follow_one_device_given_the_same_global_batch() {
+    let _one_at_a_time = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let flat = ModelConfig::Flat(FlatConfig::new(0, BlockConfig::new(32, 4).with_max_seq_len(32), 2));
+    let mut one = tiny_config(flat, 40);
+    one.data.batch_size = 16;
+    one.run.eval_every = 20;
+    // Two ranks of 8 windows read the same 16 windows a step as one device of 16.
+    let mut two = TrainConfig { data: hrm_data::DataConfig { batch_size: 8, ..one.data.clone() }, ..one.clone() };
+    // Validation reads the same windows: 2 batches of 16, 4 of 8.
+    (one.run.eval_batches, two.run.eval_batches) = (2, 4);
+    let single = start_on(one, dir.path(), &dir.path().join("one"), 1).run(&TrainOptions::default()).unwrap();
+    let pair = start_on(two, dir.path(), &dir.path().join("two"), 2).run(&TrainOptions::default()).unwrap();
+    assert_eq!((single.step, single.tokens), (pair.step, pair.tokens));
+    assert_replicas_agree(&pair, 2);
+    let worst = single.losses.iter().zip(&pair.losses).map(|(a, b)| (a - b).abs() / a).fold(0.0, f64::max);
+    println!(
+        "losses, 1 device × 16 vs 2 ranks × 8: first {:.5} / {:.5}, last {:.5} / {:.5}, worst relative difference {worst:.2e}",
+        single.losses[0], pair.losses[0], single.losses[39], pair.losses[39]
+    );
+    assert!(worst < 1e-3, "two ranks drift from one device by {worst}");
+    assert!(pair.losses[39] < pair.losses[0] - 1.0, "the pair learns: {:?}", pair.losses);
+    let (a, b) = (single.last_eval.unwrap().loss, pair.last_eval.unwrap().loss);
+    assert!((a - b).abs() / a < 1e-3, "validation {a} vs {b}");
+    // Rank 0 alone writes the logs, once per logged step.
+    let metrics = std::fs::read_to_string(dir.path().join("two/metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().filter(|l| l.contains("\"lr\"")).count(), 8);
+}
+
+#[test]
+fn a_paused_two_rank_run_with_act_resumes_exactly() {
+    let _one_at_a_time = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let config = tiny_config(hrm(3), 24);
+    let full = start_on(config.clone(), dir.path(), &dir.path().join("full"), 2).run(&TrainOptions::default()).unwrap();
+    assert_replicas_agree(&full, 2);
+    let run = dir.path().join("split");
+    for pause in [10, 17] {
+        let _ = std::fs::remove_dir_all(&run);
+        let options = TrainOptions { pause_at_step: Some(pause), ..TrainOptions::default() };
+        let part = start_on(config.clone(), dir.path(), &run, 2).run(&options).unwrap();
+        assert_eq!((part.stop, part.step), (StopReason::Paused, pause));
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(run.join(format!("checkpoints/step-{pause:09}/state.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(state["peers"].as_array().map(Vec::len), Some(1), "rank 1's position is saved");
+        let rest = resume_on(&run, 2).unwrap().run(&TrainOptions::default()).unwrap();
+        let stitched: Vec<f64> = part.losses.iter().chain(&rest.losses).copied().collect();
+        assert_eq!(stitched, full.losses, "pause at {pause}: the resumed run continues the uninterrupted one exactly");
+        assert_eq!((rest.step, rest.tokens), (full.step, full.tokens));
+        assert_eq!(rest.replica_checksums, full.replica_checksums, "pause at {pause}: same final weights");
+    }
+}
+
+#[test]
+fn runs_two_ranks_cannot_make_are_refused() {
+    let _one_at_a_time = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let run = dir.path().join("run");
+    start_on(tiny_config(hrm(2), 4), dir.path(), &run, 2).run(&TrainOptions::default()).unwrap();
+    let err = resume_on(&run, 1).err().unwrap().to_string();
+    assert!(err.contains("trained on 2 device(s) and is being resumed on 1"), "{err}");
+
+    let mut config = tiny_config(hrm(2), 4);
+    let tokenizer = config.prepare_tokenizer(dir.path()).unwrap();
+    let mut growing = config.clone();
+    growing.growth.every_bytes = 1000;
+    let devices = vec![Default::default(); 2];
+    let err =
+        DataParallel::<B>::start(growing, tokenizer.clone(), RunDir::new(dir.path().join("grow")), dir.path(), devices)
+            .err()
+            .unwrap();
+    assert!(matches!(err, TrainError::Config(ref m) if m.contains("one device only")), "{err}");
+
+    let no_devices =
+        DataParallel::<B>::start(config, tokenizer, RunDir::new(dir.path().join("none")), dir.path(), vec![]);
+    assert!(matches!(no_devices, Err(TrainError::Config(ref m)) if m.contains("at least one device")));
+}
