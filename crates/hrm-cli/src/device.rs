@@ -48,28 +48,28 @@ macro_rules! with_backend {
         match $kind {
             DeviceKind::Cpu => {
                 type $b = burn::backend::Autodiff<burn::backend::Flex>;
-                let $device = Default::default();
+                let $device: burn::tensor::Device<$b> = Default::default();
                 $body
             }
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda => {
                 $crate::device::prepare_gpu()?;
                 type $b = burn::backend::Autodiff<burn::backend::Cuda>;
-                let $device = Default::default();
+                let $device: burn::tensor::Device<$b> = Default::default();
                 $body
             }
             #[cfg(feature = "wgpu")]
             DeviceKind::Wgpu => {
                 $crate::device::prepare_gpu()?;
                 type $b = burn::backend::Autodiff<burn::backend::Wgpu>;
-                let $device = Default::default();
+                let $device: burn::tensor::Device<$b> = Default::default();
                 $body
             }
             #[cfg(feature = "metal")]
             DeviceKind::Metal => {
                 $crate::device::prepare_gpu()?;
                 type $b = burn::backend::Autodiff<burn::backend::Metal>;
-                let $device = Default::default();
+                let $device: burn::tensor::Device<$b> = Default::default();
                 $body
             }
             #[allow(unreachable_patterns)]
@@ -79,4 +79,110 @@ macro_rules! with_backend {
             )),
         }
     }};
+}
+
+/// The devices of a data-parallel run: `--devices cuda:0,cuda:1` (one kind, each index
+/// once; `cpu` entries are ranks sharing the one CPU device, for trying the parallel path),
+/// or `--gpus N`: indices 0..N of `kind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceList {
+    /// The backend every device belongs to.
+    pub kind: DeviceKind,
+    /// Device indices, one rank each, in rank order.
+    pub indices: Vec<usize>,
+}
+
+impl DeviceList {
+    /// One device: index 0 of `kind`.
+    pub fn single(kind: DeviceKind) -> Self {
+        Self { kind, indices: vec![0] }
+    }
+
+    /// Parses `--devices`: comma-separated `kind` or `kind:index` (`cuda:0,cuda:1`).
+    pub fn parse(list: &str) -> anyhow::Result<Self> {
+        let mut kind = None;
+        let mut indices = Vec::new();
+        for (position, entry) in list.split(',').map(str::trim).enumerate() {
+            let (name, index) = entry.split_once(':').unwrap_or((entry, "0"));
+            let this = <DeviceKind as ValueEnum>::from_str(name, true).map_err(|_| {
+                anyhow::anyhow!("--devices entry {entry:?}: unknown device kind {name:?} (cpu, cuda, wgpu or metal)")
+            })?;
+            let index: usize = index
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--devices entry {entry:?}: {index:?} is not a device index"))?;
+            if *kind.get_or_insert(this) != this {
+                anyhow::bail!("--devices mixes device kinds ({entry:?} after {:?}): use one kind", kind.unwrap());
+            }
+            if this != DeviceKind::Cpu && indices.contains(&index) {
+                anyhow::bail!("--devices names {entry:?} twice (entry {}): each GPU takes one rank", position + 1);
+            }
+            indices.push(index);
+        }
+        let kind = kind.ok_or_else(|| anyhow::anyhow!("--devices is empty"))?;
+        Ok(Self { kind, indices })
+    }
+
+    /// `--gpus n`: indices 0..n of `kind`, which must be a GPU kind.
+    pub fn gpus(kind: DeviceKind, n: usize) -> anyhow::Result<Self> {
+        if kind == DeviceKind::Cpu {
+            anyhow::bail!("--gpus needs --device cuda, wgpu or metal; for CPU ranks use --devices cpu,cpu");
+        }
+        if n == 0 {
+            anyhow::bail!("--gpus 0: train on at least one GPU");
+        }
+        Ok(Self { kind, indices: (0..n).collect() })
+    }
+
+    /// The devices of backend `B` (whose kind is `self.kind`); an error names a device
+    /// this machine does not have.
+    pub fn devices<B: burn::tensor::backend::Backend>(&self) -> anyhow::Result<Vec<B::Device>> {
+        use burn::tensor::backend::{Device, DeviceId};
+        if self.kind == DeviceKind::Cpu {
+            return Ok(vec![Default::default(); self.indices.len()]);
+        }
+        let type_id = B::Device::default().to_id().type_id;
+        let count = B::device_count(type_id);
+        let name = format!("{:?}", self.kind).to_lowercase();
+        self.indices
+            .iter()
+            .map(|&index| {
+                if index >= count {
+                    anyhow::bail!(
+                        "{name}:{index} does not exist: this machine has {count} {name} device(s){}",
+                        if count > 0 { format!(" ({name}:0 to {name}:{})", count - 1) } else { String::new() }
+                    );
+                }
+                Ok(B::Device::from_id(DeviceId { type_id, index_id: index as u16 }))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_lists_parse_and_refuse_what_cannot_run() {
+        let cuda = DeviceList::parse("cuda:0, cuda:1").unwrap();
+        assert_eq!(cuda, DeviceList { kind: DeviceKind::Cuda, indices: vec![0, 1] });
+        assert_eq!(DeviceList::parse("cpu,cpu").unwrap().indices, vec![0, 0]);
+        assert_eq!(DeviceList::gpus(DeviceKind::Cuda, 3).unwrap().indices, vec![0, 1, 2]);
+        for (bad, why) in [
+            ("cuda:0,wgpu:1", "mixes device kinds"),
+            ("cuda:0,cuda:0", "twice"),
+            ("tpu:0", "unknown device kind"),
+            ("cuda:x", "not a device index"),
+        ] {
+            let err = DeviceList::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        assert!(DeviceList::gpus(DeviceKind::Cpu, 2).is_err());
+    }
+
+    #[test]
+    fn cpu_ranks_share_the_cpu() {
+        type B = burn::backend::Flex;
+        assert_eq!(DeviceList::parse("cpu:0,cpu:1").unwrap().devices::<B>().unwrap().len(), 2);
+    }
 }

@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use hrm_data::DataConfig;
-use hrm_train::{RunDir, TrainConfig, TrainOptions, Trainer};
+use hrm_train::{DataParallel, RunDir, TrainConfig, TrainOptions, Trainer};
 
-use crate::device::DeviceKind;
+use crate::device::{DeviceKind, DeviceList};
 use crate::with_backend;
 
 /// Arguments of `hrm train`.
@@ -33,6 +33,15 @@ pub struct TrainArgs {
     /// Where to train.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceKind,
+    /// Train data-parallel on these devices, one rank each: `cuda:0,cuda:1` (one kind). Each
+    /// rank reads its own share of the data with `data.batch_size` windows a step, so the
+    /// global batch grows with the device count; a run resumes on as many devices as it
+    /// started on. `cpu,cpu` runs two ranks on the CPU (to try the parallel path).
+    #[arg(long, value_name = "LIST", conflicts_with_all = ["device", "gpus"])]
+    devices: Option<String>,
+    /// Train data-parallel on the first N GPUs of `--device` (`--gpus 2` = `cuda:0,cuda:1`).
+    #[arg(long, value_name = "N")]
+    gpus: Option<usize>,
     /// Float type: `f32`; `mixed` (f32 weights and optimiser, bf16 matmuls and attention); or
     /// `bf16` (CUDA only), pure bf16: +20% tokens/s on an H100 but 5.7% worse validation loss
     /// after 2,000 steps (docs/benchmarks.md). Checkpoints are saved in f32 in every case.
@@ -84,22 +93,33 @@ pub enum Dtype {
     Mixed,
 }
 
+impl TrainArgs {
+    /// The devices to train on: `--devices`, `--gpus`, or the one `--device`.
+    fn device_list(&self) -> anyhow::Result<DeviceList> {
+        match (&self.devices, self.gpus) {
+            (Some(list), _) => DeviceList::parse(list),
+            (None, Some(n)) => DeviceList::gpus(self.device, n),
+            (None, None) => Ok(DeviceList::single(self.device)),
+        }
+    }
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let options = TrainOptions { progress: !args.quiet, stop: install_ctrl_c(), ..TrainOptions::default() };
-    match (args.dtype, args.device) {
-        (Dtype::F32, _) => with_backend!(args.device, |B, device| train_on::<B>(&args, device, &options)),
+    let list = args.device_list()?;
+    if list.indices.len() > 1 && args.continue_on.is_some() {
+        anyhow::bail!("--continue-on trains on one device; drop --devices/--gpus, or resume the continued run on them");
+    }
+    match (args.dtype, list.kind) {
+        (Dtype::F32, _) => with_backend!(list.kind, |B, _device| train_on::<B>(&args, &list, &options)),
         (Dtype::Mixed, _) => {
             hrm_core::layers::set_bf16_matmuls(true);
-            with_backend!(args.device, |B, device| train_on::<B>(&args, device, &options))
+            with_backend!(list.kind, |B, _device| train_on::<B>(&args, &list, &options))
         }
         #[cfg(feature = "cuda")]
         (Dtype::Bf16, DeviceKind::Cuda) => {
             crate::device::prepare_gpu()?;
-            train_on::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(
-                &args,
-                Default::default(),
-                &options,
-            )
+            train_on::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, &list, &options)
         }
         (Dtype::Bf16, other) => Err(anyhow::anyhow!(
             "--dtype bf16 runs on CUDA only (build with `--features cuda`, pass `--device cuda`); got {other:?}"
@@ -107,31 +127,40 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Starts, resumes or continues the run the arguments describe on backend `B`, and trains it.
+/// Starts, resumes or continues the run the arguments describe on backend `B`, and trains it
+/// on `list`'s devices.
 fn train_on<B: burn::tensor::backend::AutodiffBackend>(
     args: &TrainArgs,
-    device: B::Device,
+    list: &DeviceList,
     options: &TrainOptions,
 ) -> anyhow::Result<()> {
+    let mut devices = list.devices::<B>()?;
     let trainer = if let Some(run) = &args.resume {
-        Trainer::<B>::resume(RunDir::new(run), device)?
+        DataParallel::<B>::resume(RunDir::new(run), devices)?
     } else {
         let config_path = args.config.as_ref().expect("clap requires --config without --resume");
         let mut config = load_config(config_path, &args.overrides)?;
         let base = crate::folder::folder_of(config_path);
         if let Some(run) = &args.continue_on {
             let data: DataConfig = config.data.clone();
-            Trainer::<B>::continue_on(RunDir::new(run), data, &base, config.run.steps, device)?
+            let device = devices.remove(0);
+            let summary =
+                Trainer::<B>::continue_on(RunDir::new(run), data, &base, config.run.steps, device)?.run(options)?;
+            return report(&summary);
         } else {
             let run = args.output.clone().unwrap_or_else(|| {
                 let root = std::env::var_os("HRM_OUTPUT_BASE").map(PathBuf::from).unwrap_or_else(|| "runs".into());
                 root.join(config_path.file_stem().unwrap_or_default())
             });
             let tokenizer = config.prepare_tokenizer(&base)?;
-            Trainer::<B>::start(config, tokenizer, RunDir::new(&run), &base, device)?
+            DataParallel::<B>::start(config, tokenizer, RunDir::new(&run), &base, devices)?
         }
     };
-    let summary = trainer.run(options)?;
+    report(&trainer.run(options)?)
+}
+
+/// Prints how a run ended.
+fn report(summary: &hrm_train::TrainSummary) -> anyhow::Result<()> {
     println!(
         "{:?} at step {} after {} tokens{}",
         summary.stop,

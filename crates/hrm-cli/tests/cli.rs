@@ -125,13 +125,15 @@ fn set_overrides_reach_the_run() {
 #[test]
 fn user_errors_say_what_is_wrong() {
     let dir = setup();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (&["train", "--config", "missing.toml"], "cannot read config missing.toml"),
         (&["train", "--config", "tiny.toml", "--set", "run.stepz=5", "--quiet"], "stepz"),
         (&["train", "--config", "tiny.toml", "--set", "model.block.n_heads=3", "--quiet", "-o", "r2"], "d_model"),
         (&["train", "--config", "tiny.toml", "--device", "tpu"], "possible values: cpu, cuda, wgpu, metal"),
         (&["train", "--config", "tiny.toml", "--device", "cuda", "--quiet"], "built without Cuda support"),
         (&["train", "--resume", "tiny.toml"], "config.toml"),
+        (&["train", "--config", "tiny.toml", "--devices", "cuda:0,wgpu:1"], "mixes device kinds"),
+        (&["train", "--config", "tiny.toml", "--gpus", "2"], "--gpus needs --device cuda"),
         (&["generate", "no-such-run"], "not an hrm run folder"),
     ];
     for (args, expected) in cases {
@@ -166,6 +168,20 @@ fn user_errors_say_what_is_wrong() {
     );
     let out = hrm(&["train", "-c", "tiny.toml", "-o", "run", "--quiet"], dir.path());
     assert!(!out.status.success() && text(&out).contains("already holds a run"), "{}", text(&out));
+}
+
+#[test]
+fn two_cpu_ranks_train_and_resume_only_on_two() {
+    let dir = setup();
+    let train = ["train", "-c", "tiny.toml", "-o", "run", "--devices", "cpu,cpu", "--set", "run.steps=4", "--quiet"];
+    let out = hrm(&train, dir.path());
+    assert!(out.status.success() && text(&out).contains("Finished at step 4"), "{}", text(&out));
+    let log = std::fs::read_to_string(dir.path().join("run/train.log")).unwrap();
+    assert!(log.contains("data-parallel over 2 devices"), "{log}");
+    let out = hrm(&["train", "--resume", "run", "--quiet"], dir.path());
+    assert!(!out.status.success() && text(&out).contains("trained on 2 device(s)"), "{}", text(&out));
+    let out = hrm(&["train", "--resume", "run", "--devices", "cpu,cpu", "--quiet"], dir.path());
+    assert!(out.status.success() && text(&out).contains("Finished at step 4"), "{}", text(&out));
 }
 
 #[test]
