@@ -5,6 +5,7 @@ mod bench_data;
 mod bench_decode;
 #[cfg(feature = "cuda")]
 mod bench_matmul;
+mod bench_multi_gpu;
 mod bench_train;
 mod chaos;
 mod compare;
@@ -54,6 +55,9 @@ enum Bench {
     /// `--features cuda`): what burn's default kernel costs against the best for each shape.
     #[cfg(feature = "cuda")]
     Matmul(bench_matmul::Args),
+    /// Data-parallel training (`hrm train --gpus N`) for several GPU counts in one call:
+    /// tokens/s, speedup over one GPU, loss curves, and a killed-and-resumed run.
+    MultiGpu(bench_multi_gpu::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +65,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench { bench: Bench::Data(args) } => bench_data::run(args),
         Task::Bench { bench: Bench::Decode(args) } => bench_decode::run(args),
         Task::Bench { bench: Bench::Train(args) } => bench_train::run(args),
+        Task::Bench { bench: Bench::MultiGpu(args) } => bench_multi_gpu::run(args),
         #[cfg(feature = "cuda")]
         Task::Bench { bench: Bench::Matmul(args) } => bench_matmul::run(args),
         Task::TrainAllSizes(args) => train_all_sizes::run(args),

@@ -114,7 +114,10 @@ impl DeviceList {
                 anyhow::bail!("--devices mixes device kinds ({entry:?} after {:?}): use one kind", kind.unwrap());
             }
             if this != DeviceKind::Cpu && indices.contains(&index) {
-                anyhow::bail!("--devices names {entry:?} twice (entry {}): each GPU takes one rank", position + 1);
+                tracing::warn!(
+                    "--devices names {entry:?} twice (entry {}): those ranks share one GPU, which tests the parallel path but is no faster",
+                    position + 1
+                );
             }
             indices.push(index);
         }
@@ -167,10 +170,11 @@ mod tests {
         let cuda = DeviceList::parse("cuda:0, cuda:1").unwrap();
         assert_eq!(cuda, DeviceList { kind: DeviceKind::Cuda, indices: vec![0, 1] });
         assert_eq!(DeviceList::parse("cpu,cpu").unwrap().indices, vec![0, 0]);
+        // Two ranks on one GPU: allowed (with a warning), to try the parallel path there.
+        assert_eq!(DeviceList::parse("cuda:0,cuda:0").unwrap().indices, vec![0, 0]);
         assert_eq!(DeviceList::gpus(DeviceKind::Cuda, 3).unwrap().indices, vec![0, 1, 2]);
         for (bad, why) in [
             ("cuda:0,wgpu:1", "mixes device kinds"),
-            ("cuda:0,cuda:0", "twice"),
             ("tpu:0", "unknown device kind"),
             ("cuda:x", "not a device index"),
         ] {

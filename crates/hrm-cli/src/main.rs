@@ -60,9 +60,13 @@ enum Command {
     Chat(chat::ChatArgs),
 }
 
+/// Log levels unless `RUST_LOG` says otherwise: hrm's progress at info; burn's collective
+/// prints its whole config at info when each rank joins, so only its warnings.
+const DEFAULT_LOG: &str = "info,burn_collective=warn";
+
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| DEFAULT_LOG.into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

@@ -36,7 +36,8 @@ pub struct TrainArgs {
     /// Train data-parallel on these devices, one rank each: `cuda:0,cuda:1` (one kind). Each
     /// rank reads its own share of the data with `data.batch_size` windows a step, so the
     /// global batch grows with the device count; a run resumes on as many devices as it
-    /// started on. `cpu,cpu` runs two ranks on the CPU (to try the parallel path).
+    /// started on. `cpu,cpu` runs two ranks on the CPU, `cuda:0,cuda:0` two on one GPU (to
+    /// try the parallel path; no faster).
     #[arg(long, value_name = "LIST", conflicts_with_all = ["device", "gpus"])]
     devices: Option<String>,
     /// Train data-parallel on the first N GPUs of `--device` (`--gpus 2` = `cuda:0,cuda:1`).
