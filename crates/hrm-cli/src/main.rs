@@ -10,6 +10,8 @@ mod generate;
 mod generation_args;
 mod info;
 mod interop;
+#[cfg(feature = "cuda")]
+mod nccl;
 mod plot;
 mod progress;
 mod sweep;

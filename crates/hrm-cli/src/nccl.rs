@@ -1,0 +1,68 @@
+//! NCCL for runs over several CUDA devices: burn copies tensors between GPUs through NCCL,
+//! which cudarc loads by the name `libnccl.so` only. PyTorch's pip wheels ship it as
+//! `nvidia/nccl/lib/libnccl.so.2` (package nvidia-nccl-cu*), a name nothing loads. Before
+//! such a run, [`ensure_loadable`] finds it and, if needed, restarts hrm once with a folder
+//! holding a `libnccl.so` link first on `LD_LIBRARY_PATH`.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Set in the restarted process, so it never restarts again.
+const RESTARTED: &str = "HRM_NCCL_RESTARTED";
+
+/// Returns when `libnccl.so` loads; otherwise finds NCCL (`$HRM_NCCL_LIB`, `LD_LIBRARY_PATH`,
+/// the system's library folders, Python's `nvidia.nccl` package), links it as `libnccl.so`
+/// in `cache/nccl/` and restarts hrm with that folder on `LD_LIBRARY_PATH` (this call then
+/// does not return). An error says where it looked and what to install.
+pub fn ensure_loadable(cache: &Path) -> anyhow::Result<()> {
+    // SAFETY: loading NCCL runs its initialisers, which do not touch this process's state.
+    if let Ok(lib) = unsafe { libloading::Library::new("libnccl.so") } {
+        drop(lib);
+        tracing::debug!("NCCL loads as libnccl.so");
+        return Ok(());
+    }
+    if std::env::var_os(RESTARTED).is_some() {
+        anyhow::bail!("libnccl.so still does not load after linking it into {}", cache.join("nccl").display());
+    }
+    let found = find().ok_or_else(|| {
+        anyhow::anyhow!(
+            "training on several GPUs needs NCCL (libnccl.so), and none was found (looked at $HRM_NCCL_LIB, LD_LIBRARY_PATH, /usr/lib*, and Python's nvidia.nccl package): install NCCL (e.g. `pip install nvidia-nccl-cu13`), or set HRM_NCCL_LIB to its libnccl.so.2"
+        )
+    })?;
+    let folder = cache.join("nccl");
+    std::fs::create_dir_all(&folder)?;
+    let link = folder.join("libnccl.so");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&found, &link)?;
+    tracing::info!("NCCL: using {} (linked as {})", found.display(), link.display());
+    let path = match std::env::var_os("LD_LIBRARY_PATH") {
+        Some(old) => format!("{}:{}", folder.display(), old.to_string_lossy()),
+        None => folder.display().to_string(),
+    };
+    let error = Command::new(std::env::current_exe()?)
+        .args(std::env::args_os().skip(1))
+        .env("LD_LIBRARY_PATH", path)
+        .env(RESTARTED, "1")
+        .exec();
+    Err(anyhow::anyhow!("restarting hrm with NCCL on LD_LIBRARY_PATH failed: {error}"))
+}
+
+/// The first NCCL library found.
+fn find() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("HRM_NCCL_LIB") {
+        return Some(PathBuf::from(path));
+    }
+    let mut folders: Vec<PathBuf> =
+        std::env::var_os("LD_LIBRARY_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    folders.extend(["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"].map(PathBuf::from));
+    folders.extend(python_nccl_folder());
+    folders.into_iter().map(|f| f.join("libnccl.so.2")).find(|p| p.is_file())
+}
+
+/// `nvidia/nccl/lib` of the `python3` on PATH, if it has the package.
+fn python_nccl_folder() -> Option<PathBuf> {
+    let script = "import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], 'lib'))";
+    let out = Command::new("python3").args(["-c", script]).output().ok()?;
+    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
