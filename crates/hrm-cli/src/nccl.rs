@@ -19,7 +19,7 @@ pub fn ensure_loadable(cache: &Path) -> anyhow::Result<()> {
     // SAFETY: loading NCCL runs its initialisers, which do not touch this process's state.
     if let Ok(lib) = unsafe { libloading::Library::new("libnccl.so") } {
         drop(lib);
-        tracing::debug!("NCCL loads as libnccl.so");
+        tracing::info!("NCCL found: libnccl.so loads");
         return Ok(());
     }
     if std::env::var_os(RESTARTED).is_some() {

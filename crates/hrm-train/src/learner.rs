@@ -1066,14 +1066,20 @@ impl<B: AutodiffBackend> DataParallel<B> {
         if devices.len() > 1 {
             burn::collective::reset_collective::<B::InnerBackend>();
         }
-        let mut followers = Vec::new();
+        let mut seeds = Vec::new();
         for (rank, device) in devices.iter().enumerate().skip(1) {
-            followers.push(leader.follower(rank, device.clone())?);
+            seeds.push(leader.follower_seed(rank, device.clone())?);
         }
         std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                followers.into_iter().map(|trainer| scope.spawn(move || run_rank(trainer, options))).collect();
-            let leader_result = run_rank(leader, options);
+            let handles: Vec<_> = seeds
+                .into_iter()
+                .map(|seed| {
+                    let link = seed.link.clone();
+                    scope.spawn(move || run_rank(link, || Trainer::from_seed(seed), options))
+                })
+                .collect();
+            let link = leader.link.clone();
+            let leader_result = run_rank(link, || Ok(leader), options);
             let mut checksums = Vec::new();
             let mut first_error = None;
             for handle in handles {
@@ -1097,9 +1103,14 @@ impl<B: AutodiffBackend> DataParallel<B> {
     }
 }
 
-/// Runs one rank to its end: joins the collective, trains, leaves; a failure (error or
-/// panic) is reported to the group so no rank waits for it.
-fn run_rank<B: AutodiffBackend>(mut trainer: Trainer<B>, options: &TrainOptions) -> Result<TrainSummary> {
+/// Runs one rank to its end on the calling thread: builds its trainer there (so every
+/// tensor a rank uses was made by its own thread), joins the collective, trains, leaves; a
+/// failure (error or panic) is reported to the group so no rank waits for it.
+fn run_rank<B: AutodiffBackend>(
+    link: PeerLink,
+    build: impl FnOnce() -> Result<Trainer<B>>,
+    options: &TrainOptions,
+) -> Result<TrainSummary> {
     struct FailOnPanic(PeerLink);
     impl Drop for FailOnPanic {
         fn drop(&mut self) {
@@ -1108,45 +1119,83 @@ fn run_rank<B: AutodiffBackend>(mut trainer: Trainer<B>, options: &TrainOptions)
             }
         }
     }
-    let link = trainer.link.clone();
     let _guard = FailOnPanic(link.clone());
-    let result = join_collective::<B>(&link, &trainer.device).and_then(|()| trainer.run_loop(options));
-    leave_collective::<B>(&link);
-    match result {
-        Ok(mut summary) => {
-            summary.replica_checksums = vec![weights_checksum(&trainer.model)];
-            Ok(summary)
-        }
-        Err(e) => {
-            link.fail(format!("rank {} failed: {e}", link.rank()));
-            Err(e)
-        }
+    let result = build().and_then(|mut trainer| {
+        join_collective::<B>(&link, &trainer.device)?;
+        let result = trainer.run_loop(options);
+        leave_collective::<B>(&link);
+        let mut summary = result?;
+        summary.replica_checksums = vec![weights_checksum(&trainer.model)];
+        Ok(summary)
+    });
+    if let Err(e) = &result {
+        link.fail(format!("rank {} failed: {e}", link.rank()));
     }
+    result
+}
+
+/// What a rank other than 0 is built from, in its own thread: rank 0's weights and
+/// optimiser state as bytes, its counters, and its own position.
+struct FollowerSeed<B: AutodiffBackend> {
+    config: TrainConfig,
+    run: RunDir,
+    device: B::Device,
+    model: Vec<u8>,
+    optims: (Vec<u8>, Vec<u8>),
+    state: TrainState,
+    carries: Option<Vec<Option<SavedCarry>>>,
+    tokenizer: Arc<AnyTokenizer>,
+    data_base: std::path::PathBuf,
+    link: PeerLink,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
-    /// Rank `rank`'s trainer on `device`, from this rank 0: the same weights, optimiser
-    /// state, counters and tokenizer; its own data shard, position and ACT carries.
-    fn follower(&self, rank: usize, device: B::Device) -> Result<Self> {
+    /// What rank `rank`'s trainer on `device` is built from (by [`Trainer::from_seed`]):
+    /// this rank 0's weights, optimiser state, counters and tokenizer; its own position and
+    /// ACT carries.
+    fn follower_seed(&self, rank: usize, device: B::Device) -> Result<FollowerSeed<B>> {
         let dir = self.run.checkpoints();
-        let move_record = |record: AdamRecord<B>| -> Result<AdamRecord<B>> {
-            let bytes = Bytes::default().record(record, ()).map_err(|e| record_error(&dir, "optimiser", e))?;
-            Bytes::default().load(bytes, &device).map_err(|e| record_error(&dir, "optimiser", e))
-        };
-        let optims = (move_record(self.optim.to_record())?, move_record(self.optim_embed.to_record())?);
+        let model = Bytes::default()
+            .record(self.model.clone().into_record(), ())
+            .map_err(|e| record_error(&dir, "model", e))?;
+        let record =
+            |record: AdamRecord<B>| Bytes::default().record(record, ()).map_err(|e| record_error(&dir, "optimiser", e));
+        let optims = (record(self.optim.to_record())?, record(self.optim_embed.to_record())?);
         let start = self.peer_starts.get(rank - 1).cloned().unwrap_or_default();
-        let state = TrainState { cursor: start.position.cursor, segment: start.position.segment, ..self.state.clone() };
-        let link = PeerLink::new(self.link.group(), rank);
+        Ok(FollowerSeed {
+            config: self.config.clone(),
+            run: self.run.clone(),
+            device,
+            model,
+            optims,
+            state: TrainState { cursor: start.position.cursor, segment: start.position.segment, ..self.state.clone() },
+            carries: start.carries,
+            tokenizer: self.tokenizer.clone(),
+            data_base: self.data_base.clone(),
+            link: PeerLink::new(self.link.group(), rank),
+        })
+    }
+
+    /// A rank's trainer from its seed, on the calling thread.
+    fn from_seed(seed: FollowerSeed<B>) -> Result<Self> {
+        let dir = seed.run.checkpoints();
+        let device = seed.device;
+        let model = checkpoint::decode_model::<B>(&seed.model, &seed.config.model, seed.config.run.seed, &device)
+            .map_err(|e| record_error(&dir, "model", e))?;
+        let load =
+            |bytes: Vec<u8>| Bytes::default().load(bytes, &device).map_err(|e| record_error(&dir, "optimiser", e));
+        let optims = (load(seed.optims.0)?, load(seed.optims.1)?);
+        let (config, run, state, carries, link) = (seed.config, seed.run, seed.state, seed.carries, seed.link);
         Self::assemble(
-            self.config.clone(),
-            self.run.clone(),
-            device.clone(),
-            self.model.clone().fork(&device),
+            config,
+            run,
+            device,
+            model,
             Some(optims),
             state,
-            start.carries,
-            self.tokenizer.clone(),
-            &self.data_base,
+            carries,
+            seed.tokenizer,
+            &seed.data_base,
             None,
             link,
         )
