@@ -13,7 +13,9 @@
 use std::any::Any;
 use std::sync::{Arc, Condvar, Mutex};
 
-use burn::collective::{CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register};
+use burn::collective::{
+    AllReduceStrategy, CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register,
+};
 use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
@@ -135,12 +137,25 @@ impl PeerLink {
     }
 }
 
+/// burn's local all-reduce strategy: `$HRM_ALLREDUCE` = `tree` (burn's default, arity 2),
+/// `ring` or `centralized`.
+pub fn all_reduce_strategy() -> Result<AllReduceStrategy> {
+    match std::env::var("HRM_ALLREDUCE").as_deref() {
+        Err(_) | Ok("tree") => Ok(AllReduceStrategy::Tree(2)),
+        Ok("ring") => Ok(AllReduceStrategy::Ring),
+        Ok("centralized") => Ok(AllReduceStrategy::Centralized),
+        Ok(other) => Err(TrainError::Config(format!("HRM_ALLREDUCE={other}: use tree, ring or centralized"))),
+    }
+}
+
 /// Joins burn's collective as this rank (a no-op for a group of one).
 pub fn join_collective<B: AutodiffBackend>(link: &PeerLink, device: &B::Device) -> Result<()> {
     if link.world() == 1 {
         return Ok(());
     }
-    let config = CollectiveConfig::default().with_num_devices(link.world());
+    let config = CollectiveConfig::default()
+        .with_num_devices(link.world())
+        .with_local_all_reduce_strategy(all_reduce_strategy()?);
     register::<B::InnerBackend>(PeerId::from(link.rank), device.clone(), config)
         .map_err(|e| TrainError::Peer(format!("rank {} cannot join the collective: {e:?}", link.rank)))
 }

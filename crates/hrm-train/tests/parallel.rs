@@ -117,3 +117,25 @@ fn runs_two_ranks_cannot_make_are_refused() {
         DataParallel::<B>::start(config, tokenizer, RunDir::new(dir.path().join("none")), dir.path(), vec![]);
     assert!(matches!(no_devices, Err(TrainError::Config(ref m)) if m.contains("at least one device")));
 }
+
+#[test]
+fn every_all_reduce_strategy_averages_alike() {
+    let _one_at_a_time = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let mut runs = Vec::new();
+    for strategy in ["tree", "ring", "centralized"] {
+        // SAFETY: the lock above keeps every other reader of HRM_ALLREDUCE (the ranks) out.
+        unsafe { std::env::set_var("HRM_ALLREDUCE", strategy) };
+        let run = dir.path().join(strategy);
+        let summary = start_on(tiny_config(hrm(2), 6), dir.path(), &run, 3).run(&TrainOptions::default());
+        unsafe { std::env::remove_var("HRM_ALLREDUCE") };
+        let summary = summary.unwrap();
+        assert_replicas_agree(&summary, 3);
+        runs.push(summary.losses);
+    }
+    for losses in &runs[1..] {
+        let worst = losses.iter().zip(&runs[0]).map(|(a, b)| (a - b).abs() / b).fold(0.0, f64::max);
+        assert!(worst < 1e-5, "strategies disagree by {worst}: {runs:?}");
+    }
+}
