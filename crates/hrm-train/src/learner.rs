@@ -126,7 +126,8 @@ struct StepShare {
     running: (f64, f64),
     /// Tokens and bytes of text it read since the last step.
     fresh: (u64, u64),
-    /// Mean ACT segments of its batch, if that batch ends with this step.
+    /// Mean ACT segments of its batch, if that batch could end with this step (all halted,
+    /// or the segment cap).
     act_steps: Option<f64>,
 }
 
@@ -659,13 +660,18 @@ impl<B: AutodiffBackend> Trainer<B> {
                         q_weight,
                     );
                     let seed = self.config.run.seed ^ (step.wrapping_mul(0x9E37_79B9_7F4A_7C15)) ^ i as u64;
+                    // Drawn for the global batch (every rank's rows), this rank keeping its own
+                    // rows: ranks explore independently, and W ranks draw what one device with
+                    // the W-times batch would.
+                    let [rows, seq] = inputs.dims();
                     let min_steps = exploration_min_steps::<B>(
                         &mut StdRng::seed_from_u64(seed),
-                        inputs.dims(),
+                        [rows * self.link.world(), seq],
                         self.config.model.halt_exploration_prob(),
                         hrm.halt_max_steps(),
                         &self.device,
-                    );
+                    )
+                    .narrow(0, rows * self.link.rank(), rows);
                     let policy =
                         HaltPolicy { max_steps: hrm.halt_max_steps(), use_q: true, min_steps: Some(min_steps) };
                     let next = policy.apply(out.carry, out.q_halt.detach(), out.q_continue.detach());
@@ -700,36 +706,41 @@ impl<B: AutodiffBackend> Trainer<B> {
             Model::Hrm(hrm) => hrm.halt_max_steps(),
             Model::Flat(_) => 1,
         };
-        let ends = finished || batch.segment + 1 >= max_segments;
+        let ends_here = finished || batch.segment + 1 >= max_segments;
         let share = StepShare {
             report,
             running: running_total,
             fresh: std::mem::take(&mut self.fresh),
-            act_steps: ends.then(|| mean_act_steps(&batch.micro)),
+            act_steps: ends_here.then(|| mean_act_steps(&batch.micro)),
         };
         let shares = self.link.all_gather(share)?;
+        // Batches end together on every rank (when every rank's has halted, or at the segment
+        // cap), so W ranks step through segments as one device with the W-times batch does.
+        let ends = shares.iter().all(|s| s.act_steps.is_some());
+        // A rank's losses are means over its running positions; weighting each rank by its
+        // share of all running positions makes the average the mean over the global batch.
+        let world = shares.len() as f64;
+        let all_active: f64 = shares.iter().map(|s| s.report.active).sum();
+        let weight = |share: &StepShare| if all_active > 0.0 { share.report.active * world / all_active } else { 1.0 };
+        let micro = batch.micro.len() as f64;
         let mut report = SegmentReport::default();
         let mut running_total = (0.0, 0.0);
         for share in &shares {
-            let part = &share.report;
-            (report.total, report.lm, report.q) = (report.total + part.total, report.lm + part.lm, report.q + part.q);
+            let (part, w) = (&share.report, weight(share) / (micro * world));
+            (report.total, report.lm, report.q) =
+                (report.total + part.total * w, report.lm + part.lm * w, report.q + part.q * w);
             (report.correct, report.active) = (report.correct + part.correct, report.active + part.active);
             running_total = (running_total.0 + share.running.0, running_total.1 + share.running.1);
             self.state.tokens += share.fresh.0;
             self.state.text_bytes += share.fresh.1;
         }
-        let ended: Vec<f64> = shares.iter().filter_map(|s| s.act_steps).collect();
-        if !ended.is_empty() {
-            self.last_act_steps = ended.iter().sum::<f64>() / ended.len() as f64;
+        if ends {
+            self.last_act_steps = shares.iter().filter_map(|s| s.act_steps).sum::<f64>() / world;
         }
-        let micro = batch.micro.len() as f64;
-        let parts = micro * shares.len() as f64;
-        report.total /= parts;
-        report.lm /= parts;
-        report.q /= parts;
         let mut grads = accumulator.grads();
-        if micro > 1.0 {
-            scale(&self.model, &mut grads, 1.0 / micro);
+        let factor = weight(&shares[self.link.rank()]) / micro;
+        if factor != 1.0 {
+            scale(&self.model, &mut grads, factor);
         }
         let mut grads = average_gradients(&self.link, &self.model, grads)?;
         if options.faults.nan_gradient_at == Some(step + 1) {
