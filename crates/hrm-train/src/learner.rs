@@ -60,6 +60,19 @@ pub struct Faults {
     pub nan_gradient_at: Option<u64>,
     /// Multiply the loss (and so the gradients) of this step by 1000: an exploding loss.
     pub loss_spike_at: Option<u64>,
+    /// Make one data-parallel rank fail at the start of a step, with an error or a panic.
+    pub rank_failure: Option<RankFailure>,
+}
+
+/// A failure of one data-parallel rank, injected by [`Faults::rank_failure`].
+#[derive(Debug, Clone, Copy)]
+pub struct RankFailure {
+    /// The rank that fails.
+    pub rank: usize,
+    /// The step (1-based) it fails at.
+    pub step: u64,
+    /// Panic instead of returning an error.
+    pub panic: bool,
 }
 
 /// Why a run ended.
@@ -631,6 +644,16 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Returns the report (the mean over ranks), gradient norm, learning rate and the share
     /// of positions still running.
     fn train_step(&mut self, options: &TrainOptions) -> Result<(SegmentReport, f64, f64, f64)> {
+        if let Some(failure) = options.faults.rank_failure
+            && failure.rank == self.link.rank()
+            && failure.step == self.state.step + 1
+        {
+            let what = format!("rank {} fails at step {} (injected)", failure.rank, failure.step);
+            if failure.panic {
+                panic!("{what}");
+            }
+            return Err(TrainError::Peer(what));
+        }
         if self.pending.is_none() {
             let batch = self.next_batch()?;
             self.pending = Some(batch);
@@ -1140,7 +1163,11 @@ fn run_rank<B: AutodiffBackend>(
         Ok(summary)
     });
     if let Err(e) = &result {
-        link.fail(format!("rank {} failed: {e}", link.rank()));
+        let why = match e {
+            TrainError::Peer(why) => why.clone(),
+            other => other.to_string(),
+        };
+        link.fail(format!("rank {} failed: {why}", link.rank()));
     }
     result
 }

@@ -40,7 +40,7 @@ pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, Tokeniz
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};
 pub use interop::{ExportConfig, export_run, import_export};
-pub use learner::{DataParallel, Faults, StopReason, TrainOptions, TrainSummary, Trainer};
+pub use learner::{DataParallel, Faults, RankFailure, StopReason, TrainOptions, TrainSummary, Trainer};
 pub use run_dir::RunDir;
 pub use schedule::ScheduleConfig;
 pub use tokenizer_check::{RunCopy, TokenizerCheck, check_tokenizer, restore_tokenizer};

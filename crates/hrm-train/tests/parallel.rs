@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use hrm_core::{BlockConfig, FlatConfig, ModelConfig};
-use hrm_train::{DataParallel, RunDir, StopReason, TrainConfig, TrainError, TrainOptions, TrainSummary};
+use hrm_train::{
+    DataParallel, Faults, RankFailure, RunDir, StopReason, TrainConfig, TrainError, TrainOptions, TrainSummary,
+};
 
 mod common;
 use common::*;
@@ -156,5 +158,31 @@ fn every_all_reduce_strategy_averages_alike() {
     for losses in &runs[1..] {
         let worst = losses.iter().zip(&runs[0]).map(|(a, b)| (a - b).abs() / b).fold(0.0, f64::max);
         assert!(worst < 1e-5, "strategies disagree by {worst}: {runs:?}");
+    }
+}
+
+#[test]
+fn a_failing_rank_stops_every_rank_and_the_last_checkpoint_resumes() {
+    let _one_at_a_time = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    write_corpus(dir.path());
+    let mut config = tiny_config(hrm(2), 12);
+    config.run.checkpoint_every = 4;
+    for panic in [false, true] {
+        let run = dir.path().join(format!("panic-{panic}"));
+        let failure = RankFailure { rank: 1, step: 7, panic };
+        let options = TrainOptions {
+            faults: Faults { rank_failure: Some(failure), ..Faults::default() },
+            ..TrainOptions::default()
+        };
+        let started = std::time::Instant::now();
+        let err = start_on(config.clone(), dir.path(), &run, 2).run(&options).unwrap_err().to_string();
+        println!("rank 1 {}: {err} ({:.1} s)", if panic { "panics" } else { "fails" }, started.elapsed().as_secs_f64());
+        let expected = if panic { "rank 1 panicked" } else { "rank 1 fails at step 7" };
+        assert!(err.contains(expected), "{err}");
+        // The checkpoint of step 4 is intact and the run goes on from it on both ranks.
+        let rest = resume_on(&run, 2).unwrap().run(&TrainOptions::default()).unwrap();
+        assert_eq!((rest.step, rest.losses.len()), (12, 8));
+        assert_replicas_agree(&rest, 2);
     }
 }
