@@ -54,6 +54,13 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         for d in &state.datasets {
             println!("  dataset {} from step {}", d.sources.join("+"), d.from_step);
         }
+        if state.world() > 1 {
+            println!(
+                "  data-parallel over {} devices: resume with --gpus {} (or --devices)",
+                state.world(),
+                state.world()
+            );
+        }
     }
     if let Ok(metrics) = std::fs::read_to_string(run.metrics())
         && let Some(last) = metrics.lines().rev().find(|l| l.contains("\"eval\""))

@@ -182,6 +182,8 @@ fn two_cpu_ranks_train_and_resume_only_on_two() {
     assert!(!out.status.success() && text(&out).contains("trained on 2 device(s)"), "{}", text(&out));
     let out = hrm(&["train", "--resume", "run", "--devices", "cpu,cpu", "--quiet"], dir.path());
     assert!(out.status.success() && text(&out).contains("Finished at step 4"), "{}", text(&out));
+    let out = hrm(&["info", "run"], dir.path());
+    assert!(text(&out).contains("data-parallel over 2 devices"), "{}", text(&out));
 }
 
 #[test]
