@@ -25,7 +25,7 @@ pub fn ensure_loadable(cache: &Path) -> anyhow::Result<()> {
     if std::env::var_os(RESTARTED).is_some() {
         anyhow::bail!("libnccl.so still does not load after linking it into {}", cache.join("nccl").display());
     }
-    let found = find().ok_or_else(|| {
+    let found = find()?.ok_or_else(|| {
         anyhow::anyhow!(
             "training on several GPUs needs NCCL (libnccl.so), and none was found (looked at $HRM_NCCL_LIB, LD_LIBRARY_PATH, /usr/lib*, and Python's nvidia.nccl package): install NCCL (e.g. `pip install nvidia-nccl-cu13`), or set HRM_NCCL_LIB to its libnccl.so.2"
         )
@@ -48,16 +48,19 @@ pub fn ensure_loadable(cache: &Path) -> anyhow::Result<()> {
     Err(anyhow::anyhow!("restarting hrm with NCCL on LD_LIBRARY_PATH failed: {error}"))
 }
 
-/// The first NCCL library found.
-fn find() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("HRM_NCCL_LIB") {
-        return Some(PathBuf::from(path));
+/// The first NCCL library found; an error if `$HRM_NCCL_LIB` names no file.
+fn find() -> anyhow::Result<Option<PathBuf>> {
+    if let Some(path) = std::env::var_os("HRM_NCCL_LIB").filter(|p| !p.is_empty()).map(PathBuf::from) {
+        if !path.is_file() {
+            anyhow::bail!("HRM_NCCL_LIB={}: no such file (point it at libnccl.so.2)", path.display());
+        }
+        return Ok(Some(path));
     }
     let mut folders: Vec<PathBuf> =
         std::env::var_os("LD_LIBRARY_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
     folders.extend(["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"].map(PathBuf::from));
     folders.extend(python_nccl_folder());
-    folders.into_iter().map(|f| f.join("libnccl.so.2")).find(|p| p.is_file())
+    Ok(folders.into_iter().map(|f| f.join("libnccl.so.2")).find(|p| p.is_file()))
 }
 
 /// `nvidia/nccl/lib` of the `python3` on PATH, if it has the package.
