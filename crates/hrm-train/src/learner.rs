@@ -151,8 +151,7 @@ struct StepShare {
 /// What each rank contributes to a checkpoint that rank 0 writes.
 #[derive(Clone)]
 struct CheckpointPart {
-    position: PeerPosition,
-    carries: Option<Vec<Option<SavedCarry>>>,
+    place: RankPlace,
     checksum: [f64; 2],
 }
 
@@ -165,9 +164,10 @@ struct EvalDecision {
     stop: bool,
 }
 
-/// Where a rank other than 0 starts: its position and carries from the checkpoint.
+/// Where one rank stands in its data: its position and the ACT carries of its batch in
+/// progress (what a checkpoint keeps per rank, and where a resumed rank starts).
 #[derive(Clone, Default)]
-struct PeerStart {
+struct RankPlace {
     position: PeerPosition,
     carries: Option<Vec<Option<SavedCarry>>>,
 }
@@ -200,7 +200,7 @@ pub struct Trainer<B: AutodiffBackend> {
     /// Tokens and text bytes read since the last step, not yet in `state`.
     fresh: (u64, u64),
     /// On rank 0 of a resumed data-parallel run: where the other ranks start.
-    peer_starts: Vec<PeerStart>,
+    peer_starts: Vec<RankPlace>,
 }
 
 fn adam<B: AutodiffBackend>(config: &TrainConfig) -> Adam<B> {
@@ -340,7 +340,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let carries = carries_of(0)?;
         let mut peer_starts = Vec::new();
         for (i, position) in state.peers.iter().enumerate() {
-            peer_starts.push(PeerStart { position: position.clone(), carries: carries_of(i + 1)? });
+            peer_starts.push(RankPlace { position: position.clone(), carries: carries_of(i + 1)? });
         }
         let log = Some(log);
         let mut trainer =
@@ -509,16 +509,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(BatchInProgress { micro, segment: 0, cursor_after })
     }
 
-    /// Runs until the configured step count, early stopping, or a stop request.
+    /// Runs until the configured step count, early stopping, or a stop request; on every
+    /// rank of a data-parallel run alike, rank 0 deciding (pause, early stop, best
+    /// checkpoint) and the others following.
     pub fn run(mut self, options: &TrainOptions) -> Result<TrainSummary> {
-        let mut summary = self.run_loop(options)?;
-        summary.replica_checksums = vec![weights_checksum(&self.model)];
-        Ok(summary)
-    }
-
-    /// The loop of [`Trainer::run`], on every rank of a data-parallel run alike: rank 0
-    /// decides (pause, early stop, best checkpoint) and the others follow its decisions.
-    fn run_loop(&mut self, options: &TrainOptions) -> Result<TrainSummary> {
         let mut total = self.config.run.steps;
         let bar = progress_bar(options.progress && self.link.is_leader(), total, self.state.step);
         let mut losses = Vec::new();
@@ -584,7 +578,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         bar.finish_and_clear();
         self.note(&format!("stopped ({stop:?}) at step {} after {} tokens", self.state.step, self.state.tokens))?;
         let (step, tokens) = (self.state.step, self.state.tokens);
-        Ok(TrainSummary { step, tokens, losses, last_eval, stop, replica_checksums: Vec::new() })
+        let replica_checksums = vec![weights_checksum(&self.model)];
+        Ok(TrainSummary { step, tokens, losses, last_eval, stop, replica_checksums })
     }
 
     /// Writes one step's metrics (rank 0).
@@ -925,14 +920,16 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// its data position and ACT carries, and rank 0 checks the replicas agree and writes.
     pub fn save_checkpoint(&mut self, role: Option<&str>) -> Result<()> {
         let part = CheckpointPart {
-            position: PeerPosition {
-                cursor: self.state.cursor.clone(),
-                segment: self.pending.as_ref().map_or(0, |p| p.segment),
+            place: RankPlace {
+                position: PeerPosition {
+                    cursor: self.state.cursor.clone(),
+                    segment: self.pending.as_ref().map_or(0, |p| p.segment),
+                },
+                carries: self
+                    .pending
+                    .as_ref()
+                    .map(|pending| pending.micro.iter().map(|(_, _, c)| c.as_ref().map(SavedCarry::save)).collect()),
             },
-            carries: self
-                .pending
-                .as_ref()
-                .map(|pending| pending.micro.iter().map(|(_, _, c)| c.as_ref().map(SavedCarry::save)).collect()),
             checksum: if self.link.world() > 1 { weights_checksum(&self.model) } else { [0.0; 2] },
         };
         let parts = self.link.all_gather(part)?;
@@ -945,16 +942,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         if count > 0 {
             return Err(TrainError::PoisonedWeights { step: self.state.step, count });
         }
-        let peers = parts[1..].iter().map(|p| p.position.clone()).collect();
-        let state = TrainState { segment: parts[0].position.segment, peers, ..self.state.clone() };
-        let model = Bytes::default()
-            .record(self.model.clone().into_record(), ())
-            .map_err(|e| record_error(&dir, "model", e))?;
-        let optim =
-            Bytes::default().record(self.optim.to_record(), ()).map_err(|e| record_error(&dir, "optimiser", e))?;
-        let optim_embed = Bytes::default()
-            .record(self.optim_embed.to_record(), ())
-            .map_err(|e| record_error(&dir, "optimiser", e))?;
+        let peers = parts[1..].iter().map(|p| p.place.position.clone()).collect();
+        let state = TrainState { segment: parts[0].place.position.segment, peers, ..self.state.clone() };
+        let [model, optim, optim_embed] = self.weights_and_moments()?;
         let mut files = vec![
             ("model.mpk".to_string(), model),
             ("optim.mpk".into(), optim),
@@ -966,7 +956,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let tokenizer = std::fs::read(&tokenizer_file).map_err(|e| TrainError::io(&tokenizer_file, e))?;
         files.push((self.tokenizer.file_name().to_string(), tokenizer));
         for (rank, part) in parts.iter().enumerate() {
-            if let Some(carries) = &part.carries {
+            if let Some(carries) = &part.place.carries {
                 files.push((carry_file(rank), rmp_serde::to_vec(carries).expect("carry serialises")));
             }
         }
@@ -978,6 +968,18 @@ impl<B: AutodiffBackend> Trainer<B> {
         let protect: Vec<_> = ["best", "pause"].iter().filter_map(|r| checkpoint::pointer(&dir, r)).collect();
         checkpoint::prune(&dir, self.config.run.keep_checkpoints.max(1), &protect)?;
         Ok(())
+    }
+
+    /// The weights and the two optimisers' records as MessagePack bytes, as a checkpoint
+    /// holds them (`model.mpk`, `optim.mpk`, `optim_embed.mpk`).
+    fn weights_and_moments(&self) -> Result<[Vec<u8>; 3]> {
+        let dir = self.run.checkpoints();
+        let model = Bytes::default()
+            .record(self.model.clone().into_record(), ())
+            .map_err(|e| record_error(&dir, "model", e))?;
+        let moments =
+            |record: AdamRecord<B>| Bytes::default().record(record, ()).map_err(|e| record_error(&dir, "optimiser", e));
+        Ok([model, moments(self.optim.to_record())?, moments(self.optim_embed.to_record())?])
     }
 
     /// Compares every rank's weight checksum with rank 0's: a relative difference over 1e-4

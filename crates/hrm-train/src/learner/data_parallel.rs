@@ -4,17 +4,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::module::Module;
-use burn::optim::Optimizer;
 use burn::record::Recorder;
 use burn::tensor::backend::AutodiffBackend;
 use hrm_data::AnyTokenizer;
 
-use super::{AdamRecord, Bytes, TrainOptions, TrainSummary, Trainer, record_error};
+use super::{Bytes, TrainOptions, TrainSummary, Trainer, record_error};
 use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::parallel::{PeerGroup, PeerLink, join_collective, leave_collective, weights_checksum};
+use crate::parallel::{PeerGroup, PeerLink, join_collective, leave_collective};
 use crate::run_dir::RunDir;
 use crate::state::{SavedCarry, TrainState};
 
@@ -55,11 +53,6 @@ impl<B: AutodiffBackend> DataParallel<B> {
             return Err(TrainError::Config("data-parallel training needs at least one device".into()));
         }
         Ok(PeerLink::new(PeerGroup::new(devices.len()), 0))
-    }
-
-    /// Rank 0's trainer (its model, state and tokenizer are every rank's).
-    pub fn leader(&self) -> &Trainer<B> {
-        &self.leader
     }
 
     /// Trains on every device at once until the run ends (see [`Trainer::run`]); rank 0's
@@ -123,13 +116,11 @@ fn run_rank<B: AutodiffBackend>(
         }
     }
     let _guard = FailOnPanic(link.clone());
-    let result = build().and_then(|mut trainer| {
+    let result = build().and_then(|trainer| {
         join_collective::<B>(&link, &trainer.device)?;
-        let result = trainer.run_loop(options);
+        let result = trainer.run(options);
         leave_collective::<B>(&link);
-        let mut summary = result?;
-        summary.replica_checksums = vec![weights_checksum(&trainer.model)];
-        Ok(summary)
+        result
     });
     if let Err(e) = &result {
         let why = match e {
@@ -161,20 +152,14 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// this rank 0's weights, optimiser state, counters and tokenizer; its own position and
     /// ACT carries.
     fn follower_seed(&self, rank: usize, device: B::Device) -> Result<FollowerSeed<B>> {
-        let dir = self.run.checkpoints();
-        let model = Bytes::default()
-            .record(self.model.clone().into_record(), ())
-            .map_err(|e| record_error(&dir, "model", e))?;
-        let record =
-            |record: AdamRecord<B>| Bytes::default().record(record, ()).map_err(|e| record_error(&dir, "optimiser", e));
-        let optims = (record(self.optim.to_record())?, record(self.optim_embed.to_record())?);
+        let [model, optim, optim_embed] = self.weights_and_moments()?;
         let start = self.peer_starts.get(rank - 1).cloned().unwrap_or_default();
         Ok(FollowerSeed {
             config: self.config.clone(),
             run: self.run.clone(),
             device,
             model,
-            optims,
+            optims: (optim, optim_embed),
             state: TrainState { cursor: start.position.cursor, segment: start.position.segment, ..self.state.clone() },
             carries: start.carries,
             tokenizer: self.tokenizer.clone(),
