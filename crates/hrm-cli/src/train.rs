@@ -109,11 +109,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let list = args.device_list()?;
     #[cfg(feature = "cuda")]
     if list.kind == DeviceKind::Cuda && list.indices.len() > 1 {
-        let cache = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(std::env::temp_dir);
-        crate::nccl::ensure_loadable(&cache.join("hrm"))?;
+        let cache = hrm_core::kernel_cache::user_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("hrm"));
+        crate::nccl::ensure_loadable(&cache)?;
     }
     let options = TrainOptions { progress: !args.quiet, stop: install_ctrl_c(), ..TrainOptions::default() };
     if list.indices.len() > 1 && args.continue_on.is_some() {

@@ -9,13 +9,17 @@ pub fn default_dir() -> Option<PathBuf> {
     match std::env::var_os("HRM_KERNEL_CACHE") {
         Some(v) if v == "off" => None,
         Some(v) => Some(PathBuf::from(v)),
-        None => {
-            let home = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-            Some(home.join("hrm").join("kernels"))
-        }
+        None => Some(user_cache_dir()?.join("kernels")),
     }
+}
+
+/// hrm's folder in the user's cache: `$XDG_CACHE_HOME/hrm`, else `~/.cache/hrm`; `None`
+/// when neither variable is set.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(cache.join("hrm"))
 }
 
 /// Keeps the kernels cubecl compiles (CUDA PTX) and its autotune results in `dir` across runs.
