@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::runs::{GpuMemory, RunSummary, git_rev, hrm_binary, run_to_end};
+use crate::runs::{GpuMemory, RunSummary, git_rev, hrm_binary, run_to_end, train_command};
 
 /// Options of `bench multi-gpu`.
 #[derive(clap::Args)]
@@ -127,8 +127,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let run = args.output.join(format!("{}-{gpus}gpu", args.preset));
         let _ = std::fs::remove_dir_all(&run);
         println!("\n== {} on {gpus} GPU(s), {per_gpu_batch} sequences each ==", args.preset);
-        let mut command = train(&hrm, &args, gpus, &settings);
-        command.arg("--config").arg(&config_path).arg("--output").arg(&run);
+        let flags = flags(&args, gpus);
+        let mut command = train_command(&hrm, &flags, &config_path, &run, &settings);
         let finished = run_to_end(&mut command, memory.as_ref())?;
         if !finished.status.success() {
             bail!("{gpus} GPU(s): hrm train failed ({})", finished.status);
@@ -138,9 +138,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let (resume_max_rel_diff, resume_compared_steps) = match args.kill_at {
             Some(step) => {
                 let killed = run.with_file_name(format!("{}-{gpus}gpu-killed", args.preset));
-                let mut command = train(&hrm, &args, gpus, &settings);
-                command.arg("--config").arg(&config_path).arg("--output").arg(&killed);
-                let (diff, compared) = kill_and_resume(&hrm, &args, gpus, command, &killed, step, &losses)?;
+                let command = train_command(&hrm, &flags, &config_path, &killed, &settings);
+                let (diff, compared) = kill_and_resume(&hrm, &flags, gpus, command, &killed, step, &losses)?;
                 (Some(diff), Some(compared))
             }
             None => (None, None),
@@ -175,23 +174,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `hrm train --dtype D` on `gpus` GPUs (or ranks sharing device 0) with `settings`.
-fn train(hrm: &Path, args: &Args, gpus: usize, settings: &[String]) -> Command {
-    let mut command = Command::new(hrm);
-    command.args(["train", "--quiet", "--dtype", &args.dtype]);
-    add_devices(&mut command, args, gpus);
-    for set in settings {
-        command.args(["--set", set]);
-    }
-    command
-}
-
-fn add_devices(command: &mut Command, args: &Args, gpus: usize) {
-    if args.share_gpu {
-        command.arg("--devices").arg(vec![format!("{}:0", args.device); gpus].join(","));
-    } else {
-        command.args(["--device", &args.device, "--gpus", &gpus.to_string()]);
-    }
+/// `hrm train` flags for `gpus` GPUs (or ranks sharing device 0) and the float type.
+fn flags(args: &Args, gpus: usize) -> Vec<String> {
+    let devices = match args.share_gpu {
+        true => vec!["--devices".into(), vec![format!("{}:0", args.device); gpus].join(",")],
+        false => vec!["--device".into(), args.device.clone(), "--gpus".into(), gpus.to_string()],
+    };
+    [vec!["--dtype".into(), args.dtype.clone()], devices].concat()
 }
 
 /// Runs `command` (training into `run`), kills it once its checkpoint at `step` is written,
@@ -199,7 +188,7 @@ fn add_devices(command: &mut Command, args: &Args, gpus: usize) {
 /// largest relative difference and the number of steps compared.
 fn kill_and_resume(
     hrm: &Path,
-    args: &Args,
+    flags: &[String],
     gpus: usize,
     mut command: Command,
     run: &Path,
@@ -219,8 +208,7 @@ fn kill_and_resume(
     child.wait()?;
     println!("killed at its step-{step} checkpoint; resuming on {gpus} GPU(s)");
     let mut resume = Command::new(hrm);
-    resume.args(["train", "--quiet", "--dtype", &args.dtype, "--resume"]).arg(run);
-    add_devices(&mut resume, args, gpus);
+    resume.args(["train", "--quiet"]).args(flags).arg("--resume").arg(run);
     if !resume.status().context("resuming hrm train")?.success() {
         bail!("resuming {} failed", run.display());
     }

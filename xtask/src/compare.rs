@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use crate::flops::train_step_per_position;
 use crate::runs::{
-    Evaluation, Finished, GpuMemory, RunSummary, git_rev, hrm_binary, json_output, run_to_end, stories, train_command,
+    Evaluation, Finished, GpuMemory, RunSummary, device_flag, git_rev, hrm_binary, json_output, run_to_end, stories,
+    train_command,
 };
 
 /// Options of the comparison.
@@ -233,7 +234,7 @@ fn train_and_evaluate(
         format!("run.log_every={}", (every / 5).max(1)),
     ];
     let all = settings.iter().chain(&plan.extra).chain(&args.overrides);
-    let mut command = train_command(hrm, &args.device, &plan.config_path, &run, all);
+    let mut command = train_command(hrm, &device_flag(&args.device), &plan.config_path, &run, all);
     let log = std::fs::File::create(args.output.join(format!("{}-{}-seed{seed}.log", plan.model, args.size)))?;
     command.stdout(Stdio::from(log.try_clone()?)).stderr(Stdio::from(log));
     println!("start {} seed {seed}: {} steps", plan.model, plan.steps);

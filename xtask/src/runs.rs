@@ -32,20 +32,26 @@ pub fn hrm_binary(given: Option<&Path>, device: &str) -> anyhow::Result<PathBuf>
     Ok(target.join("release").join("hrm"))
 }
 
-/// `hrm train --quiet --device DEVICE --config CONFIG --output RUN --set S...`, not yet started.
+/// `hrm train --quiet FLAGS... --config CONFIG --output RUN --set S...`, not yet started;
+/// `flags` choose the devices (`--device cuda`, `--gpus 2`, ...) and anything else.
 pub fn train_command<'a>(
     hrm: &Path,
-    device: &str,
+    flags: &[String],
     config: &Path,
     run: &Path,
     settings: impl IntoIterator<Item = &'a String>,
 ) -> Command {
     let mut command = Command::new(hrm);
-    command.args(["train", "--quiet", "--device", device, "--config"]).arg(config).arg("--output").arg(run);
+    command.args(["train", "--quiet"]).args(flags).arg("--config").arg(config).arg("--output").arg(run);
     for set in settings {
         command.args(["--set", set]);
     }
     command
+}
+
+/// `--device DEVICE`, as [`train_command`]'s flags.
+pub fn device_flag(device: &str) -> Vec<String> {
+    vec!["--device".into(), device.into()]
 }
 
 /// How a training process ended.

@@ -8,7 +8,9 @@ use hrm_core::presets;
 use hrm_train::TrainConfig;
 use serde::Serialize;
 
-use crate::runs::{Finished, GpuMemory, RunSummary, git_rev, hrm_binary, run_to_end, stories, train_command};
+use crate::runs::{
+    Finished, GpuMemory, RunSummary, device_flag, git_rev, hrm_binary, run_to_end, stories, train_command,
+};
 
 /// Options of train-all-sizes.
 #[derive(clap::Args)]
@@ -181,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "data.validation_fraction=0.02".to_string(),
             format!("schedule.warmup_steps={}", (steps / 10).max(1)),
         ];
-        let mut command = train_command(&hrm, &args.device, &config_path(&row.preset), &run, &settings);
+        let mut command = train_command(&hrm, &device_flag(&args.device), &config_path(&row.preset), &run, &settings);
         println!("\n== {} ==", row.preset);
         let Finished { status, seconds, peak_gpu_mem_bytes } = run_to_end(&mut command, memory.as_ref())?;
         row.seconds = Some(seconds);
