@@ -1,0 +1,77 @@
+//! The patched burn-autodiff (vendor/README.md) differentiates attention and log-softmax as
+//! whole operations; their gradients must equal those of burn's composed versions.
+
+mod common;
+
+use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Distribution, Int, Tensor};
+use common::*;
+
+type Device = burn::tensor::Device<CpuAd>;
+
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<CpuAd, D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device).require_grad()
+}
+
+fn max_difference(a: Vec<f32>, b: Vec<f32>) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Causal attention written out from matmuls and softmax, aligned bottom-right like burn's.
+fn composed_attention(q: Tensor<CpuAd, 4>, k: Tensor<CpuAd, 4>, v: Tensor<CpuAd, 4>) -> Tensor<CpuAd, 4> {
+    let [batch, heads, new, dim] = q.dims();
+    let total = k.dims()[2];
+    let scores = q.matmul(k.swap_dims(2, 3)) / (dim as f64).sqrt();
+    let device = scores.device();
+    let keys = Tensor::<CpuAd, 1, Int>::arange(0..total as i64, &device).unsqueeze_dim::<2>(0).expand([new, total]);
+    let last_seen = Tensor::<CpuAd, 1, Int>::arange((total - new) as i64..total as i64, &device);
+    let future = keys.greater(last_seen.unsqueeze_dim::<2>(1).expand([new, total]));
+    let hidden = future.unsqueeze::<4>().expand([batch, heads, new, total]);
+    softmax(scores.mask_fill(hidden, f32::NEG_INFINITY), 3).matmul(v)
+}
+
+#[test]
+fn causal_attention_gradients_match_the_composed_attention() {
+    let device = Default::default();
+    // Self-attention, and fewer queries than keys (queries after cached keys).
+    for (new, total) in [(7, 7), (3, 8)] {
+        let q = random([2, 3, new, 4], &device);
+        let k = random([2, 3, total, 4], &device);
+        let v = random([2, 3, total, 4], &device);
+        let weights = Tensor::<CpuAd, 4>::random([2, 3, new, 4], Distribution::Normal(0.0, 1.0), &device);
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+
+        let whole = attention(q.clone(), k.clone(), v.clone(), None, None, options);
+        let composed = composed_attention(q.clone(), k.clone(), v.clone());
+        assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-5, "outputs differ");
+
+        let whole_grads = (whole * weights.clone()).sum().backward();
+        let composed_grads = (composed * weights).sum().backward();
+        for (name, input) in [("q", &q), ("k", &k), ("v", &v)] {
+            let a = input.grad(&whole_grads).expect("gradient").into_data().to_vec::<f32>().unwrap();
+            let b = input.grad(&composed_grads).expect("gradient").into_data().to_vec::<f32>().unwrap();
+            let difference = max_difference(a, b);
+            assert!(difference < 1e-5, "d{name} differs by {difference} ({new} queries, {total} keys)");
+        }
+    }
+}
+
+#[test]
+fn log_softmax_gradient_matches_the_composed_log_softmax() {
+    let device = Default::default();
+    let x = random([4, 6, 11], &device);
+    let weights = Tensor::<CpuAd, 3>::random([4, 6, 11], Distribution::Normal(0.0, 1.0), &device);
+    let whole = log_softmax(x.clone(), 2);
+    let max = x.clone().detach().max_dim(2);
+    let shifted = x.clone() - max;
+    let composed = shifted.clone() - shifted.exp().sum_dim(2).log();
+    assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-5, "outputs differ");
+
+    let a = x.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+    let b = x.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+    let difference = max_difference(a, b);
+    assert!(difference < 1e-5, "dx differs by {difference}");
+}
