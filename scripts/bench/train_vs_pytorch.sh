@@ -3,7 +3,9 @@
 # scripts/reference/hrm_train_bench.py (PyTorch eager f32, eager bf16, torch.compile bf16)
 # for the same model and batch. Usage: scripts/bench/train_vs_pytorch.sh XTASK OUT_DIR
 # (XTASK: a release xtask built with --features cuda). Appends JSON lines to OUT_DIR/train.jsonl.
-# Env: RUNS (preset:arch list), DTYPES (ours: bf16 f32), MODES (PyTorch's), BATCH, SEQ, STEPS.
+# Env: RUNS (preset:arch list), DTYPES (ours: bf16 f32), BACKENDS (ours: cuda, and libtorch for
+# burn's LibTorch backend: xtask built with --features tch, run against this Python's torch
+# libraries), MODES (PyTorch's), BATCH, SEQ, STEPS.
 set -uo pipefail
 xtask=$1
 out=$2
@@ -12,6 +14,8 @@ log="$out/train.jsonl"
 batch=${BATCH:-32}
 seq=${SEQ:-512}
 steps=${STEPS:-20}
+# burn's LibTorch backend links the libtorch of the Python environment that runs the reference.
+torch_lib=$(python -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)
 
 # preset: d_model heads h_layers l_layers
 declare -A shape=([micro-10m]="256 4 3 3" [small-50m]="512 8 4 4" [medium-100m]="768 12 6 6")
@@ -19,10 +23,13 @@ for run in ${RUNS:-"micro-10m:hrm micro-10m:flat small-50m:hrm"}; do
   preset=${run%%:*}
   arch=${run##*:}
   read -r d heads hl ll <<<"${shape[$preset]}"
-  for dtype in ${DTYPES:-bf16 f32}; do
-    timeout 300 "$xtask" bench train --device cuda --dtype "$dtype" --preset "$preset" --arch "$arch" \
-      --batch "$batch" --seq "$seq" --steps "$steps" --warmup 3 --out "$out/ours-$preset-$arch-$dtype.json" \
-      | tail -1 >>"$log" || echo "{\"implementation\":\"hrm\",\"preset\":\"$preset\",\"arch\":\"$arch\",\"dtype\":\"$dtype\",\"failed\":true}" >>"$log"
+  for backend in ${BACKENDS:-cuda}; do
+    for dtype in ${DTYPES:-bf16 f32}; do
+      LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 300 "$xtask" bench train \
+        --device "$backend" --dtype "$dtype" --preset "$preset" --arch "$arch" --batch "$batch" --seq "$seq" \
+        --steps "$steps" --warmup 3 --out "$out/ours-$backend-$preset-$arch-$dtype.json" | tail -1 >>"$log" \
+        || echo "{\"implementation\":\"hrm\",\"device\":\"$backend\",\"preset\":\"$preset\",\"arch\":\"$arch\",\"dtype\":\"$dtype\",\"failed\":true}" >>"$log"
+    done
   done
   for mode in ${MODES:-eager-f32 eager-bf16 compile-bf16}; do
     timeout 300 python scripts/reference/hrm_train_bench.py --arch "$arch" --d-model "$d" --heads "$heads" \

@@ -38,8 +38,9 @@ pub struct Args {
     /// Untimed steps first (after the first step, which is timed alone).
     #[arg(long, default_value_t = 5)]
     warmup: usize,
-    /// `cpu` (burn's flex), `ndarray`, `cuda` (xtask built with `--features cuda`) or `wgpu`
-    /// (`--features wgpu`: Vulkan, DX12 or Metal).
+    /// `cpu` (burn's flex), `ndarray`, `cuda` (xtask built with `--features cuda`), `wgpu`
+    /// (`--features wgpu`: Vulkan, DX12 or Metal) or `libtorch` (`--features tch`: burn's
+    /// LibTorch backend on CUDA GPU 0; f32 matmuls on TF32, as on `cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// `f32` or `bf16` (CUDA).
@@ -95,9 +96,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ),
         #[cfg(feature = "wgpu")]
         ("wgpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Wgpu>>(&args, Default::default(), kernels),
+        #[cfg(feature = "tch")]
+        ("libtorch", "f32") => bench::<burn::backend::Autodiff<burn::backend::LibTorch>>(
+            &args,
+            burn::backend::libtorch::LibTorchDevice::Cuda(0),
+            kernels,
+        ),
+        #[cfg(feature = "tch")]
+        ("libtorch", "bf16") => bench::<burn::backend::Autodiff<burn::backend::LibTorch<burn::tensor::bf16>>>(
+            &args,
+            burn::backend::libtorch::LibTorchDevice::Cuda(0),
+            kernels,
+        ),
         (device, dtype) => {
             anyhow::bail!(
-                "{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda; wgpu/f32 with --features wgpu)"
+                "{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda; wgpu/f32 with --features wgpu; libtorch/f32|bf16 with --features tch)"
             )
         }
     }
@@ -114,7 +127,10 @@ fn gpu_setup(args: &Args) -> anyhow::Result<Kernels> {
             matmul: Some(setup.matmul_kernels),
         });
     }
-    let _ = args;
+    if args.device == "libtorch" && std::env::var_os("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE").is_none() {
+        // SAFETY: set before libtorch starts, while this process has one thread.
+        unsafe { std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1") };
+    }
     Ok(Kernels::default())
 }
 

@@ -13,6 +13,10 @@ pub enum DeviceKind {
     Wgpu,
     /// Apple GPU (build with `--features metal`).
     Metal,
+    /// NVIDIA GPU through PyTorch's libtorch and its kernels (cuBLAS, cuDNN): build with
+    /// `--features tch`; libtorch's libraries must be on the library path at run time
+    /// (docs/training.md, "Backends").
+    Libtorch,
 }
 
 impl DeviceKind {
@@ -37,6 +41,25 @@ pub fn prepare_gpu() -> anyhow::Result<()> {
         tracing::debug!("compiled kernels are kept in {}", dir.display());
     }
     tracing::info!("GPU matmul kernels: {}, then cubek's default", setup.matmul_kernels);
+    Ok(())
+}
+
+/// Before the first libtorch operation: fails with a clear error when libtorch sees no CUDA
+/// GPU, and lets cuBLAS run f32 matmuls on TF32 tensor cores, as the cubecl backends do
+/// (`TORCH_ALLOW_TF32_CUBLAS_OVERRIDE`, unless already set).
+#[cfg(feature = "tch")]
+pub fn prepare_libtorch() -> anyhow::Result<()> {
+    if std::env::var_os("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE").is_none() {
+        // SAFETY: set once before libtorch initialises, while no other thread reads the
+        // environment (the Ctrl+C handler only waits on a signal).
+        unsafe { std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1") };
+    }
+    if !tch::Cuda::is_available() {
+        anyhow::bail!(
+            "libtorch sees no CUDA GPU (is this libtorch a CUDA build, and are its libraries on LD_LIBRARY_PATH?)"
+        );
+    }
+    tracing::info!("libtorch on {} CUDA device(s)", tch::Cuda::device_count());
     Ok(())
 }
 
@@ -72,6 +95,13 @@ macro_rules! with_backend {
                 let $device: burn::tensor::Device<$b> = Default::default();
                 $body
             }
+            #[cfg(feature = "tch")]
+            DeviceKind::Libtorch => {
+                $crate::device::prepare_libtorch()?;
+                type $b = burn::backend::Autodiff<burn::backend::LibTorch>;
+                let $device: burn::tensor::Device<$b> = burn::backend::libtorch::LibTorchDevice::Cuda(0);
+                $body
+            }
             #[allow(unreachable_patterns)]
             other => Err(anyhow::anyhow!(
                 "this hrm was built without {other:?} support; rebuild with `cargo build --release --features {}`",
@@ -105,7 +135,9 @@ impl DeviceList {
         for (position, entry) in list.split(',').map(str::trim).enumerate() {
             let (name, index) = entry.split_once(':').unwrap_or((entry, "0"));
             let this = <DeviceKind as ValueEnum>::from_str(name, true).map_err(|_| {
-                anyhow::anyhow!("--devices entry {entry:?}: unknown device kind {name:?} (cpu, cuda, wgpu or metal)")
+                anyhow::anyhow!(
+                    "--devices entry {entry:?}: unknown device kind {name:?} (cpu, cuda, wgpu, metal or libtorch)"
+                )
             })?;
             let index: usize = index
                 .parse()
@@ -128,7 +160,9 @@ impl DeviceList {
     /// `--gpus n`: indices 0..n of `kind`, which must be a GPU kind.
     pub fn gpus(kind: DeviceKind, n: usize) -> anyhow::Result<Self> {
         if kind == DeviceKind::Cpu {
-            anyhow::bail!("--gpus needs --device cuda, wgpu or metal; for CPU ranks use --devices cpu,cpu");
+            anyhow::bail!(
+                "--gpus needs a GPU --device (cuda, wgpu, metal, libtorch); for CPU ranks use --devices cpu,cpu"
+            );
         }
         if n == 0 {
             anyhow::bail!("--gpus 0: train on at least one GPU");
@@ -143,7 +177,8 @@ impl DeviceList {
         if self.kind == DeviceKind::Cpu {
             return Ok(vec![Default::default(); self.indices.len()]);
         }
-        let type_id = B::Device::default().to_id().type_id;
+        // burn-tch's default device is its CPU; its CUDA devices have type id 0.
+        let type_id = if self.kind == DeviceKind::Libtorch { 0 } else { B::Device::default().to_id().type_id };
         let count = B::device_count(type_id);
         let name = format!("{:?}", self.kind).to_lowercase();
         self.indices

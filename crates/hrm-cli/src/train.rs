@@ -88,7 +88,7 @@ fn install_ctrl_c() -> Arc<AtomicBool> {
 pub enum Dtype {
     /// 32-bit floats (every backend).
     F32,
-    /// bfloat16 everywhere (CUDA).
+    /// bfloat16 everywhere (cuda, libtorch).
     Bf16,
     /// Mixed precision: f32 weights and optimiser state, bf16 matmuls and attention.
     Mixed,
@@ -113,6 +113,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         crate::nccl::ensure_loadable(&cache)?;
     }
     let options = TrainOptions { progress: !args.quiet, stop: install_ctrl_c(), ..TrainOptions::default() };
+    if list.kind == DeviceKind::Libtorch && list.indices.len() > 1 {
+        anyhow::bail!("libtorch trains on one GPU (burn-tch 0.21 has one device); for several GPUs use --device cuda");
+    }
     if list.indices.len() > 1 && args.continue_on.is_some() {
         anyhow::bail!("--continue-on trains on one device; drop --devices/--gpus, or resume the continued run on them");
     }
@@ -127,8 +130,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             crate::device::prepare_gpu()?;
             train_on::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(&args, &list, &options)
         }
+        #[cfg(feature = "tch")]
+        (Dtype::Bf16, DeviceKind::Libtorch) => {
+            crate::device::prepare_libtorch()?;
+            train_on::<burn::backend::Autodiff<burn::backend::LibTorch<burn::tensor::bf16>>>(&args, &list, &options)
+        }
         (Dtype::Bf16, other) => Err(anyhow::anyhow!(
-            "--dtype bf16 runs on CUDA only (build with `--features cuda`, pass `--device cuda`); got {other:?}"
+            "--dtype bf16 runs on NVIDIA GPUs only (`--device cuda` or `libtorch`, built with `--features cuda` or `tch`); got {other:?}"
         )),
     }
 }
