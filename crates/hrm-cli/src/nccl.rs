@@ -2,7 +2,8 @@
 //! which cudarc loads by the name `libnccl.so` only. PyTorch's pip wheels ship it as
 //! `nvidia/nccl/lib/libnccl.so.2` (package nvidia-nccl-cu*), a name nothing loads. Before
 //! such a run, [`ensure_loadable`] finds it and, if needed, restarts hrm once with a folder
-//! holding a `libnccl.so` link first on `LD_LIBRARY_PATH`.
+//! holding a `libnccl.so` link first on `LD_LIBRARY_PATH` — a link to the NCCL libtorch
+//! already mapped, when hrm was built with libtorch, so that one NCCL serves both.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -16,16 +17,26 @@ const RESTARTED: &str = "HRM_NCCL_RESTARTED";
 /// in `cache/nccl/` and restarts hrm with that folder on `LD_LIBRARY_PATH` (this call then
 /// does not return). An error says where it looked and what to install.
 pub fn ensure_loadable(cache: &Path) -> anyhow::Result<()> {
+    // A build with libtorch (`--features tch`) starts with libtorch's own NCCL mapped; a second
+    // NCCL beside it makes every transfer fail ("corrupted comm object"), so cudarc must load
+    // that same file.
+    let linked = loaded_nccl_files().into_iter().next();
     // SAFETY: loading NCCL runs its initialisers, which do not touch this process's state.
     if let Ok(lib) = unsafe { libloading::Library::new("libnccl.so") } {
+        let one_nccl = loaded_nccl_files().len() <= 1;
         drop(lib);
-        tracing::info!("NCCL found: libnccl.so loads");
-        return Ok(());
+        if one_nccl {
+            tracing::info!("NCCL found: libnccl.so loads");
+            return Ok(());
+        }
     }
     if std::env::var_os(RESTARTED).is_some() {
-        anyhow::bail!("libnccl.so still does not load after linking it into {}", cache.join("nccl").display());
+        anyhow::bail!(
+            "libnccl.so still does not load (or is not the NCCL libtorch uses) after linking it into {}",
+            cache.join("nccl").display()
+        );
     }
-    let found = find()?.ok_or_else(|| {
+    let found = linked.map_or_else(find, |path| Ok(Some(path)))?.ok_or_else(|| {
         anyhow::anyhow!(
             "training on several GPUs needs NCCL (libnccl.so), and none was found (looked at $HRM_NCCL_LIB, LD_LIBRARY_PATH, /usr/lib*, and Python's nvidia.nccl package): install NCCL (e.g. `pip install nvidia-nccl-cu13`), or set HRM_NCCL_LIB to its libnccl.so.2"
         )
@@ -46,6 +57,19 @@ pub fn ensure_loadable(cache: &Path) -> anyhow::Result<()> {
         .env(RESTARTED, "1")
         .exec();
     Err(anyhow::anyhow!("restarting hrm with NCCL on LD_LIBRARY_PATH failed: {error}"))
+}
+
+/// The NCCL library files mapped into this process (`/proc/self/maps`), first mapped first.
+fn loaded_nccl_files() -> Vec<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for path in maps.lines().filter_map(|line| line.split_whitespace().nth(5)).map(PathBuf::from) {
+        let is_nccl = path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("libnccl.so"));
+        if is_nccl && !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// The first NCCL library found; an error if `$HRM_NCCL_LIB` names no file.
