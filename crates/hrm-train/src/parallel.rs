@@ -4,7 +4,8 @@
 //!
 //! Two channels join the ranks. Gradients, the only large traffic, go through
 //! `burn::collective::all_reduce` (one call on one flattened buffer per step: a single
-//! synchronisation rather than one per parameter). Small host values — each rank's loss and
+//! synchronisation rather than one per parameter), or through host memory
+//! ([`GradientExchange::Host`]). Small host values — each rank's loss and
 //! token counts, the leader's decisions (pause, early stop, best checkpoint) and the parts
 //! of a checkpoint that differ per rank (data cursor, ACT carries) — go through a
 //! [`PeerGroup`], an all-gather over a mutex, which also spreads a failure: a rank that
@@ -137,32 +138,46 @@ impl PeerLink {
     }
 }
 
-/// burn's local all-reduce strategy: `$HRM_ALLREDUCE` = `tree` (burn's default, arity 2),
-/// `ring` or `centralized`.
-pub fn all_reduce_strategy() -> Result<AllReduceStrategy> {
+/// How the ranks average their gradients: `$HRM_ALLREDUCE`.
+#[derive(Debug, Clone, Copy)]
+pub enum GradientExchange {
+    /// burn's collective all-reduce with this local strategy: `tree` (the default, arity 2),
+    /// `ring` or `centralized`. burn moves tensors between GPUs through NCCL.
+    Collective(AllReduceStrategy),
+    /// `host`: each rank reads its gradients into host memory, the [`PeerGroup`] hands every
+    /// rank the others', and each rank sums them in rank order on its own device, so every
+    /// replica gets the same bits. No NCCL; costs a device-to-host and W−1 host-to-device
+    /// copies of the gradients a step.
+    Host,
+}
+
+/// The exchange `$HRM_ALLREDUCE` names (`tree` when unset).
+pub fn gradient_exchange() -> Result<GradientExchange> {
     match std::env::var("HRM_ALLREDUCE").as_deref() {
-        Err(_) | Ok("tree") => Ok(AllReduceStrategy::Tree(2)),
-        Ok("ring") => Ok(AllReduceStrategy::Ring),
-        Ok("centralized") => Ok(AllReduceStrategy::Centralized),
-        Ok(other) => Err(TrainError::Config(format!("HRM_ALLREDUCE={other}: use tree, ring or centralized"))),
+        Err(_) | Ok("tree") => Ok(GradientExchange::Collective(AllReduceStrategy::Tree(2))),
+        Ok("ring") => Ok(GradientExchange::Collective(AllReduceStrategy::Ring)),
+        Ok("centralized") => Ok(GradientExchange::Collective(AllReduceStrategy::Centralized)),
+        Ok("host") => Ok(GradientExchange::Host),
+        Ok(other) => Err(TrainError::Config(format!("HRM_ALLREDUCE={other}: use tree, ring, centralized or host"))),
     }
 }
 
 /// Joins burn's collective as this rank (a no-op for a group of one).
 pub fn join_collective<B: AutodiffBackend>(link: &PeerLink, device: &B::Device) -> Result<()> {
+    let GradientExchange::Collective(strategy) = gradient_exchange()? else {
+        return Ok(());
+    };
     if link.world() == 1 {
         return Ok(());
     }
-    let config = CollectiveConfig::default()
-        .with_num_devices(link.world())
-        .with_local_all_reduce_strategy(all_reduce_strategy()?);
+    let config = CollectiveConfig::default().with_num_devices(link.world()).with_local_all_reduce_strategy(strategy);
     register::<B::InnerBackend>(PeerId::from(link.rank), device.clone(), config)
         .map_err(|e| TrainError::Peer(format!("rank {} cannot join the collective: {e:?}", link.rank)))
 }
 
 /// Leaves burn's collective (a no-op for a group of one).
 pub fn leave_collective<B: AutodiffBackend>(link: &PeerLink) {
-    if link.world() > 1 {
+    if link.world() > 1 && matches!(gradient_exchange(), Ok(GradientExchange::Collective(_))) {
         // Leaving fails only if the rank never joined; there is nothing to undo then.
         let _ = finish_collective::<B::InnerBackend>(PeerId::from(link.rank));
     }
@@ -197,10 +212,16 @@ pub fn average_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     if flat.is_empty() {
         return Ok(grads);
     }
-    let buffer = Tensor::cat(flat, 0).into_primitive().tensor();
-    let reduced = all_reduce::<B::InnerBackend>(PeerId::from(link.rank), buffer, ReduceOperation::Mean)
-        .map_err(|e| TrainError::Peer(format!("rank {}: gradient all-reduce failed: {e:?}", link.rank)))?;
-    let reduced = Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced));
+    let buffer = Tensor::cat(flat, 0);
+    let reduced = match gradient_exchange()? {
+        GradientExchange::Collective(_) => {
+            let primitive = buffer.into_primitive().tensor();
+            let reduced = all_reduce::<B::InnerBackend>(PeerId::from(link.rank), primitive, ReduceOperation::Mean)
+                .map_err(|e| TrainError::Peer(format!("rank {}: gradient all-reduce failed: {e:?}", link.rank)))?;
+            Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced))
+        }
+        GradientExchange::Host => mean_through_host(link, buffer)?,
+    };
     struct Put<'a, B: AutodiffBackend> {
         grads: &'a mut GradientsParams,
         reduced: Tensor<B::InnerBackend, 1>,
@@ -225,6 +246,22 @@ pub fn average_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     let next = taken.next();
     module.visit(&mut Put::<B> { grads: &mut grads, reduced, taken, next, offset: 0 });
     Ok(grads)
+}
+
+/// The mean of every rank's `local` (same shape on each), through host memory: summed in rank
+/// order on this rank's device, its own term taken from `local` and the others uploaded.
+fn mean_through_host<B: burn::tensor::backend::Backend>(link: &PeerLink, local: Tensor<B, 1>) -> Result<Tensor<B, 1>> {
+    let device = local.device();
+    let every = link.all_gather(Arc::new(local.to_data()))?;
+    let mut sum: Option<Tensor<B, 1>> = None;
+    for (rank, data) in every.into_iter().enumerate() {
+        let term = if rank == link.rank { local.clone() } else { Tensor::from_data((*data).clone(), &device) };
+        sum = Some(match sum {
+            Some(sum) => sum + term,
+            None => term,
+        });
+    }
+    Ok(sum.expect("a group has at least one rank") / link.world() as f64)
 }
 
 /// Sum and sum of squares of every weight: equal on every rank while the replicas agree.

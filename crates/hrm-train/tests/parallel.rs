@@ -140,12 +140,12 @@ fn runs_two_ranks_cannot_make_are_refused() {
 }
 
 #[test]
-fn every_all_reduce_strategy_averages_alike() {
+fn every_gradient_exchange_averages_alike() {
     let _one_at_a_time = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     write_corpus(dir.path());
     let mut runs = Vec::new();
-    for strategy in ["tree", "ring", "centralized"] {
+    for strategy in ["tree", "ring", "centralized", "host"] {
         // SAFETY: the lock above keeps every other reader of HRM_ALLREDUCE (the ranks) out.
         unsafe { std::env::set_var("HRM_ALLREDUCE", strategy) };
         let run = dir.path().join(strategy);
