@@ -107,8 +107,15 @@ impl TrainArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let list = args.device_list()?;
+    // Checked before any work. burn's collective moves gradients between GPUs through NCCL;
+    // the default host exchange does not.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    let exchange = hrm_train::parallel::gradient_exchange()?;
     #[cfg(feature = "cuda")]
-    if list.kind == DeviceKind::Cuda && list.indices.len() > 1 {
+    if list.kind == DeviceKind::Cuda
+        && list.indices.len() > 1
+        && matches!(exchange, hrm_train::parallel::GradientExchange::Collective(_))
+    {
         let cache = hrm_core::kernel_cache::user_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("hrm"));
         crate::nccl::ensure_loadable(&cache)?;
     }

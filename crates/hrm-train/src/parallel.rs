@@ -1,15 +1,15 @@
 //! Data parallelism: one trainer per device ("rank"), each on its own shard of the data,
-//! gradients averaged every step by burn's collective, so every replica applies the same
-//! update and the weights stay identical without being sent.
+//! gradients averaged every step, so every replica applies the same update and the weights
+//! stay identical without being sent.
 //!
-//! Two channels join the ranks. Gradients, the only large traffic, go through
-//! `burn::collective::all_reduce` (one call on one flattened buffer per step: a single
-//! synchronisation rather than one per parameter), or through host memory
-//! ([`GradientExchange::Host`]). Small host values — each rank's loss and
-//! token counts, the leader's decisions (pause, early stop, best checkpoint) and the parts
-//! of a checkpoint that differ per rank (data cursor, ACT carries) — go through a
-//! [`PeerGroup`], an all-gather over a mutex, which also spreads a failure: a rank that
-//! fails marks the group, and the others stop with an error instead of waiting forever.
+//! Two channels join the ranks. Gradients, the only large traffic, go as one flattened
+//! buffer per step through host memory ([`GradientExchange::Host`], the default) or through
+//! `burn::collective::all_reduce` (opt-in: it let replicas drift apart on two H200s). Small
+//! host values — each rank's loss and token counts, the leader's decisions (pause, early
+//! stop, best checkpoint) and the parts of a checkpoint that differ per rank (data cursor,
+//! ACT carries) — go through a [`PeerGroup`], an all-gather over a mutex, which also spreads
+//! a failure: a rank that fails marks the group, and the others stop with an error instead
+//! of waiting forever.
 
 use std::any::Any;
 use std::sync::{Arc, Condvar, Mutex};
@@ -141,23 +141,24 @@ impl PeerLink {
 /// How the ranks average their gradients: `$HRM_ALLREDUCE`.
 #[derive(Debug, Clone, Copy)]
 pub enum GradientExchange {
-    /// burn's collective all-reduce with this local strategy: `tree` (the default, arity 2),
-    /// `ring` or `centralized`. burn moves tensors between GPUs through NCCL.
+    /// burn's collective all-reduce with this local strategy: `tree` (arity 2), `ring` or
+    /// `centralized`. burn moves tensors between GPUs through NCCL; on two H200s the replicas
+    /// drifted apart within 20 steps this way (docs/distributed.md), so it is opt-in.
     Collective(AllReduceStrategy),
-    /// `host`: each rank reads its gradients into host memory, the [`PeerGroup`] hands every
-    /// rank the others', and each rank sums them in rank order on its own device, so every
-    /// replica gets the same bits. No NCCL; costs a device-to-host and W−1 host-to-device
-    /// copies of the gradients a step.
+    /// `host` (the default): each rank reads its gradients into host memory, the
+    /// [`PeerGroup`] hands every rank the others', and each rank sums them in rank order on
+    /// its own device, so every replica gets the same bits. No NCCL; costs a device-to-host
+    /// and W−1 host-to-device copies of the gradients a step.
     Host,
 }
 
-/// The exchange `$HRM_ALLREDUCE` names (`tree` when unset).
+/// The exchange `$HRM_ALLREDUCE` names (`host` when unset).
 pub fn gradient_exchange() -> Result<GradientExchange> {
     match std::env::var("HRM_ALLREDUCE").as_deref() {
-        Err(_) | Ok("tree") => Ok(GradientExchange::Collective(AllReduceStrategy::Tree(2))),
+        Err(_) | Ok("host") => Ok(GradientExchange::Host),
+        Ok("tree") => Ok(GradientExchange::Collective(AllReduceStrategy::Tree(2))),
         Ok("ring") => Ok(GradientExchange::Collective(AllReduceStrategy::Ring)),
         Ok("centralized") => Ok(GradientExchange::Collective(AllReduceStrategy::Centralized)),
-        Ok("host") => Ok(GradientExchange::Host),
         Ok(other) => Err(TrainError::Config(format!("HRM_ALLREDUCE={other}: use tree, ring, centralized or host"))),
     }
 }
