@@ -133,7 +133,7 @@ fn user_errors_say_what_is_wrong() {
         (&["train", "--config", "tiny.toml", "--device", "cuda", "--quiet"], "built without Cuda support"),
         (&["train", "--resume", "tiny.toml"], "config.toml"),
         (&["train", "--config", "tiny.toml", "--devices", "cuda:0,wgpu:1"], "mixes device kinds"),
-        (&["train", "--config", "tiny.toml", "--gpus", "2"], "--gpus needs --device cuda"),
+        (&["train", "--config", "tiny.toml", "--gpus", "2"], "--gpus needs a GPU --device"),
         (&["generate", "no-such-run"], "not an hrm run folder"),
     ];
     for (args, expected) in cases {
