@@ -65,6 +65,8 @@ struct Row {
     preset: String,
     gpus: usize,
     shared_gpu: bool,
+    /// How the ranks averaged gradients (`$HRM_ALLREDUCE`, `host` when unset).
+    gradient_exchange: String,
     per_gpu_batch: usize,
     global_batch: usize,
     seq_len: usize,
@@ -149,6 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             preset: args.preset.clone(),
             gpus,
             shared_gpu: args.share_gpu,
+            gradient_exchange: std::env::var("HRM_ALLREDUCE").unwrap_or_else(|_| "host".into()),
             per_gpu_batch,
             global_batch: per_gpu_batch * gpus,
             seq_len,
