@@ -1876,8 +1876,9 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
     // hrm patch: burn 0.21 differentiates attention through its composition, materialising
     // and keeping the scores and every step of the softmax; this runs the backend's own
     // (fused) attention forward, keeps q, k, v and the output, and recomputes the weights
-    // once in the backward (crate::hrm_patch::attention_backward). Masks, biases and softcap
-    // keep burn's composed path.
+    // once in the backward (crate::hrm_patch::attention_backward). Masks, biases, softcap,
+    // causal attention of fewer queries than keys and grouped key heads keep burn's composed
+    // path.
     fn attention(
         query: FloatTensor<Autodiff<B, C>>,
         key: FloatTensor<Autodiff<B, C>>,
@@ -1911,10 +1912,13 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
             }
         }
 
-        let [_, _, seq_q, head_dim] = query.primitive.shape().dims::<4>();
-        let seq_k = key.primitive.shape().dims::<4>()[2];
+        let [_, heads, seq_q, head_dim] = query.primitive.shape().dims::<4>();
+        let [_, key_heads, seq_k, _] = key.primitive.shape().dims::<4>();
         let composed = mask.is_some() || attn_bias.is_some() || options.softcap.is_some();
-        if composed || (options.is_causal && seq_k < seq_q) || !crate::hrm_patch::fused_backward() {
+        // Backends differ on where a causal diagonal sits when queries and keys differ in
+        // number (cached decoding), and the backward assumes one key head per query head.
+        let unusual = (options.is_causal && seq_k != seq_q) || key_heads != heads;
+        if composed || unusual || !crate::hrm_patch::fused_backward() {
             return attention_fallback::<Self>(query, key, value, mask, attn_bias, options);
         }
         let scale = options.scale.unwrap_or_else(|| 1.0 / (head_dim as f64).sqrt());
