@@ -29,6 +29,7 @@ type Shared = Arc<dyn Any + Send + Sync>;
 /// The meeting point of the ranks of one data-parallel run.
 pub struct PeerGroup {
     world: usize,
+    exchange: GradientExchange,
     round: Mutex<Round>,
     arrived: Condvar,
 }
@@ -43,10 +44,10 @@ struct Round {
 }
 
 impl PeerGroup {
-    /// A group of `world` ranks.
-    pub fn new(world: usize) -> Arc<Self> {
+    /// A group of `world` ranks that average their gradients by `exchange`.
+    pub fn new(world: usize, exchange: GradientExchange) -> Arc<Self> {
         let round = Round { slots: vec![None; world], ..Round::default() };
-        Arc::new(Self { world, round: Mutex::new(round), arrived: Condvar::new() })
+        Arc::new(Self { world, exchange, round: Mutex::new(round), arrived: Condvar::new() })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Round> {
@@ -64,7 +65,7 @@ pub struct PeerLink {
 impl PeerLink {
     /// The only rank of a group of one: a run on one device.
     pub fn alone() -> Self {
-        Self { rank: 0, group: PeerGroup::new(1) }
+        Self { rank: 0, group: PeerGroup::new(1, GradientExchange::Host) }
     }
 
     /// Rank `rank` of `group`.
@@ -81,6 +82,11 @@ impl PeerLink {
     /// Ranks in the group.
     pub fn world(&self) -> usize {
         self.group.world
+    }
+
+    /// How this rank's group averages gradients.
+    pub fn exchange(&self) -> GradientExchange {
+        self.group.exchange
     }
 
     /// The group this rank belongs to.
@@ -163,9 +169,10 @@ pub fn gradient_exchange() -> Result<GradientExchange> {
     }
 }
 
-/// Joins burn's collective as this rank (a no-op for a group of one).
+/// Joins burn's collective as this rank (a no-op for a group of one, or one that averages
+/// through host memory).
 pub fn join_collective<B: AutodiffBackend>(link: &PeerLink, device: &B::Device) -> Result<()> {
-    let GradientExchange::Collective(strategy) = gradient_exchange()? else {
+    let GradientExchange::Collective(strategy) = link.exchange() else {
         return Ok(());
     };
     if link.world() == 1 {
@@ -176,9 +183,9 @@ pub fn join_collective<B: AutodiffBackend>(link: &PeerLink, device: &B::Device) 
         .map_err(|e| TrainError::Peer(format!("rank {} cannot join the collective: {e:?}", link.rank)))
 }
 
-/// Leaves burn's collective (a no-op for a group of one).
+/// Leaves burn's collective (a no-op where [`join_collective`] was one).
 pub fn leave_collective<B: AutodiffBackend>(link: &PeerLink) {
-    if link.world() > 1 && matches!(gradient_exchange(), Ok(GradientExchange::Collective(_))) {
+    if link.world() > 1 && matches!(link.exchange(), GradientExchange::Collective(_)) {
         // Leaving fails only if the rank never joined; there is nothing to undo then.
         let _ = finish_collective::<B::InnerBackend>(PeerId::from(link.rank));
     }
@@ -214,7 +221,7 @@ pub fn average_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
         return Ok(grads);
     }
     let buffer = Tensor::cat(flat, 0);
-    let reduced = match gradient_exchange()? {
+    let reduced = match link.exchange() {
         GradientExchange::Collective(_) => {
             let primitive = buffer.into_primitive().tensor();
             let reduced = all_reduce::<B::InnerBackend>(PeerId::from(link.rank), primitive, ReduceOperation::Mean)
@@ -292,7 +299,7 @@ mod tests {
 
     #[test]
     fn all_gather_returns_every_rank_in_order_round_after_round() {
-        let group = PeerGroup::new(3);
+        let group = PeerGroup::new(3, GradientExchange::Host);
         let handles: Vec<_> = (0..3)
             .map(|rank| {
                 let link = PeerLink::new(group.clone(), rank);
@@ -311,7 +318,7 @@ mod tests {
 
     #[test]
     fn a_failed_rank_wakes_the_others_with_its_error() {
-        let group = PeerGroup::new(2);
+        let group = PeerGroup::new(2, GradientExchange::Host);
         let waiting = PeerLink::new(group.clone(), 0);
         let handle = std::thread::spawn(move || waiting.all_gather(1u8));
         std::thread::sleep(std::time::Duration::from_millis(50));

@@ -12,7 +12,7 @@ use super::{Bytes, TrainOptions, TrainSummary, Trainer, record_error};
 use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::parallel::{PeerGroup, PeerLink, join_collective, leave_collective};
+use crate::parallel::{PeerGroup, PeerLink, gradient_exchange, join_collective, leave_collective};
 use crate::run_dir::RunDir;
 use crate::state::{SavedCarry, TrainState};
 
@@ -52,7 +52,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
         if devices.is_empty() {
             return Err(TrainError::Config("data-parallel training needs at least one device".into()));
         }
-        Ok(PeerLink::new(PeerGroup::new(devices.len()), 0))
+        Ok(PeerLink::new(PeerGroup::new(devices.len(), gradient_exchange()?), 0))
     }
 
     /// Trains on every device at once until the run ends (see [`Trainer::run`]); rank 0's
