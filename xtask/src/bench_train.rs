@@ -127,9 +127,9 @@ fn gpu_setup(args: &Args) -> anyhow::Result<Kernels> {
             matmul: Some(setup.matmul_kernels),
         });
     }
-    if args.device == "libtorch" && std::env::var_os("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE").is_none() {
-        // SAFETY: set before libtorch starts, while this process has one thread.
-        unsafe { std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1") };
+    if args.device == "libtorch" {
+        // SAFETY: before libtorch starts, while this process has one thread.
+        unsafe { hrm_core::libtorch::allow_tf32() };
     }
     Ok(Kernels::default())
 }

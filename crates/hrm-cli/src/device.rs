@@ -49,11 +49,9 @@ pub fn prepare_gpu() -> anyhow::Result<()> {
 /// (`TORCH_ALLOW_TF32_CUBLAS_OVERRIDE`, unless already set).
 #[cfg(feature = "tch")]
 pub fn prepare_libtorch() -> anyhow::Result<()> {
-    if std::env::var_os("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE").is_none() {
-        // SAFETY: set once before libtorch initialises, while no other thread reads the
-        // environment (the Ctrl+C handler only waits on a signal).
-        unsafe { std::env::set_var("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "1") };
-    }
+    // SAFETY: before libtorch initialises, while no other thread reads the environment (the
+    // Ctrl+C handler only waits on a signal).
+    unsafe { hrm_core::libtorch::allow_tf32() };
     if !tch::Cuda::is_available() {
         anyhow::bail!(
             "libtorch sees no CUDA GPU (is this libtorch a CUDA build, and are its libraries on LD_LIBRARY_PATH?)"

@@ -27,6 +27,8 @@ pub mod init;
 pub mod kernel_cache;
 /// Transformer building blocks.
 pub mod layers;
+/// What a process does before libtorch's first operation.
+pub mod libtorch;
 /// Softmax and stablemax cross-entropy.
 pub mod loss;
 /// One trait and one enum over every model.
