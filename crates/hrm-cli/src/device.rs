@@ -26,6 +26,17 @@ impl DeviceKind {
         let device = format!("{device:?}");
         if device.to_lowercase() == kind { kind } else { format!("{kind} {device}") }
     }
+
+    /// The Cargo feature of `hrm-cli` that builds this backend in (`None` for the CPU).
+    pub fn feature(self) -> Option<&'static str> {
+        match self {
+            Self::Cpu => None,
+            Self::Cuda => Some("cuda"),
+            Self::Wgpu => Some("wgpu"),
+            Self::Metal => Some("metal"),
+            Self::Libtorch => Some("tch"),
+        }
+    }
 }
 
 /// Before the first GPU operation: keeps compiled kernels between runs in
@@ -103,7 +114,7 @@ macro_rules! with_backend {
             #[allow(unreachable_patterns)]
             other => Err(anyhow::anyhow!(
                 "this hrm was built without {other:?} support; rebuild with `cargo build --release --features {}`",
-                format!("{other:?}").to_lowercase()
+                other.feature().unwrap_or_default()
             )),
         }
     }};

@@ -125,12 +125,13 @@ fn set_overrides_reach_the_run() {
 #[test]
 fn user_errors_say_what_is_wrong() {
     let dir = setup();
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["train", "--config", "missing.toml"], "cannot read config missing.toml"),
         (&["train", "--config", "tiny.toml", "--set", "run.stepz=5", "--quiet"], "stepz"),
         (&["train", "--config", "tiny.toml", "--set", "model.block.n_heads=3", "--quiet", "-o", "r2"], "d_model"),
         (&["train", "--config", "tiny.toml", "--device", "tpu"], "possible values: cpu, cuda, wgpu, metal"),
         (&["train", "--config", "tiny.toml", "--device", "cuda", "--quiet"], "built without Cuda support"),
+        (&["train", "--config", "tiny.toml", "--device", "libtorch", "--quiet"], "--features tch"),
         (&["train", "--resume", "tiny.toml"], "config.toml"),
         (&["train", "--config", "tiny.toml", "--devices", "cuda:0,wgpu:1"], "mixes device kinds"),
         (&["train", "--config", "tiny.toml", "--gpus", "2"], "--gpus needs a GPU --device"),
