@@ -57,9 +57,7 @@ pub fn write(dir: &Path, step: u64, contents: &[(impl AsRef<str>, Vec<u8>)]) -> 
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let final_path = dir.join(checkpoint_name(step));
     let tmp = dir.join(format!(".{}.tmp", checkpoint_name(step)));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
+    clear(&tmp)?;
     std::fs::create_dir(&tmp).map_err(io(&tmp))?;
     let mut files = BTreeMap::new();
     for (name, bytes) in contents {
@@ -70,13 +68,40 @@ pub fn write(dir: &Path, step: u64, contents: &[(impl AsRef<str>, Vec<u8>)]) -> 
     let manifest = Manifest { format_version: FORMAT_VERSION, step, files };
     write_synced(&tmp.join(MANIFEST), serde_json::to_string_pretty(&manifest).expect("serialisable").as_bytes())?;
     sync_dir(&tmp)?;
-    if final_path.exists() {
-        // Same step written again (a pause right after a periodic save): replace it.
-        std::fs::remove_dir_all(&final_path).map_err(io(&final_path))?;
+    // Same step written again (a pause right after a periodic save): the old folder is first
+    // renamed out of the way, so a crash leaves either it or the new one under the real name.
+    let replaced = final_path.exists().then(|| retire_name(dir, step));
+    if let Some(replaced) = &replaced {
+        clear(replaced)?;
+        std::fs::rename(&final_path, replaced).map_err(io(&final_path))?;
     }
     std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
     sync_dir(dir)?;
+    if let Some(replaced) = replaced {
+        std::fs::remove_dir_all(&replaced).map_err(io(&replaced))?;
+    }
     Ok(final_path)
+}
+
+/// The leftover-style name a step folder takes while it is being deleted.
+fn retire_name(dir: &Path, step: u64) -> PathBuf {
+    dir.join(format!(".{}.retired.tmp", checkpoint_name(step)))
+}
+
+/// Removes what an earlier, interrupted deletion left at `path`, if anything.
+fn clear(path: &Path) -> Result<()> {
+    if path.exists() { std::fs::remove_dir_all(path).map_err(io(path)) } else { Ok(()) }
+}
+
+/// Deletes a step folder without ever leaving it half-deleted under its real name: it is
+/// renamed to a leftover name first (one atomic step), then removed; a crash in between
+/// leaves a leftover that [`remove_leftovers`] clears, never a checkpoint without its files.
+fn retire(dir: &Path, step: u64, path: &Path) -> Result<()> {
+    let retired = retire_name(dir, step);
+    clear(&retired)?;
+    std::fs::rename(path, &retired).map_err(io(path))?;
+    sync_dir(dir)?;
+    std::fs::remove_dir_all(&retired).map_err(io(&retired))
 }
 
 /// Points `dir/<role>` (e.g. `latest`, `best`, `pause`) at a checkpoint folder, atomically.
@@ -275,9 +300,9 @@ pub fn list(dir: &Path) -> Vec<(u64, PathBuf)> {
 /// Removes step checkpoints beyond the `keep` newest, sparing those in `protect`, and any
 /// leftover temporary folders.
 pub fn prune(dir: &Path, keep: usize, protect: &[PathBuf]) -> Result<()> {
-    for (_, path) in list(dir).into_iter().skip(keep) {
+    for (step, path) in list(dir).into_iter().skip(keep) {
         if !protect.contains(&path) {
-            std::fs::remove_dir_all(&path).map_err(io(&path))?;
+            retire(dir, step, &path)?;
         }
     }
     remove_leftovers(dir)
@@ -314,5 +339,25 @@ mod tests {
         assert_eq!(list(dir.path()).len(), 1);
         prune(dir.path(), 3, &[]).unwrap();
         assert!(!dir.path().join(format!(".{}.tmp", checkpoint_name(20))).exists(), "leftovers are pruned");
+    }
+
+    #[test]
+    fn deleting_and_replacing_never_leaves_a_step_folder_without_its_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        for step in [3, 6, 9] {
+            write(dir.path(), step, &[("a.bin", vec![step as u8; 100])]).unwrap();
+        }
+        // A deletion a crash cut short: the folder already carries its leftover name, half empty.
+        let interrupted = retire_name(dir.path(), 3);
+        std::fs::rename(dir.path().join(checkpoint_name(3)), &interrupted).unwrap();
+        std::fs::remove_file(interrupted.join(MANIFEST)).unwrap();
+        assert_eq!(list(dir.path()).iter().map(|(s, _)| *s).collect::<Vec<_>>(), [9, 6], "leftovers are not listed");
+        // The same step again replaces it whole; pruning then clears the old and the leftover.
+        write(dir.path(), 9, &[("a.bin", vec![99; 50])]).unwrap();
+        prune(dir.path(), 1, &[]).unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, [checkpoint_name(9).as_str()]);
+        let (_, files) = read(&dir.path().join(checkpoint_name(9))).unwrap();
+        assert_eq!(files["a.bin"], vec![99; 50]);
     }
 }
