@@ -4,10 +4,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor};
 use hrm_core::{FlatConfig, LossKind, Model, ModelConfig, mean_cross_entropy, presets};
+use hrm_train::{FlatAdamW, FlatGradients, OptimConfig};
 use serde::Serialize;
 
 /// Options of the training benchmark.
@@ -46,6 +48,10 @@ pub struct Args {
     /// `f32` or `bf16` (CUDA).
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// `flat` (hrm's AdamW over the whole model at once, as the trainer runs it) or `burn`
+    /// (burn's AdamW, a dozen operations per parameter); same arithmetic.
+    #[arg(long, default_value = "flat")]
+    optimizer: String,
     /// Peak dense TFLOP/s of the device for MFU (H100 SXM bf16: 989; f32 via TF32: 494).
     #[arg(long, default_value_t = 989.0)]
     peak_tflops: f64,
@@ -62,6 +68,7 @@ struct Report {
     parameters: usize,
     device: String,
     dtype: String,
+    optimizer: String,
     batch: usize,
     seq: usize,
     first_step_s: f64,
@@ -170,7 +177,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -
     let config = model_config(args)?;
     let parameters = config.num_params();
     let mut model: Model<B> = config.init(0, &device);
-    let mut optim = AdamWConfig::new().with_weight_decay(0.1).init::<B, Model<B>>();
+    let mut optim = Stepper::<B>::new(&args.optimizer)?;
     let vocab = config.vocab_size() as f64;
     // Drawn as integers: floats drawn below `vocab` round up to it and past it in bf16.
     let tokens = Tensor::<B, 2, Int>::random([args.batch, args.seq + 1], Distribution::Uniform(0.0, vocab), &device);
@@ -219,6 +226,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -
         parameters,
         device: args.device.clone(),
         dtype: args.dtype.clone(),
+        optimizer: args.optimizer.clone(),
         batch: args.batch,
         seq: args.seq,
         first_step_s,
@@ -238,4 +246,41 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -
     }
     std::fs::write(&args.out, serde_json::to_string_pretty(&report)?)?;
     Ok(())
+}
+
+/// The AdamW the benchmark steps with (`--optimizer`): burn's default betas and epsilon,
+/// weight decay 0.1 as in the PyTorch reference.
+enum Stepper<B: AutodiffBackend> {
+    Flat(FlatAdamW<B>),
+    Burn(OptimizerAdaptor<AdamW, Model<B>, B>),
+}
+
+impl<B: AutodiffBackend> Stepper<B> {
+    fn new(name: &str) -> anyhow::Result<Self> {
+        let (beta1, beta2, eps, weight_decay) = (0.9, 0.999, 1e-5, 0.1);
+        Ok(match name {
+            "flat" => {
+                Self::Flat(FlatAdamW::new(&OptimConfig { beta1, beta2, eps, weight_decay, ..OptimConfig::default() }))
+            }
+            "burn" => Self::Burn(
+                AdamWConfig::new()
+                    .with_beta_1(beta1)
+                    .with_beta_2(beta2)
+                    .with_epsilon(eps)
+                    .with_weight_decay(weight_decay)
+                    .init(),
+            ),
+            other => anyhow::bail!("--optimizer {other}: expected flat or burn"),
+        })
+    }
+
+    fn step(&mut self, lr: f64, model: Model<B>, grads: GradientsParams) -> Model<B> {
+        match self {
+            Self::Flat(optim) => match FlatGradients::from_params(&model, grads) {
+                Some(grads) => optim.step(model, grads, |_| lr),
+                None => model,
+            },
+            Self::Burn(optim) => optim.step(lr, model, grads),
+        }
+    }
 }

@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor};
@@ -27,8 +26,9 @@ use crate::checkpoint;
 use crate::config::{SPIKE_WARMUP_STEPS, TrainConfig};
 use crate::error::{Result, TrainError};
 use crate::eval::{EvalMetrics, evaluate};
-use crate::gradients::{global_norm, scale, split_off};
+use crate::gradients::FlatGradients;
 use crate::objective::{SegmentReport, hrm_segment_loss, lm_loss};
+use crate::optimizer::{AdamWRecord, FlatAdamW};
 use crate::parallel::{PeerLink, average_gradients, weights_checksum};
 use crate::run_dir::{RunDir, RunLog};
 use crate::state::{PeerPosition, SavedCarry, TrainState};
@@ -36,8 +36,6 @@ use crate::state::{PeerPosition, SavedCarry, TrainState};
 mod data_parallel;
 pub use data_parallel::DataParallel;
 
-type Adam<B> = OptimizerAdaptor<AdamW, Model<B>, B>;
-type AdamRecord<B> = <Adam<B> as Optimizer<Model<B>, B>>::Record;
 /// One micro-batch: inputs, targets, and its ACT carry once a segment has run.
 type MicroBatch<B> = (Tensor<B, 2, Int>, Tensor<B, 2, Int>, Option<HrmCarry<B>>);
 type Bytes = NamedMpkBytesRecorder<FullPrecisionSettings>;
@@ -179,14 +177,13 @@ struct BatchInProgress<B: AutodiffBackend> {
     cursor_after: Option<hrm_data::DataCursor>,
 }
 
-/// A run in memory: model, optimisers, data and counters.
+/// A run in memory: model, optimiser, data and counters.
 pub struct Trainer<B: AutodiffBackend> {
     config: TrainConfig,
     run: RunDir,
     device: B::Device,
     model: Model<B>,
-    optim: Adam<B>,
-    optim_embed: Adam<B>,
+    optim: FlatAdamW<B>,
     state: TrainState,
     train: Prefetcher,
     pending: Option<BatchInProgress<B>>,
@@ -201,16 +198,6 @@ pub struct Trainer<B: AutodiffBackend> {
     fresh: (u64, u64),
     /// On rank 0 of a resumed data-parallel run: where the other ranks start.
     peer_starts: Vec<RankPlace>,
-}
-
-fn adam<B: AutodiffBackend>(config: &TrainConfig) -> Adam<B> {
-    let o = &config.optim;
-    AdamWConfig::new()
-        .with_beta_1(o.beta1)
-        .with_beta_2(o.beta2)
-        .with_epsilon(o.eps)
-        .with_weight_decay(o.weight_decay)
-        .init()
 }
 
 fn record_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
@@ -389,9 +376,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.model = self.model.clone().grow_vocab(new_vocab, seed);
             config.model.set_vocab_size(new_vocab);
             let live = param_ids(&self.model);
-            let keep = |record: AdamRecord<B>| record.into_iter().filter(|(id, _)| live.contains(id)).collect();
-            self.optim = adam::<B>(&config).load_record(keep(self.optim.to_record()));
-            self.optim_embed = adam::<B>(&config).load_record(keep(self.optim_embed.to_record()));
+            self.optim.retain(|id| live.contains(&id));
             self.note(&format!(
                 "vocabulary grew from {old_vocab} to {new_vocab}; optimiser state reset for the embedding and output head"
             ))?;
@@ -437,7 +422,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         run: RunDir,
         device: B::Device,
         model: Model<B>,
-        optims: Option<(AdamRecord<B>, AdamRecord<B>)>,
+        optims: Option<(AdamWRecord<B>, AdamWRecord<B>)>,
         state: TrainState,
         carries: Option<Vec<Option<SavedCarry>>>,
         tokenizer: Arc<AnyTokenizer>,
@@ -445,10 +430,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         log: Option<RunLog>,
         link: PeerLink,
     ) -> Result<Self> {
-        let (mut optim, mut optim_embed) = (adam::<B>(&config), adam::<B>(&config));
+        let mut optim = FlatAdamW::new(&config.optim);
         if let Some((main, embed)) = optims {
-            optim = optim.load_record(main);
-            optim_embed = optim_embed.load_record(embed);
+            optim.load_record(main);
+            optim.load_record(embed);
         }
         let mut batches = train_batches(&config, tokenizer.clone(), data_base, &link)?;
         if let Some(cursor) = &state.cursor {
@@ -461,7 +446,6 @@ impl<B: AutodiffBackend> Trainer<B> {
             device,
             model,
             optim,
-            optim_embed,
             state,
             pending: None,
             data_base: data_base.to_path_buf(),
@@ -759,16 +743,17 @@ impl<B: AutodiffBackend> Trainer<B> {
         if ends {
             self.last_act_steps = shares.iter().filter_map(|s| s.act_steps).sum::<f64>() / world;
         }
-        let mut grads = accumulator.grads();
+        let mut grads = FlatGradients::from_params(&self.model, accumulator.grads())
+            .ok_or_else(|| TrainError::Config("no parameter of the model received a gradient".into()))?;
         let factor = weight(&shares[self.link.rank()]) / micro;
         if factor != 1.0 {
-            scale(&self.model, &mut grads, factor);
+            grads.scale(factor);
         }
-        let mut grads = average_gradients(&self.link, &self.model, grads)?;
+        average_gradients(&self.link, &mut grads)?;
         if options.faults.nan_gradient_at == Some(step + 1) {
-            scale(&self.model, &mut grads, f64::NAN);
+            grads.scale(f64::NAN);
         }
-        let grad_norm = global_norm(&self.model, &grads);
+        let grad_norm = grads.norm();
         let phase = self.state.phase_start;
         let factor = self.config.schedule.factor(step - phase, self.config.run.steps - phase);
         let lr = self.config.optim.lr * factor;
@@ -791,11 +776,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.state.loss_mean = Some(self.state.loss_mean.map_or(report.total, |m| 0.95 * m + 0.05 * report.total));
             let clip = self.config.optim.grad_clip;
             if clip > 0.0 && grad_norm > clip {
-                scale(&self.model, &mut grads, clip / grad_norm);
+                grads.scale(clip / grad_norm);
             }
-            let embed = split_off::<B>(&mut grads, self.model.embedding_param_id());
-            let model = self.optim.step(lr, self.model.clone(), grads);
-            self.model = self.optim_embed.step(self.config.optim.embed_lr * factor, model, embed);
+            let (embedding, embed_lr) = (self.model.embedding_param_id(), self.config.optim.embed_lr * factor);
+            let rate = |id| if id == embedding { embed_lr } else { lr };
+            self.model = self.optim.step(self.model.clone(), grads, rate);
         }
         if ends {
             self.state.cursor = batch.cursor_after.clone();
@@ -970,16 +955,23 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(())
     }
 
-    /// The weights and the two optimisers' records as MessagePack bytes, as a checkpoint
-    /// holds them (`model.mpk`, `optim.mpk`, `optim_embed.mpk`).
+    /// The weights and the optimiser's state as MessagePack bytes, as a checkpoint holds them
+    /// (`model.mpk`; `optim.mpk` and `optim_embed.mpk`, burn's AdamW records of every
+    /// parameter but the token embedding and of the embedding alone).
     fn weights_and_moments(&self) -> Result<[Vec<u8>; 3]> {
         let dir = self.run.checkpoints();
         let model = Bytes::default()
             .record(self.model.clone().into_record(), ())
             .map_err(|e| record_error(&dir, "model", e))?;
-        let moments =
-            |record: AdamRecord<B>| Bytes::default().record(record, ()).map_err(|e| record_error(&dir, "optimiser", e));
-        Ok([model, moments(self.optim.to_record())?, moments(self.optim_embed.to_record())?])
+        let moments = |record: AdamWRecord<B>| {
+            Bytes::default().record(record, ()).map_err(|e| record_error(&dir, "optimiser", e))
+        };
+        let embedding = self.model.embedding_param_id();
+        Ok([
+            model,
+            moments(self.optim.record(|id| id != embedding))?,
+            moments(self.optim.record(|id| id == embedding))?,
+        ])
     }
 
     /// Compares every rank's weight checksum with rank 0's: a relative difference over 1e-4

@@ -9,7 +9,7 @@ pub mod config;
 pub mod error;
 /// Validation metrics.
 pub mod eval;
-/// Global-norm clipping and gradient splitting.
+/// Gradients laid end to end: global norm, scaling, clipping.
 pub mod gradients;
 /// Export to safetensors + config.json, and import back.
 pub mod interop;
@@ -21,6 +21,8 @@ pub mod memory;
 pub mod msgpack;
 /// The per-segment losses (LM and ACT Q-learning).
 pub mod objective;
+/// AdamW over the whole model at once.
+pub mod optimizer;
 /// `--set key=value` overrides applied to a config's TOML before it is parsed.
 pub mod overrides;
 /// Data parallelism: ranks, their meeting point, and gradient averaging.
@@ -39,8 +41,10 @@ pub mod tokenizer_check;
 pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};
+pub use gradients::FlatGradients;
 pub use interop::{ExportConfig, export_run, import_export};
 pub use learner::{DataParallel, Faults, RankFailure, StopReason, TrainOptions, TrainSummary, Trainer};
+pub use optimizer::FlatAdamW;
 pub use run_dir::RunDir;
 pub use schedule::ScheduleConfig;
 pub use tokenizer_check::{RunCopy, TokenizerCheck, check_tokenizer, restore_tokenizer};

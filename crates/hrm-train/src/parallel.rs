@@ -17,12 +17,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use burn::collective::{
     AllReduceStrategy, CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register,
 };
-use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
-use burn::optim::GradientsParams;
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorPrimitive};
 
 use crate::error::{Result, TrainError};
+use crate::gradients::FlatGradients;
 
 type Shared = Arc<dyn Any + Send + Sync>;
 
@@ -191,69 +191,31 @@ pub fn leave_collective<B: AutodiffBackend>(link: &PeerLink) {
     }
 }
 
-/// The mean over all ranks of every gradient in `grads`: the gradients, in `module`'s
-/// parameter order, are flattened into one buffer, all-reduced once, and cut back.
-pub fn average_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
-    link: &PeerLink,
-    module: &M,
-    mut grads: GradientsParams,
-) -> Result<GradientsParams> {
+/// The mean over all ranks of every gradient in `grads`, all-reduced bucket by bucket.
+pub fn average_gradients<B: AutodiffBackend>(link: &PeerLink, grads: &mut FlatGradients<B>) -> Result<()> {
     if link.world() == 1 {
-        return Ok(grads);
+        return Ok(());
     }
-    struct Take<'a, B: AutodiffBackend> {
-        grads: &'a mut GradientsParams,
-        flat: Vec<Tensor<B::InnerBackend, 1>>,
-        taken: Vec<(ParamId, Vec<usize>)>,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Take<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-                self.taken.push((param.id, g.dims().to_vec()));
-                self.flat.push(g.reshape([-1]));
+    let mut failure = None;
+    grads.map(|bucket| {
+        if failure.is_some() {
+            return bucket;
+        }
+        let reduced = match link.exchange() {
+            GradientExchange::Collective(_) => {
+                let primitive = bucket.clone().into_primitive().tensor();
+                all_reduce::<B::InnerBackend>(PeerId::from(link.rank), primitive, ReduceOperation::Mean)
+                    .map(|r| Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(r)))
+                    .map_err(|e| TrainError::Peer(format!("rank {}: gradient all-reduce failed: {e:?}", link.rank)))
             }
-        }
-    }
-    let mut take = Take::<B> { grads: &mut grads, flat: Vec::new(), taken: Vec::new() };
-    module.visit(&mut take);
-    let (flat, taken) = (take.flat, take.taken);
-    if flat.is_empty() {
-        return Ok(grads);
-    }
-    let buffer = Tensor::cat(flat, 0);
-    let reduced = match link.exchange() {
-        GradientExchange::Collective(_) => {
-            let primitive = buffer.into_primitive().tensor();
-            let reduced = all_reduce::<B::InnerBackend>(PeerId::from(link.rank), primitive, ReduceOperation::Mean)
-                .map_err(|e| TrainError::Peer(format!("rank {}: gradient all-reduce failed: {e:?}", link.rank)))?;
-            Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced))
-        }
-        GradientExchange::Host => mean_through_host(link, buffer)?,
-    };
-    struct Put<'a, B: AutodiffBackend> {
-        grads: &'a mut GradientsParams,
-        reduced: Tensor<B::InnerBackend, 1>,
-        taken: std::vec::IntoIter<(ParamId, Vec<usize>)>,
-        next: Option<(ParamId, Vec<usize>)>,
-        offset: usize,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Put<'_, B> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if self.next.as_ref().is_some_and(|(id, _)| *id == param.id) {
-                let (id, dims) = self.next.take().expect("checked");
-                let size: usize = dims.iter().product();
-                let dims: [usize; D] = dims.try_into().expect("same rank as when taken");
-                let part = self.reduced.clone().narrow(0, self.offset, size).reshape(dims);
-                self.grads.register(id, part);
-                self.offset += size;
-                self.next = self.taken.next();
-            }
-        }
-    }
-    let mut taken = taken.into_iter();
-    let next = taken.next();
-    module.visit(&mut Put::<B> { grads: &mut grads, reduced, taken, next, offset: 0 });
-    Ok(grads)
+            GradientExchange::Host => mean_through_host(link, bucket.clone()),
+        };
+        reduced.unwrap_or_else(|e| {
+            failure = Some(e);
+            bucket
+        })
+    });
+    failure.map_or(Ok(()), Err)
 }
 
 /// The mean of every rank's `local` (same shape on each), through host memory: summed in rank

@@ -1,0 +1,334 @@
+//! AdamW over the whole model at once: the moments sit end to end in flat buckets laid out
+//! like the [`FlatGradients`], so a step is about fifteen tensor operations per bucket where
+//! burn's `AdamW` runs fifteen per parameter (PyTorch's reference uses its fused multi-tensor
+//! AdamW for the same reason). Each element gets exactly burn's arithmetic, in burn's order,
+//! so a run takes the same steps as with burn's optimiser; its state reads and writes burn's
+//! AdamW record, so checkpoints are the same files.
+
+use std::collections::HashMap;
+
+use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
+use burn::optim::{AdamW, AdamWState, AdaptiveMomentumState, Optimizer};
+use burn::tensor::Tensor;
+use burn::tensor::backend::AutodiffBackend;
+use hrm_core::Model;
+
+use crate::config::OptimConfig;
+use crate::gradients::{FlatGradients, Slot, join, stretch};
+
+/// burn's AdamW state of a model's parameters, as `OptimizerAdaptor<AdamW, _, _>` records it
+/// (a map from parameter id to [`AdaptorRecord`]).
+pub type AdamWRecord<B> = <OptimizerAdaptor<AdamW, Model<B>, B> as Optimizer<Model<B>, B>>::Record;
+
+type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+
+/// One parameter's AdamW state, flattened.
+struct Moments<B: AutodiffBackend> {
+    /// Steps taken (burn's `time`; bias correction uses it).
+    time: usize,
+    dims: Vec<usize>,
+    first: Tensor<Inner<B>, 1>,
+    second: Tensor<Inner<B>, 1>,
+}
+
+/// The moments of the parameters of the last step, bucket by bucket as that step's
+/// gradients were laid out.
+struct Packed<B: AutodiffBackend> {
+    layout: Vec<Slot>,
+    times: Vec<usize>,
+    first: Vec<Tensor<Inner<B>, 1>>,
+    second: Vec<Tensor<Inner<B>, 1>>,
+}
+
+/// AdamW's constants, as burn's `AdamWConfig` holds them.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    beta_1: f32,
+    beta_2: f32,
+    epsilon: f32,
+    weight_decay: f32,
+}
+
+impl Settings {
+    /// burn's AdamW update of `values` (flat) from its corrected moments, element by element
+    /// as `burn::optim::AdamW` computes it.
+    fn update<B: AutodiffBackend>(
+        self,
+        values: Tensor<Inner<B>, 1>,
+        first: Tensor<Inner<B>, 1>,
+        second: Tensor<Inner<B>, 1>,
+        time: usize,
+        lr: f64,
+    ) -> Tensor<Inner<B>, 1> {
+        let time = time as i32;
+        let first = first.div_scalar(1f32 - self.beta_1.powi(time));
+        let second = second.div_scalar(1f32 - self.beta_2.powi(time));
+        let delta = first.div(second.sqrt().add_scalar(self.epsilon));
+        let decay_rate = lr * self.weight_decay as f64;
+        let decayed = if decay_rate == 0.0 { values } else { values.mul_scalar(1.0 - decay_rate) };
+        decayed - delta.mul_scalar(lr)
+    }
+}
+
+/// AdamW (decoupled weight decay, bias correction per parameter) stepping every parameter
+/// of a [`FlatGradients`] together.
+pub struct FlatAdamW<B: AutodiffBackend> {
+    settings: Settings,
+    packed: Option<Packed<B>>,
+    /// State of parameters outside the packed layout (loaded, or without a gradient lately).
+    loose: HashMap<ParamId, Moments<B>>,
+}
+
+impl<B: AutodiffBackend> FlatAdamW<B> {
+    /// An optimiser with no state, with `config`'s betas, epsilon and weight decay.
+    pub fn new(config: &OptimConfig) -> Self {
+        let settings = Settings {
+            beta_1: config.beta1,
+            beta_2: config.beta2,
+            epsilon: config.eps,
+            weight_decay: config.weight_decay,
+        };
+        Self { settings, packed: None, loose: HashMap::new() }
+    }
+
+    /// One AdamW step of every parameter in `grads`, each with the learning rate `lr` gives
+    /// it; parameters without a gradient keep their value and state.
+    pub fn step<M: AutodiffModule<B>>(&mut self, model: M, grads: FlatGradients<B>, lr: impl Fn(ParamId) -> f64) -> M {
+        let (layout, grads) = grads.into_parts();
+        self.pack(&layout, &grads[0].device());
+        let settings = self.settings;
+        let (beta_1, beta_2) = (settings.beta_1, settings.beta_2);
+        let mut packed = self.packed.take().expect("packed above");
+        // Owned, not cloned: backends that can update a buffer in place then do.
+        let moments = packed.first.into_iter().zip(packed.second).zip(grads);
+        (packed.first, packed.second) = moments
+            .map(|((first, second), grad)| {
+                let second = second.mul_scalar(beta_2).add(grad.clone().square().mul_scalar(1.0 - beta_2));
+                (first.mul_scalar(beta_1).add(grad.mul_scalar(1.0 - beta_1)), second)
+            })
+            .unzip();
+        packed.times.iter_mut().for_each(|t| *t += 1);
+
+        let mut params = Params::<B> { wanted: layout.iter().map(|s| s.id).collect(), found: HashMap::new() };
+        model.visit(&mut params);
+        let mut updated = HashMap::with_capacity(layout.len());
+        // Runs of neighbouring parameters of one bucket that share a step count and a
+        // learning rate take the update together.
+        let mut start = 0;
+        while start < layout.len() {
+            let (bucket, time, rate) = (layout[start].bucket, packed.times[start], lr(layout[start].id));
+            let mut end = start + 1;
+            while end < layout.len()
+                && layout[end].bucket == bucket
+                && packed.times[end] == time
+                && lr(layout[end].id) == rate
+            {
+                end += 1;
+            }
+            let run = &layout[start..end];
+            let (offset, len) = (run[0].offset, run.iter().map(Slot::len).sum());
+            let values =
+                join(run.iter().map(|s| params.found.remove(&s.id).expect("every slot's parameter")).collect());
+            let new = settings.update::<B>(
+                values,
+                stretch(&packed.first[bucket], offset, len),
+                stretch(&packed.second[bucket], offset, len),
+                time,
+                rate,
+            );
+            for slot in run {
+                updated.insert(slot.id, (stretch(&new, slot.offset - offset, slot.len()), slot.dims.clone()));
+            }
+            start = end;
+        }
+        self.packed = Some(packed);
+        model.map(&mut Replace::<B> { updated })
+    }
+
+    /// Lays the moments out as `layout`: kept as they are when the last step had the same
+    /// parameters, else gathered from each parameter's state (zeros for one without).
+    fn pack(&mut self, layout: &[Slot], device: &burn::tensor::ops::Device<Inner<B>>) {
+        if self.packed.as_ref().is_some_and(|p| p.layout == layout) {
+            return;
+        }
+        self.unpack();
+        let buckets = layout.last().map_or(0, |s| s.bucket + 1);
+        let (mut times, mut first, mut second) = (Vec::new(), vec![Vec::new(); buckets], vec![Vec::new(); buckets]);
+        for slot in layout {
+            let (time, m1, m2) = match self.loose.remove(&slot.id) {
+                Some(m) if m.dims == slot.dims => (m.time, m.first, m.second),
+                _ => (0, Tensor::zeros([slot.len()], device), Tensor::zeros([slot.len()], device)),
+            };
+            times.push(time);
+            first[slot.bucket].push(m1);
+            second[slot.bucket].push(m2);
+        }
+        let join_all = |parts: Vec<Vec<_>>| parts.into_iter().map(join).collect();
+        self.packed = Some(Packed { layout: layout.to_vec(), times, first: join_all(first), second: join_all(second) });
+    }
+
+    /// Moves the packed moments back to per-parameter state.
+    fn unpack(&mut self) {
+        if let Some(packed) = self.packed.take() {
+            for (slot, time) in packed.layout.iter().zip(packed.times) {
+                let moments = Moments {
+                    time,
+                    dims: slot.dims.clone(),
+                    first: stretch(&packed.first[slot.bucket], slot.offset, slot.len()),
+                    second: stretch(&packed.second[slot.bucket], slot.offset, slot.len()),
+                };
+                self.loose.insert(slot.id, moments);
+            }
+        }
+    }
+
+    /// Forgets the state of every parameter `keep` refuses (e.g. resized ones).
+    pub fn retain(&mut self, keep: impl Fn(ParamId) -> bool) {
+        self.unpack();
+        self.loose.retain(|id, _| keep(*id));
+    }
+
+    /// burn's AdamW record of the parameters `keep` accepts.
+    pub fn record(&self, keep: impl Fn(ParamId) -> bool) -> AdamWRecord<B> {
+        let mut record = AdamWRecord::<B>::default();
+        if let Some(packed) = &self.packed {
+            for (slot, &time) in packed.layout.iter().zip(&packed.times).filter(|(s, _)| keep(s.id)) {
+                let first = stretch(&packed.first[slot.bucket], slot.offset, slot.len());
+                let second = stretch(&packed.second[slot.bucket], slot.offset, slot.len());
+                record.insert(slot.id, to_record(&Moments { time, dims: slot.dims.clone(), first, second }));
+            }
+        }
+        for (id, moments) in self.loose.iter().filter(|(id, _)| keep(**id)) {
+            record.insert(*id, to_record(moments));
+        }
+        record
+    }
+
+    /// Takes the state of every parameter in `record` (burn's AdamW record), replacing any
+    /// it had for them.
+    pub fn load_record(&mut self, record: AdamWRecord<B>) {
+        self.unpack();
+        for (id, entry) in record {
+            if let Some(moments) = from_record(entry) {
+                self.loose.insert(id, moments);
+            }
+        }
+    }
+}
+
+/// Calls `$body` with the const `$d` bound to `$rank` (1 to 8, a parameter's rank).
+macro_rules! for_rank {
+    ($rank:expr, $d:ident => $body:expr, else $other:expr) => {
+        match $rank {
+            1 => {
+                const $d: usize = 1;
+                $body
+            }
+            2 => {
+                const $d: usize = 2;
+                $body
+            }
+            3 => {
+                const $d: usize = 3;
+                $body
+            }
+            4 => {
+                const $d: usize = 4;
+                $body
+            }
+            5 => {
+                const $d: usize = 5;
+                $body
+            }
+            6 => {
+                const $d: usize = 6;
+                $body
+            }
+            7 => {
+                const $d: usize = 7;
+                $body
+            }
+            8 => {
+                const $d: usize = 8;
+                $body
+            }
+            _ => $other,
+        }
+    };
+}
+
+/// One parameter's state as burn's AdamW records it.
+fn to_record<B: AutodiffBackend>(m: &Moments<B>) -> AdaptorRecord<AdamW, B> {
+    for_rank!(m.dims.len(), D => {
+        let dims: [usize; D] = m.dims.clone().try_into().expect("rank matched");
+        let momentum = AdaptiveMomentumState {
+            time: m.time,
+            moment_1: m.first.clone().reshape(dims),
+            moment_2: m.second.clone().reshape(dims),
+            max_moment_2: None,
+        };
+        AdaptorRecord::from_state::<D>(AdamWState { momentum })
+    }, else unreachable!("burn parameters have rank 1 to 8"))
+}
+
+/// One parameter's state from burn's AdamW record (`None` for a rank-0 record, which no
+/// parameter has).
+fn from_record<B: AutodiffBackend>(record: AdaptorRecord<AdamW, B>) -> Option<Moments<B>> {
+    fn flat<B: AutodiffBackend, const D: usize>(state: AdamWState<Inner<B>, D>) -> Moments<B> {
+        let m = state.momentum;
+        Moments {
+            time: m.time,
+            dims: m.moment_1.dims().to_vec(),
+            first: m.moment_1.reshape([-1]),
+            second: m.moment_2.reshape([-1]),
+        }
+    }
+    let AdaptorRecord::V1(record) = record;
+    Some(match record {
+        AdaptorRecordV1::Rank0(_) => return None,
+        AdaptorRecordV1::Rank1(s) => flat::<B, 1>(s),
+        AdaptorRecordV1::Rank2(s) => flat::<B, 2>(s),
+        AdaptorRecordV1::Rank3(s) => flat::<B, 3>(s),
+        AdaptorRecordV1::Rank4(s) => flat::<B, 4>(s),
+        AdaptorRecordV1::Rank5(s) => flat::<B, 5>(s),
+        AdaptorRecordV1::Rank6(s) => flat::<B, 6>(s),
+        AdaptorRecordV1::Rank7(s) => flat::<B, 7>(s),
+        AdaptorRecordV1::Rank8(s) => flat::<B, 8>(s),
+    })
+}
+
+/// Collects the current values of the `wanted` parameters, flattened.
+struct Params<B: AutodiffBackend> {
+    wanted: std::collections::HashSet<ParamId>,
+    found: HashMap<ParamId, Tensor<Inner<B>, 1>>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for Params<B> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if self.wanted.contains(&param.id) {
+            self.found.insert(param.id, param.val().inner().reshape([-1]));
+        }
+    }
+}
+
+/// Puts the updated values back into the module, as trainable parameters with their ids.
+struct Replace<B: AutodiffBackend> {
+    updated: HashMap<ParamId, (Tensor<Inner<B>, 1>, Vec<usize>)>,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for Replace<B> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let tensor = match self.updated.remove(&id) {
+            Some((new, dims)) => {
+                let dims: [usize; D] = dims.try_into().expect("a parameter keeps its rank");
+                let new = Tensor::from_inner(new.reshape(dims));
+                if tensor.is_require_grad() { new.require_grad() } else { new }
+            }
+            None => tensor,
+        };
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
