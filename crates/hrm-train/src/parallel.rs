@@ -19,7 +19,7 @@ use burn::collective::{
 };
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{AllocationProperty, Bytes, Tensor, TensorData, TensorPrimitive};
 
 use crate::error::{Result, TrainError};
 use crate::gradients::FlatGradients;
@@ -219,19 +219,38 @@ pub fn average_gradients<B: AutodiffBackend>(link: &PeerLink, grads: &mut FlatGr
 }
 
 /// The mean of every rank's `local` (same shape on each), through host memory: summed in rank
-/// order on this rank's device, its own term taken from `local` and the others uploaded.
+/// order on this rank's device, its own term taken from `local` and the others uploaded
+/// straight from the host copy their rank made (shared, not copied again).
 fn mean_through_host<B: burn::tensor::backend::Backend>(link: &PeerLink, local: Tensor<B, 1>) -> Result<Tensor<B, 1>> {
     let device = local.device();
-    let every = link.all_gather(Arc::new(local.to_data()))?;
+    let every = link.all_gather(HostCopy(Arc::new(local.to_data())))?;
     let mut sum: Option<Tensor<B, 1>> = None;
-    for (rank, data) in every.into_iter().enumerate() {
-        let term = if rank == link.rank { local.clone() } else { Tensor::from_data((*data).clone(), &device) };
+    for (rank, copy) in every.into_iter().enumerate() {
+        let term = if rank == link.rank { local.clone() } else { Tensor::from_data(copy.shared(), &device) };
         sum = Some(match sum {
             Some(sum) => sum + term,
             None => term,
         });
     }
     Ok(sum.expect("a group has at least one rank") / link.world() as f64)
+}
+
+/// One rank's gradients in host memory, readable by every rank without a copy.
+#[derive(Clone)]
+struct HostCopy(Arc<TensorData>);
+
+impl AsRef<[u8]> for HostCopy {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl HostCopy {
+    /// Tensor data that reads this copy's bytes in place (no copy until written to).
+    fn shared(&self) -> TensorData {
+        let bytes = Bytes::from_shared(bytes::Bytes::from_owner(self.clone()), AllocationProperty::Other);
+        TensorData::from_bytes(bytes, self.0.shape.clone(), self.0.dtype)
+    }
 }
 
 /// Sum and sum of squares of every weight: equal on every rank while the replicas agree.
