@@ -5,7 +5,8 @@
 # (XTASK: a release xtask built with --features cuda). Appends JSON lines to OUT_DIR/train.jsonl.
 # Env: RUNS (preset:arch list), DTYPES (ours: bf16 f32), BACKENDS (ours: cuda, and libtorch for
 # burn's LibTorch backend: xtask built with --features tch, run against this Python's torch
-# libraries), MODES (PyTorch's), BATCH, SEQ, STEPS.
+# libraries), OPTIMIZERS (ours: flat, and burn for burn's per-parameter AdamW), MODES (PyTorch's),
+# BATCH, SEQ, STEPS.
 set -uo pipefail
 xtask=$1
 out=$2
@@ -25,10 +26,13 @@ for run in ${RUNS:-"micro-10m:hrm micro-10m:flat small-50m:hrm"}; do
   read -r d heads hl ll <<<"${shape[$preset]}"
   for backend in ${BACKENDS:-cuda}; do
     for dtype in ${DTYPES:-bf16 f32}; do
-      LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 300 "$xtask" bench train \
-        --device "$backend" --dtype "$dtype" --preset "$preset" --arch "$arch" --batch "$batch" --seq "$seq" \
-        --steps "$steps" --warmup 3 --out "$out/ours-$backend-$preset-$arch-$dtype.json" | tail -1 >>"$log" \
-        || echo "{\"implementation\":\"hrm\",\"device\":\"$backend\",\"preset\":\"$preset\",\"arch\":\"$arch\",\"dtype\":\"$dtype\",\"failed\":true}" >>"$log"
+      for optimizer in ${OPTIMIZERS:-flat}; do
+        LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout 300 "$xtask" bench train \
+          --device "$backend" --dtype "$dtype" --preset "$preset" --arch "$arch" --batch "$batch" --seq "$seq" \
+          --steps "$steps" --warmup 3 --optimizer "$optimizer" \
+          --out "$out/ours-$backend-$preset-$arch-$dtype-$optimizer.json" | tail -1 >>"$log" \
+          || echo "{\"implementation\":\"hrm\",\"device\":\"$backend\",\"preset\":\"$preset\",\"arch\":\"$arch\",\"dtype\":\"$dtype\",\"optimizer\":\"$optimizer\",\"failed\":true}" >>"$log"
+      done
     done
   done
   for mode in ${MODES:-eager-f32 eager-bf16 compile-bf16}; do
