@@ -218,42 +218,14 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
     }
 }
 
-/// Calls `$body` with the const `$d` bound to `$rank` (1 to 8, a parameter's rank).
+/// Calls `$body` with the const `$d` bound to `$rank` when it is one of the listed ranks.
 macro_rules! for_rank {
-    ($rank:expr, $d:ident => $body:expr, else $other:expr) => {
+    ($rank:expr, $d:ident => $body:expr, else $other:expr, ranks $($n:literal)*) => {
         match $rank {
-            1 => {
-                const $d: usize = 1;
+            $($n => {
+                const $d: usize = $n;
                 $body
-            }
-            2 => {
-                const $d: usize = 2;
-                $body
-            }
-            3 => {
-                const $d: usize = 3;
-                $body
-            }
-            4 => {
-                const $d: usize = 4;
-                $body
-            }
-            5 => {
-                const $d: usize = 5;
-                $body
-            }
-            6 => {
-                const $d: usize = 6;
-                $body
-            }
-            7 => {
-                const $d: usize = 7;
-                $body
-            }
-            8 => {
-                const $d: usize = 8;
-                $body
-            }
+            })*
             _ => $other,
         }
     };
@@ -270,7 +242,7 @@ fn to_record<B: AutodiffBackend>(m: &Moments<B>) -> AdaptorRecord<AdamW, B> {
             max_moment_2: None,
         };
         AdaptorRecord::from_state::<D>(AdamWState { momentum })
-    }, else unreachable!("burn parameters have rank 1 to 8"))
+    }, else unreachable!("burn parameters have rank 1 to 8"), ranks 1 2 3 4 5 6 7 8)
 }
 
 /// One parameter's state from burn's AdamW record (`None` for a rank-0 record, which no
