@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamW, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor};
 use hrm_core::{FlatConfig, LossKind, Model, ModelConfig, mean_cross_entropy, presets};
@@ -176,8 +176,8 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -
     let gpu_memory = crate::runs::GpuMemory::start();
     let config = model_config(args)?;
     let parameters = config.num_params();
-    let mut model: Model<B> = config.init(0, &device);
     let mut optim = Stepper::<B>::new(&args.optimizer)?;
+    let mut model: Model<B> = config.init(0, &device);
     let vocab = config.vocab_size() as f64;
     // Drawn as integers: floats drawn below `vocab` round up to it and past it in bf16.
     let tokens = Tensor::<B, 2, Int>::random([args.batch, args.seq + 1], Distribution::Uniform(0.0, vocab), &device);
@@ -257,19 +257,10 @@ enum Stepper<B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> Stepper<B> {
     fn new(name: &str) -> anyhow::Result<Self> {
-        let (beta1, beta2, eps, weight_decay) = (0.9, 0.999, 1e-5, 0.1);
+        let config = OptimConfig { beta1: 0.9, beta2: 0.999, eps: 1e-5, weight_decay: 0.1, ..OptimConfig::default() };
         Ok(match name {
-            "flat" => {
-                Self::Flat(FlatAdamW::new(&OptimConfig { beta1, beta2, eps, weight_decay, ..OptimConfig::default() }))
-            }
-            "burn" => Self::Burn(
-                AdamWConfig::new()
-                    .with_beta_1(beta1)
-                    .with_beta_2(beta2)
-                    .with_epsilon(eps)
-                    .with_weight_decay(weight_decay)
-                    .init(),
-            ),
+            "flat" => Self::Flat(FlatAdamW::new(&config)),
+            "burn" => Self::Burn(config.burn_adamw().init()),
             other => anyhow::bail!("--optimizer {other}: expected flat or burn"),
         })
     }

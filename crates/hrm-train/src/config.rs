@@ -65,6 +65,18 @@ impl Default for OptimConfig {
     }
 }
 
+impl OptimConfig {
+    /// burn's own AdamW with these betas, epsilon and weight decay: what
+    /// [`crate::FlatAdamW`] computes, for comparing the two.
+    pub fn burn_adamw(&self) -> burn::optim::AdamWConfig {
+        burn::optim::AdamWConfig::new()
+            .with_beta_1(self.beta1)
+            .with_beta_2(self.beta2)
+            .with_epsilon(self.eps)
+            .with_weight_decay(self.weight_decay)
+    }
+}
+
 /// ACT training: the weight of the Q-learning loss.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -128,7 +128,7 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
                 end += 1;
             }
             let run = &layout[start..end];
-            let (offset, len) = (run[0].offset, run.iter().map(Slot::len).sum());
+            let (offset, len) = (run[0].offset, run.iter().map(Slot::num_elements).sum());
             let values =
                 join(run.iter().map(|s| params.found.remove(&s.id).expect("every slot's parameter")).collect());
             let new = settings.update::<B>(
@@ -139,7 +139,7 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
                 rate,
             );
             for slot in run {
-                updated.insert(slot.id, (stretch(&new, slot.offset - offset, slot.len()), slot.dims.clone()));
+                updated.insert(slot.id, (stretch(&new, slot.offset - offset, slot.num_elements()), slot.dims.clone()));
             }
             start = end;
         }
@@ -159,7 +159,7 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
         for slot in layout {
             let (time, m1, m2) = match self.loose.remove(&slot.id) {
                 Some(m) if m.dims == slot.dims => (m.time, m.first, m.second),
-                _ => (0, Tensor::zeros([slot.len()], device), Tensor::zeros([slot.len()], device)),
+                _ => (0, Tensor::zeros([slot.num_elements()], device), Tensor::zeros([slot.num_elements()], device)),
             };
             times.push(time);
             first[slot.bucket].push(m1);
@@ -176,8 +176,8 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
                 let moments = Moments {
                     time,
                     dims: slot.dims.clone(),
-                    first: stretch(&packed.first[slot.bucket], slot.offset, slot.len()),
-                    second: stretch(&packed.second[slot.bucket], slot.offset, slot.len()),
+                    first: slot.view(&packed.first),
+                    second: slot.view(&packed.second),
                 };
                 self.loose.insert(slot.id, moments);
             }
@@ -195,9 +195,13 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
         let mut record = AdamWRecord::<B>::default();
         if let Some(packed) = &self.packed {
             for (slot, &time) in packed.layout.iter().zip(&packed.times).filter(|(s, _)| keep(s.id)) {
-                let first = stretch(&packed.first[slot.bucket], slot.offset, slot.len());
-                let second = stretch(&packed.second[slot.bucket], slot.offset, slot.len());
-                record.insert(slot.id, to_record(&Moments { time, dims: slot.dims.clone(), first, second }));
+                let moments = Moments {
+                    time,
+                    dims: slot.dims.clone(),
+                    first: slot.view(&packed.first),
+                    second: slot.view(&packed.second),
+                };
+                record.insert(slot.id, to_record(&moments));
             }
         }
         for (id, moments) in self.loose.iter().filter(|(id, _)| keep(**id)) {

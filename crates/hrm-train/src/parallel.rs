@@ -196,26 +196,15 @@ pub fn average_gradients<B: AutodiffBackend>(link: &PeerLink, grads: &mut FlatGr
     if link.world() == 1 {
         return Ok(());
     }
-    let mut failure = None;
-    grads.map(|bucket| {
-        if failure.is_some() {
-            return bucket;
+    grads.try_map(|bucket| match link.exchange() {
+        GradientExchange::Collective(_) => {
+            let primitive = bucket.into_primitive().tensor();
+            all_reduce::<B::InnerBackend>(PeerId::from(link.rank), primitive, ReduceOperation::Mean)
+                .map(|r| Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(r)))
+                .map_err(|e| TrainError::Peer(format!("rank {}: gradient all-reduce failed: {e:?}", link.rank)))
         }
-        let reduced = match link.exchange() {
-            GradientExchange::Collective(_) => {
-                let primitive = bucket.clone().into_primitive().tensor();
-                all_reduce::<B::InnerBackend>(PeerId::from(link.rank), primitive, ReduceOperation::Mean)
-                    .map(|r| Tensor::<B::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(r)))
-                    .map_err(|e| TrainError::Peer(format!("rank {}: gradient all-reduce failed: {e:?}", link.rank)))
-            }
-            GradientExchange::Host => mean_through_host(link, bucket.clone()),
-        };
-        reduced.unwrap_or_else(|e| {
-            failure = Some(e);
-            bucket
-        })
-    });
-    failure.map_or(Ok(()), Err)
+        GradientExchange::Host => mean_through_host(link, bucket),
+    })
 }
 
 /// The mean of every rank's `local` (same shape on each), through host memory: summed in rank

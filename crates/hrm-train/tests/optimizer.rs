@@ -5,7 +5,7 @@
 use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamW, GradientsParams, Optimizer};
 use burn::tensor::{Tensor, backend::Backend};
 use hrm_train::{FlatAdamW, FlatGradients, OptimConfig};
 
@@ -62,13 +62,7 @@ fn burn_adamw() -> BurnAdamW {
 }
 
 fn burn_adamw_for<M: burn::module::AutodiffModule<B>>() -> OptimizerAdaptor<AdamW, M, B> {
-    let c = config();
-    AdamWConfig::new()
-        .with_beta_1(c.beta1)
-        .with_beta_2(c.beta2)
-        .with_epsilon(c.eps)
-        .with_weight_decay(c.weight_decay)
-        .init()
+    config().burn_adamw().init()
 }
 
 /// burn's way, as the trainer took it: the `weight` parameter split off to its own optimiser
