@@ -1,7 +1,7 @@
 //! Language-model losses: softmax and stablemax cross-entropy with an ignore label.
 
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Int, Tensor, backend::Backend};
+use burn::tensor::ops::ActivationOps;
+use burn::tensor::{Int, Tensor, TensorPrimitive, backend::Backend};
 use serde::{Deserialize, Serialize};
 
 /// Label value that contributes no loss (padding), as in the reference.
@@ -21,15 +21,21 @@ pub enum LossKind {
 
 /// Per-position cross-entropy `[batch, seq]` of `logits` `[batch, seq, vocab]` against
 /// `labels` `[batch, seq]`; positions labelled [`IGNORE_LABEL`] give 0.
+///
+/// Softmax cross-entropy runs as one backend operation (hrm's patched burn, vendor/README.md):
+/// autodiff keeps the log-probabilities and forms the logits' gradient `softmax·g − one_hot·g`
+/// directly, instead of a dense gather gradient that log-softmax's backward then reads.
 pub fn cross_entropy<B: Backend>(kind: LossKind, logits: Tensor<B, 3>, labels: Tensor<B, 2, Int>) -> Tensor<B, 2> {
-    let log_probs = match kind {
-        LossKind::Softmax => log_softmax(logits, 2),
-        LossKind::Stablemax => log_stablemax(logits),
-    };
     let valid = labels.clone().not_equal_elem(IGNORE_LABEL);
-    let safe_labels = labels.mask_fill(valid.clone().bool_not(), 0);
-    let picked = log_probs.gather(2, safe_labels.unsqueeze_dim(2)).squeeze_dim::<2>(2);
-    picked.neg().mask_fill(valid.bool_not(), 0.0)
+    let safe_labels = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<3>(2);
+    let losses = match kind {
+        LossKind::Softmax => {
+            let losses = B::cross_entropy(logits.into_primitive().tensor(), safe_labels.into_primitive(), 2);
+            Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(losses))
+        }
+        LossKind::Stablemax => log_stablemax(logits).gather(2, safe_labels).neg(),
+    };
+    losses.squeeze_dim::<2>(2).mask_fill(valid.bool_not(), 0.0)
 }
 
 /// Mean cross-entropy over the positions whose label is not [`IGNORE_LABEL`] (0 if none).

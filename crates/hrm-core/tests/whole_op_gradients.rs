@@ -1,5 +1,6 @@
-//! The patched burn-autodiff (vendor/README.md) differentiates attention and log-softmax as
-//! whole operations; their gradients must equal those of burn's composed versions.
+//! The patched burn-autodiff (vendor/README.md) differentiates attention, log-softmax,
+//! cross-entropy and RMSNorm as whole operations; their gradients must equal those of burn's
+//! composed versions.
 
 mod common;
 
@@ -8,6 +9,8 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Distribution, Int, Tensor};
 use common::*;
+use hrm_core::layers::rms_norm;
+use hrm_core::loss::{IGNORE_LABEL, LossKind, cross_entropy};
 
 type Device = burn::tensor::Device<CpuAd>;
 
@@ -69,6 +72,42 @@ fn log_softmax_gradient_matches_the_composed_log_softmax() {
     let shifted = x.clone() - max;
     let composed = shifted.clone() - shifted.exp().sum_dim(2).log();
     assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-5, "outputs differ");
+
+    let a = x.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+    let b = x.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+    let difference = max_difference(a, b);
+    assert!(difference < 1e-5, "dx differs by {difference}");
+}
+
+#[test]
+fn cross_entropy_gradient_matches_the_composed_cross_entropy() {
+    let device = Default::default();
+    let logits = random([3, 5, 13], &device);
+    let labels = [[4, 0, 12, -100, 7], [1, 1, 9, 3, -100], [-100, 2, 11, 6, 5]];
+    let labels = Tensor::<CpuAd, 2, Int>::from_data(labels, &device);
+    let weights = Tensor::<CpuAd, 2>::random([3, 5], Distribution::Normal(0.0, 1.0), &device);
+    let whole = cross_entropy(LossKind::Softmax, logits.clone(), labels.clone());
+
+    let valid = labels.clone().not_equal_elem(IGNORE_LABEL);
+    let safe_labels = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<3>(2);
+    let picked = log_softmax(logits.clone(), 2).gather(2, safe_labels).squeeze_dim::<2>(2);
+    let composed = picked.neg().mask_fill(valid.bool_not(), 0.0);
+    assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-5, "losses differ");
+
+    let a = logits.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+    let b = logits.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+    let difference = max_difference(a, b);
+    assert!(difference < 1e-5, "dlogits differs by {difference}");
+}
+
+#[test]
+fn rms_norm_gradient_matches_the_composed_rms_norm() {
+    let device = Default::default();
+    let x = random([2, 7, 16], &device);
+    let weights = Tensor::<CpuAd, 3>::random([2, 7, 16], Distribution::Normal(0.0, 1.0), &device);
+    let whole = rms_norm(x.clone(), 1e-5);
+    let composed = x.clone() * (x.clone().square().mean_dim(2) + 1e-5).sqrt().recip();
+    assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-6, "outputs differ");
 
     let a = x.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
     let b = x.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();

@@ -1,10 +1,10 @@
-//! hrm patch: gradients of attention and log-softmax computed as wholes (the module's doc in
-//! vendor/README.md says why), and the switch back to burn's composed versions.
+//! hrm patch: gradients of attention, log-softmax, cross-entropy and RMSNorm computed as wholes
+//! (vendor/README.md says why), and the switch back to burn's composed versions.
 
 use burn_backend::{Backend, Shape, TensorMetadata, get_device_settings, tensor::FloatTensor};
 
-/// Whether attention and log-softmax take hrm's backward (default) or burn's composed one
-/// (`HRM_FUSED_BACKWARD=off`, read once; without `std`, always hrm's).
+/// Whether attention, log-softmax, cross-entropy and RMSNorm take hrm's backward (default) or
+/// burn's composed one (`HRM_FUSED_BACKWARD=off`, read once; without `std`, always hrm's).
 pub fn fused_backward() -> bool {
     #[cfg(feature = "std")]
     {

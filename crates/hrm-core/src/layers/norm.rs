@@ -1,11 +1,14 @@
 //! Gain-free RMSNorm, as the reference uses after every residual add.
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::ops::ModuleOps;
+use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 
 /// `x / sqrt(mean(x², last axis) + eps)`, with no learned gain.
 ///
 /// burn's `RmsNorm` carries a learnable gamma; the reference has none, so this is a function.
+/// It runs as one backend operation (hrm's patched burn, vendor/README.md), whose gradient
+/// autodiff takes in one expression instead of through six recorded operations.
 pub fn rms_norm<B: Backend, const D: usize>(x: Tensor<B, D>, eps: f64) -> Tensor<B, D> {
-    let mean_square = x.clone().square().mean_dim(D - 1);
-    x * (mean_square + eps).sqrt().recip()
+    let normed = B::rms_norm(x.into_primitive().tensor(), eps);
+    Tensor::from_primitive(TensorPrimitive::Float(normed))
 }

@@ -14,7 +14,7 @@ use crate::{
 use burn_backend::{
     Backend,
     ops::{ActivationOps, FloatTensorOps},
-    tensor::FloatTensor,
+    tensor::{FloatTensor, IntTensor},
 };
 
 impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodiff<B, C> {
@@ -205,6 +205,44 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
                 prep.finish((output.clone(), dim), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::log_softmax(tensor.primitive, dim)),
+        }
+    }
+
+    // hrm patch: upstream has no cross-entropy operation (hrm-patched burn-backend adds one);
+    // differentiated through its composition, the gather's gradient is a dense tensor of zeros
+    // with one value a row, which log-softmax's backward then reads twice. This keeps the
+    // log-probabilities and lets the backend form `softmax · dy − one_hot · dy` directly.
+    fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct CrossEntropy;
+
+        impl<B: Backend> Backward<B, 1> for CrossEntropy {
+            type State = (FloatTensor<B>, IntTensor<B>, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (log_probs, labels, dim) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::cross_entropy_backward(log_probs, labels, grad, dim)
+                });
+            }
+        }
+
+        if !crate::hrm_patch::fused_backward() {
+            let log_probs = Self::log_softmax(logits, dim);
+            return Self::float_neg(Self::float_gather(dim, log_probs, labels));
+        }
+        match CrossEntropy.prepare::<C>([logits.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let log_probs = B::log_softmax(logits.primitive, dim);
+                let loss = B::float_neg(B::float_gather(dim, log_probs.clone(), labels.clone()));
+                prep.finish((log_probs, labels, dim), loss)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::cross_entropy(logits.primitive, labels, dim)),
         }
     }
 }

@@ -1950,6 +1950,53 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         }
     }
 
+    // hrm patch: upstream differentiates RMSNorm (a method hrm-patched burn-backend adds)
+    // through its six operations; this keeps the output y and 1/rms and takes the gradient in
+    // one expression, dx = (dy − y · mean(dy · y)) / rms.
+    fn rms_norm(tensor: FloatTensor<Autodiff<B, C>>, epsilon: f64) -> FloatTensor<Autodiff<B, C>> {
+        #[derive(Debug)]
+        struct RmsNorm;
+
+        impl<B: Backend> Backward<B, 1> for RmsNorm {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (output, inv_rms) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    let last_dim = grad.shape().num_dims() - 1;
+                    let projection = B::float_mean_dim(B::float_mul(grad.clone(), output.clone()), last_dim);
+                    let centred = B::float_sub(grad, B::float_mul(output, projection));
+                    B::float_mul(centred, inv_rms)
+                });
+            }
+        }
+
+        if !crate::hrm_patch::fused_backward() {
+            let last_dim = tensor.primitive.shape().num_dims() - 1;
+            let square = Self::float_powi_scalar(tensor.clone(), 2.into());
+            let mean_square = Self::float_mean_dim(square, last_dim);
+            let rms = Self::float_sqrt(Self::float_add_scalar(mean_square, epsilon.into()));
+            return Self::float_mul(tensor, Self::float_recip(rms));
+        }
+        match RmsNorm.prepare::<C>([tensor.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let last_dim = tensor.primitive.shape().num_dims() - 1;
+                let square = B::float_powi_scalar(tensor.primitive.clone(), 2.into());
+                let mean_square = B::float_mean_dim(square, last_dim);
+                let rms = B::float_sqrt(B::float_add_scalar(mean_square, epsilon.into()));
+                let inv_rms = B::float_recip(rms);
+                let output = B::float_mul(tensor.primitive, inv_rms.clone());
+                prep.finish((output.clone(), inv_rms), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::rms_norm(tensor.primitive, epsilon)),
+        }
+    }
+
     fn ctc_loss(
         log_probs: FloatTensor<Autodiff<B, C>>,
         targets: IntTensor<Autodiff<B, C>>,

@@ -1,5 +1,5 @@
-use crate::{LibTorch, TchTensor, element::TchElement};
-use burn_backend::ops::ActivationOps;
+use crate::{LibTorch, TchTensor, element::TchElement, ops::TchOps};
+use burn_backend::ops::{ActivationOps, FloatTensorOps};
 
 impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
     fn relu(tensor: TchTensor) -> TchTensor {
@@ -51,6 +51,22 @@ impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
         let storage = tensor.storage.clone();
         let tensor = tensor.tensor.neg().softmax(dim as i64, None);
         TchTensor::from_existing(tensor, storage)
+    }
+
+    // hrm patch: the default's `scatter_add` copies the whole `[.., vocab]` gradient first;
+    // here exp, multiply and scatter all write into the log-probabilities' own buffer.
+    fn cross_entropy_backward(
+        log_probs: TchTensor,
+        labels: TchTensor,
+        grad: TchTensor,
+        dim: usize,
+    ) -> TchTensor {
+        let neg_grad = grad.tensor.neg();
+        let scaled = TchOps::mul(Self::float_exp(log_probs), grad);
+        scaled.unary_ops(
+            |mut tensor| tensor.scatter_add_(dim as i64, &labels.tensor, &neg_grad),
+            |tensor| tensor.scatter_add(dim as i64, &labels.tensor, &neg_grad),
+        )
     }
 
     fn prelu(tensor: TchTensor, alpha: TchTensor) -> TchTensor {
