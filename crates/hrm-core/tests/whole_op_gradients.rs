@@ -23,6 +23,22 @@ fn max_difference(a: Vec<f32>, b: Vec<f32>) -> f32 {
     a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
+/// Asserts that `whole` and `composed`, two computations of one function of `input`, agree in
+/// value and in the gradient of `sum(output · weights)` with respect to `input`.
+fn assert_same_gradient<const D: usize, const E: usize>(
+    input: &Tensor<CpuAd, D>,
+    whole: Tensor<CpuAd, E>,
+    composed: Tensor<CpuAd, E>,
+    weights: Tensor<CpuAd, E>,
+) {
+    let difference = max_difference(values(whole.clone()), values(composed.clone()));
+    assert!(difference < 1e-5, "outputs differ by {difference}");
+    let a = input.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+    let b = input.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+    let difference = max_difference(a, b);
+    assert!(difference < 1e-5, "gradients differ by {difference}");
+}
+
 /// Causal attention written out from matmuls and softmax, aligned bottom-right like burn's.
 fn composed_attention(q: Tensor<CpuAd, 4>, k: Tensor<CpuAd, 4>, v: Tensor<CpuAd, 4>) -> Tensor<CpuAd, 4> {
     let [batch, heads, new, dim] = q.dims();
@@ -71,12 +87,7 @@ fn log_softmax_gradient_matches_the_composed_log_softmax() {
     let max = x.clone().detach().max_dim(2);
     let shifted = x.clone() - max;
     let composed = shifted.clone() - shifted.exp().sum_dim(2).log();
-    assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-5, "outputs differ");
-
-    let a = x.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
-    let b = x.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
-    let difference = max_difference(a, b);
-    assert!(difference < 1e-5, "dx differs by {difference}");
+    assert_same_gradient(&x, whole, composed, weights);
 }
 
 #[test]
@@ -92,12 +103,7 @@ fn cross_entropy_gradient_matches_the_composed_cross_entropy() {
     let safe_labels = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<3>(2);
     let picked = log_softmax(logits.clone(), 2).gather(2, safe_labels).squeeze_dim::<2>(2);
     let composed = picked.neg().mask_fill(valid.bool_not(), 0.0);
-    assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-5, "losses differ");
-
-    let a = logits.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
-    let b = logits.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
-    let difference = max_difference(a, b);
-    assert!(difference < 1e-5, "dlogits differs by {difference}");
+    assert_same_gradient(&logits, whole, composed, weights);
 }
 
 #[test]
@@ -107,10 +113,5 @@ fn rms_norm_gradient_matches_the_composed_rms_norm() {
     let weights = Tensor::<CpuAd, 3>::random([2, 7, 16], Distribution::Normal(0.0, 1.0), &device);
     let whole = rms_norm(x.clone(), 1e-5);
     let composed = x.clone() * (x.clone().square().mean_dim(2) + 1e-5).sqrt().recip();
-    assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-6, "outputs differ");
-
-    let a = x.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
-    let b = x.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
-    let difference = max_difference(a, b);
-    assert!(difference < 1e-5, "dx differs by {difference}");
+    assert_same_gradient(&x, whole, composed, weights);
 }
