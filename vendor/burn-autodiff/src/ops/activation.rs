@@ -233,13 +233,12 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
         }
 
         if !crate::hrm_patch::fused_backward() {
-            let log_probs = Self::log_softmax(logits, dim);
-            return Self::float_neg(Self::float_gather(dim, log_probs, labels));
+            return burn_backend::ops::cross_entropy_composed::<Self>(logits, labels, dim).0;
         }
         match CrossEntropy.prepare::<C>([logits.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let log_probs = B::log_softmax(logits.primitive, dim);
-                let loss = B::float_neg(B::float_gather(dim, log_probs.clone(), labels.clone()));
+                let (loss, log_probs) =
+                    burn_backend::ops::cross_entropy_composed::<B>(logits.primitive, labels.clone(), dim);
                 prep.finish((log_probs, labels, dim), loss)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::cross_entropy(logits.primitive, labels, dim)),

@@ -1977,20 +1977,11 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         }
 
         if !crate::hrm_patch::fused_backward() {
-            let last_dim = tensor.primitive.shape().num_dims() - 1;
-            let square = Self::float_powi_scalar(tensor.clone(), 2.into());
-            let mean_square = Self::float_mean_dim(square, last_dim);
-            let rms = Self::float_sqrt(Self::float_add_scalar(mean_square, epsilon.into()));
-            return Self::float_mul(tensor, Self::float_recip(rms));
+            return rms_norm_composed::<Self>(tensor, epsilon).0;
         }
         match RmsNorm.prepare::<C>([tensor.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let last_dim = tensor.primitive.shape().num_dims() - 1;
-                let square = B::float_powi_scalar(tensor.primitive.clone(), 2.into());
-                let mean_square = B::float_mean_dim(square, last_dim);
-                let rms = B::float_sqrt(B::float_add_scalar(mean_square, epsilon.into()));
-                let inv_rms = B::float_recip(rms);
-                let output = B::float_mul(tensor.primitive, inv_rms.clone());
+                let (output, inv_rms) = rms_norm_composed::<B>(tensor.primitive, epsilon);
                 prep.finish((output.clone(), inv_rms), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::rms_norm(tensor.primitive, epsilon)),

@@ -283,8 +283,7 @@ pub trait ActivationOps<B: Backend> {
     /// each label. `labels` has the shape of `logits` with `dim` of size 1 (as `gather` takes
     /// it), and so has the result.
     fn cross_entropy(logits: FloatTensor<B>, labels: IntTensor<B>, dim: usize) -> FloatTensor<B> {
-        let log_probs = Self::log_softmax(logits, dim);
-        B::float_neg(B::float_gather(dim, log_probs, labels))
+        cross_entropy_composed::<B>(logits, labels, dim).0
     }
 
     /// Gradient of [`cross_entropy`](ActivationOps::cross_entropy) with respect to the logits,
@@ -365,4 +364,16 @@ pub trait ActivationOps<B: Backend> {
             ),
         )
     }
+}
+
+// hrm patch
+/// Cross-entropy composed of burn's operations, as (loss, log-probabilities): the default of
+/// [`ActivationOps::cross_entropy`], and what autodiff keeps for its backward.
+pub fn cross_entropy_composed<B: Backend>(
+    logits: FloatTensor<B>,
+    labels: IntTensor<B>,
+    dim: usize,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let log_probs = B::log_softmax(logits, dim);
+    (B::float_neg(B::float_gather(dim, log_probs.clone(), labels)), log_probs)
 }

@@ -1137,11 +1137,7 @@ pub trait ModuleOps<B: Backend> {
 
     /// Gain-free RMS normalisation over the last axis: `x / sqrt(mean(x²) + epsilon)`.
     fn rms_norm(tensor: FloatTensor<B>, epsilon: f64) -> FloatTensor<B> {
-        let last_dim = tensor.shape().num_dims() - 1;
-        let square = B::float_powi_scalar(tensor.clone(), 2.into());
-        let mean_square = B::float_mean_dim(square, last_dim);
-        let rms = B::float_sqrt(B::float_add_scalar(mean_square, epsilon.into()));
-        B::float_mul(tensor, B::float_recip(rms))
+        rms_norm_composed::<B>(tensor, epsilon).0
     }
 
     /// Computes the Connectionist Temporal Classification (CTC) loss.
@@ -1324,4 +1320,15 @@ mod tests {
     fn unfold_options_dilation_zero() {
         let _opt = UnfoldOptions::new([1, 1], [0, 0], [0, 0]);
     }
+}
+
+// hrm patch
+/// Gain-free RMSNorm composed of burn's operations, as (output, 1/rms): the default of
+/// [`ModuleOps::rms_norm`], and what autodiff keeps for its backward.
+pub fn rms_norm_composed<B: Backend>(tensor: FloatTensor<B>, epsilon: f64) -> (FloatTensor<B>, FloatTensor<B>) {
+    let last_dim = tensor.shape().num_dims() - 1;
+    let square = B::float_powi_scalar(tensor.clone(), 2.into());
+    let mean_square = B::float_mean_dim(square, last_dim);
+    let inv_rms = B::float_recip(B::float_sqrt(B::float_add_scalar(mean_square, epsilon.into())));
+    (B::float_mul(tensor, inv_rms.clone()), inv_rms)
 }
