@@ -1,6 +1,5 @@
 //! Language-model losses: softmax and stablemax cross-entropy with an ignore label.
 
-use burn::tensor::ops::ActivationOps;
 use burn::tensor::{Int, Tensor, TensorPrimitive, backend::Backend};
 use serde::{Deserialize, Serialize};
 

@@ -1,10 +1,12 @@
 //! The patched burn-autodiff (vendor/README.md) differentiates attention, log-softmax,
 //! cross-entropy and RMSNorm as whole operations; their gradients must equal those of burn's
-//! composed versions.
+//! composed versions, on the CPU and (ignored here, run on a GPU) on libtorch's CUDA kernels:
+//! `cargo test --release -p hrm-core --features tch --test whole_op_gradients -- --ignored`.
 
 mod common;
 
 use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Distribution, Int, Tensor};
@@ -12,106 +14,154 @@ use common::*;
 use hrm_core::layers::rms_norm;
 use hrm_core::loss::{IGNORE_LABEL, LossKind, cross_entropy};
 
-type Device = burn::tensor::Device<CpuAd>;
-
-fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<CpuAd, D> {
+fn random<B: AutodiffBackend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), device).require_grad()
 }
 
-fn max_difference(a: Vec<f32>, b: Vec<f32>) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+fn weights<B: AutodiffBackend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
 }
 
-/// Asserts that `whole` and `composed`, two computations of one function of `input`, agree in
-/// value and in the gradient of `sum(output · weights)` with respect to `input`.
-fn assert_same_gradient<const D: usize, const E: usize>(
-    input: &Tensor<CpuAd, D>,
-    whole: Tensor<CpuAd, E>,
-    composed: Tensor<CpuAd, E>,
-    weights: Tensor<CpuAd, E>,
+/// Largest |a − b| relative to the largest |b| (or absolute below 1).
+fn difference(a: Vec<f32>, b: Vec<f32>) -> f32 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(1.0f32, |m, y| m.max(y.abs()));
+    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max) / scale
+}
+
+fn gradient<B: AutodiffBackend, const D: usize>(input: &Tensor<B, D>, grads: &B::Gradients) -> Vec<f32> {
+    values(input.grad(grads).expect("gradient"))
+}
+
+/// Asserts that `whole` and `composed`, two computations of one function of `inputs`, agree
+/// within `tolerance` in value and in the gradient of `sum(output · weights)`.
+fn assert_same_gradient<B: AutodiffBackend, const D: usize, const E: usize>(
+    inputs: &[&Tensor<B, D>],
+    whole: Tensor<B, E>,
+    composed: Tensor<B, E>,
+    weights: Tensor<B, E>,
+    tolerance: f32,
 ) {
-    let difference = max_difference(values(whole.clone()), values(composed.clone()));
-    assert!(difference < 1e-5, "outputs differ by {difference}");
-    let a = input.grad(&(whole * weights.clone()).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
-    let b = input.grad(&(composed * weights).sum().backward()).unwrap().into_data().to_vec::<f32>().unwrap();
-    let difference = max_difference(a, b);
-    assert!(difference < 1e-5, "gradients differ by {difference}");
+    let difference_of_outputs = difference(values(whole.clone()), values(composed.clone()));
+    assert!(difference_of_outputs < tolerance, "outputs differ by {difference_of_outputs}");
+    let whole_grads = (whole * weights.clone()).sum().backward();
+    let composed_grads = (composed * weights).sum().backward();
+    for (i, input) in inputs.iter().enumerate() {
+        let d = difference(gradient(input, &whole_grads), gradient(input, &composed_grads));
+        assert!(d < tolerance, "gradient of input {i} differs by {d}");
+    }
 }
 
 /// Causal attention written out from matmuls and softmax, aligned bottom-right like burn's.
-fn composed_attention(q: Tensor<CpuAd, 4>, k: Tensor<CpuAd, 4>, v: Tensor<CpuAd, 4>) -> Tensor<CpuAd, 4> {
+fn composed_attention<B: AutodiffBackend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
     let [batch, heads, new, dim] = q.dims();
     let total = k.dims()[2];
     let scores = q.matmul(k.swap_dims(2, 3)) / (dim as f64).sqrt();
     let device = scores.device();
-    let keys = Tensor::<CpuAd, 1, Int>::arange(0..total as i64, &device).unsqueeze_dim::<2>(0).expand([new, total]);
-    let last_seen = Tensor::<CpuAd, 1, Int>::arange((total - new) as i64..total as i64, &device);
+    let keys = Tensor::<B, 1, Int>::arange(0..total as i64, &device).unsqueeze_dim::<2>(0).expand([new, total]);
+    let last_seen = Tensor::<B, 1, Int>::arange((total - new) as i64..total as i64, &device);
     let future = keys.greater(last_seen.unsqueeze_dim::<2>(1).expand([new, total]));
     let hidden = future.unsqueeze::<4>().expand([batch, heads, new, total]);
     softmax(scores.mask_fill(hidden, f32::NEG_INFINITY), 3).matmul(v)
+}
+
+/// Causal attention of `[batch, heads, new, dim]` queries after `total - new` earlier keys.
+fn check_attention<B: AutodiffBackend>(shape: [usize; 4], total: usize, tolerance: f32, device: &B::Device) {
+    let [batch, heads, _, dim] = shape;
+    let q = random::<B, 4>(shape, device);
+    let k = random::<B, 4>([batch, heads, total, dim], device);
+    let v = random::<B, 4>([batch, heads, total, dim], device);
+    let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+    let whole = attention(q.clone(), k.clone(), v.clone(), None, None, options);
+    let composed = composed_attention(q.clone(), k.clone(), v.clone());
+    assert_same_gradient(&[&q, &k, &v], whole, composed, weights(shape, device), tolerance);
+}
+
+fn check_log_softmax<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &B::Device) {
+    let x = random::<B, 3>(shape, device);
+    let whole = log_softmax(x.clone(), 2);
+    let max = x.clone().detach().max_dim(2);
+    let shifted = x.clone() - max;
+    let composed = shifted.clone() - shifted.exp().sum_dim(2).log();
+    assert_same_gradient(&[&x], whole, composed, weights(shape, device), tolerance);
+}
+
+/// Cross-entropy over `vocab` classes of `[batch, seq]` labels, some of them ignored.
+fn check_cross_entropy<B: AutodiffBackend>([batch, seq]: [usize; 2], vocab: usize, tolerance: f32, device: &B::Device) {
+    let logits = random::<B, 3>([batch, seq, vocab], device);
+    let ids: Vec<i64> =
+        (0..batch * seq).map(|i| if i % 7 == 3 { IGNORE_LABEL } else { ((i * 31 + 5) % vocab) as i64 }).collect();
+    let labels = Tensor::<B, 2, Int>::from_data(burn::tensor::TensorData::new(ids, [batch, seq]), device);
+    let whole = cross_entropy(LossKind::Softmax, logits.clone(), labels.clone());
+    let valid = labels.clone().not_equal_elem(IGNORE_LABEL);
+    let safe_labels = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<3>(2);
+    let picked = log_softmax(logits.clone(), 2).gather(2, safe_labels).squeeze_dim::<2>(2);
+    let composed = picked.neg().mask_fill(valid.bool_not(), 0.0);
+    assert_same_gradient(&[&logits], whole, composed, weights([batch, seq], device), tolerance);
+}
+
+fn check_rms_norm<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &B::Device) {
+    let x = random::<B, 3>(shape, device);
+    let whole = rms_norm(x.clone(), 1e-5);
+    let composed = x.clone() * (x.clone().square().mean_dim(2) + 1e-5).sqrt().recip();
+    assert_same_gradient(&[&x], whole, composed, weights(shape, device), tolerance);
 }
 
 #[test]
 fn causal_attention_gradients_match_the_composed_attention() {
     let device = Default::default();
     // Self-attention, and fewer queries than keys (queries after cached keys).
-    for (new, total) in [(7, 7), (3, 8)] {
-        let q = random([2, 3, new, 4], &device);
-        let k = random([2, 3, total, 4], &device);
-        let v = random([2, 3, total, 4], &device);
-        let weights = Tensor::<CpuAd, 4>::random([2, 3, new, 4], Distribution::Normal(0.0, 1.0), &device);
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-
-        let whole = attention(q.clone(), k.clone(), v.clone(), None, None, options);
-        let composed = composed_attention(q.clone(), k.clone(), v.clone());
-        assert!(max_difference(values(whole.clone()), values(composed.clone())) < 1e-5, "outputs differ");
-
-        let whole_grads = (whole * weights.clone()).sum().backward();
-        let composed_grads = (composed * weights).sum().backward();
-        for (name, input) in [("q", &q), ("k", &k), ("v", &v)] {
-            let a = input.grad(&whole_grads).expect("gradient").into_data().to_vec::<f32>().unwrap();
-            let b = input.grad(&composed_grads).expect("gradient").into_data().to_vec::<f32>().unwrap();
-            let difference = max_difference(a, b);
-            assert!(difference < 1e-5, "d{name} differs by {difference} ({new} queries, {total} keys)");
-        }
-    }
+    check_attention::<CpuAd>([2, 3, 7, 4], 7, 1e-5, &device);
+    check_attention::<CpuAd>([2, 3, 3, 4], 8, 1e-5, &device);
 }
 
 #[test]
 fn log_softmax_gradient_matches_the_composed_log_softmax() {
-    let device = Default::default();
-    let x = random([4, 6, 11], &device);
-    let weights = Tensor::<CpuAd, 3>::random([4, 6, 11], Distribution::Normal(0.0, 1.0), &device);
-    let whole = log_softmax(x.clone(), 2);
-    let max = x.clone().detach().max_dim(2);
-    let shifted = x.clone() - max;
-    let composed = shifted.clone() - shifted.exp().sum_dim(2).log();
-    assert_same_gradient(&x, whole, composed, weights);
+    check_log_softmax::<CpuAd>([4, 6, 11], 1e-5, &Default::default());
 }
 
 #[test]
 fn cross_entropy_gradient_matches_the_composed_cross_entropy() {
-    let device = Default::default();
-    let logits = random([3, 5, 13], &device);
-    let labels = [[4, 0, 12, -100, 7], [1, 1, 9, 3, -100], [-100, 2, 11, 6, 5]];
-    let labels = Tensor::<CpuAd, 2, Int>::from_data(labels, &device);
-    let weights = Tensor::<CpuAd, 2>::random([3, 5], Distribution::Normal(0.0, 1.0), &device);
-    let whole = cross_entropy(LossKind::Softmax, logits.clone(), labels.clone());
-
-    let valid = labels.clone().not_equal_elem(IGNORE_LABEL);
-    let safe_labels = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<3>(2);
-    let picked = log_softmax(logits.clone(), 2).gather(2, safe_labels).squeeze_dim::<2>(2);
-    let composed = picked.neg().mask_fill(valid.bool_not(), 0.0);
-    assert_same_gradient(&logits, whole, composed, weights);
+    check_cross_entropy::<CpuAd>([3, 5], 13, 1e-5, &Default::default());
 }
 
 #[test]
 fn rms_norm_gradient_matches_the_composed_rms_norm() {
-    let device = Default::default();
-    let x = random([2, 7, 16], &device);
-    let weights = Tensor::<CpuAd, 3>::random([2, 7, 16], Distribution::Normal(0.0, 1.0), &device);
-    let whole = rms_norm(x.clone(), 1e-5);
-    let composed = x.clone() * (x.clone().square().mean_dim(2) + 1e-5).sqrt().recip();
-    assert_same_gradient(&x, whole, composed, weights);
+    check_rms_norm::<CpuAd>([2, 7, 16], 1e-5, &Default::default());
+}
+
+/// The same checks on libtorch's CUDA kernels (its efficient attention, fused RMSNorm and
+/// log-softmax backward), in f32 and bf16, at sizes those kernels take.
+#[cfg(feature = "tch")]
+mod libtorch_cuda {
+    use super::*;
+    use burn::backend::libtorch::{LibTorch, LibTorchDevice};
+    use burn::backend::Autodiff;
+    use burn::tensor::ops::ModuleOps;
+
+    fn check_all<B: AutodiffBackend<Device = LibTorchDevice>>(tolerance: f32) {
+        let device = LibTorchDevice::Cuda(0);
+        check_attention::<B>([2, 4, 128, 64], 128, tolerance, &device);
+        check_log_softmax::<B>([4, 32, 1000], tolerance, &device);
+        check_cross_entropy::<B>([4, 32], 32100, tolerance, &device);
+        check_rms_norm::<B>([4, 32, 256], tolerance, &device);
+    }
+
+    #[test]
+    #[ignore = "needs a CUDA GPU and libtorch"]
+    fn whole_op_gradients_match_on_libtorch_cuda() {
+        check_all::<Autodiff<LibTorch<f32>>>(1e-4);
+        check_all::<Autodiff<LibTorch<burn::tensor::bf16>>>(5e-2);
+    }
+
+    #[test]
+    #[ignore = "needs a CUDA GPU and libtorch"]
+    fn libtorch_cuda_attention_keeps_its_statistics() {
+        let device = LibTorchDevice::Cuda(0);
+        let q = Tensor::<LibTorch<f32>, 4>::random([2, 4, 128, 64], Distribution::Normal(0.0, 1.0), &device);
+        let primitive = |t: &Tensor<LibTorch<f32>, 4>| t.clone().into_primitive().tensor();
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+        let (_, stats) = LibTorch::<f32>::attention_with_stats(primitive(&q), primitive(&q), primitive(&q), options);
+        assert!(stats.is_some(), "the efficient kernel was not used");
+    }
 }

@@ -23,7 +23,7 @@ pub mod distributed;
 pub mod grads;
 /// Operation module.
 pub mod ops;
-/// hrm patch: whole-op backward passes for attention and log-softmax.
+/// hrm patch: the switch between whole-op and composed backward passes.
 pub mod hrm_patch;
 
 pub(crate) mod graph;

@@ -1,6 +1,5 @@
 //! Gain-free RMSNorm, as the reference uses after every residual add.
 
-use burn::tensor::ops::ModuleOps;
 use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 
 /// `x / sqrt(mean(x², last axis) + eps)`, with no learned gain.

@@ -1875,8 +1875,9 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
 
     // hrm patch: burn 0.21 differentiates attention through its composition, materialising
     // and keeping the scores and every step of the softmax; this runs the backend's own
-    // (fused) attention forward, keeps q, k, v and the output, and recomputes the weights
-    // once in the backward (crate::hrm_patch::attention_backward). Masks, biases, softcap,
+    // (fused) attention forward, keeps q, k, v, the output and the backend's softmax
+    // statistics, and asks the backend for the gradient (ModuleOps::attention_backward: its
+    // fused kernel, or the weights recomputed once). Masks, biases, softcap,
     // causal attention of fewer queries than keys and grouped key heads keep burn's composed
     // path.
     fn attention(
@@ -1891,7 +1892,7 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         struct Attention;
 
         impl<B: Backend> Backward<B, 3> for Attention {
-            type State = ([FloatTensor<B>; 4], f64, bool);
+            type State = ([FloatTensor<B>; 4], Option<FloatTensor<B>>, AttentionModuleOptions);
 
             fn backward(
                 self,
@@ -1899,11 +1900,9 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let ([query, key, value, out], scale, causal) = ops.state;
+                let ([query, key, value, out], stats, options) = ops.state;
                 let grad = grads.consume::<B>(&ops.node);
-                let gradients = crate::hrm_patch::attention_backward::<B>(
-                    query, key, value, out, grad, scale, causal,
-                );
+                let gradients = B::attention_backward(query, key, value, out, stats, grad, options);
                 for (parent, gradient) in ops.parents.into_iter().zip(gradients) {
                     if let Some(node) = parent {
                         grads.register::<B>(node.id, gradient);
@@ -1912,7 +1911,7 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
             }
         }
 
-        let [_, heads, seq_q, head_dim] = query.primitive.shape().dims::<4>();
+        let [_, heads, seq_q, _] = query.primitive.shape().dims::<4>();
         let [_, key_heads, seq_k, _] = key.primitive.shape().dims::<4>();
         let composed = mask.is_some() || attn_bias.is_some() || options.softcap.is_some();
         // Backends differ on where a causal diagonal sits when queries and keys differ in
@@ -1921,23 +1920,20 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         if composed || unusual || !crate::hrm_patch::fused_backward() {
             return attention_fallback::<Self>(query, key, value, mask, attn_bias, options);
         }
-        let scale = options.scale.unwrap_or_else(|| 1.0 / (head_dim as f64).sqrt());
         match Attention
             .prepare::<C>([query.node.clone(), key.node.clone(), value.node.clone()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
-                let out = B::attention(
+                let (out, stats) = B::attention_with_stats(
                     query.primitive.clone(),
                     key.primitive.clone(),
                     value.primitive.clone(),
-                    None,
-                    None,
                     options,
                 );
                 let state = [query.primitive, key.primitive, value.primitive, out.clone()];
-                prep.finish((state, scale, options.is_causal), out)
+                prep.finish((state, stats, options), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::attention(
                 query.primitive,
@@ -1981,7 +1977,7 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         }
         match RmsNorm.prepare::<C>([tensor.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (output, inv_rms) = rms_norm_composed::<B>(tensor.primitive, epsilon);
+                let (output, inv_rms) = B::rms_norm_with_inv_rms(tensor.primitive, epsilon);
                 prep.finish((output.clone(), inv_rms), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::rms_norm(tensor.primitive, epsilon)),

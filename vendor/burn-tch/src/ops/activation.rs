@@ -1,4 +1,4 @@
-use crate::{LibTorch, TchTensor, element::TchElement, ops::TchOps};
+use crate::{LibTorch, TchTensor, element::TchElement};
 use burn_backend::ops::{ActivationOps, FloatTensorOps};
 
 impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
@@ -53,20 +53,27 @@ impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
         TchTensor::from_existing(tensor, storage)
     }
 
-    // hrm patch: the default's `scatter_add` copies the whole `[.., vocab]` gradient first;
-    // here exp, multiply and scatter all write into the log-probabilities' own buffer.
+    // hrm patch: the one-hot gradient −g at each label, then libtorch's log-softmax backward
+    // (one kernel, g − exp(log_probs)·Σg = softmax·g − one_hot·g) written over it; the
+    // default multiplies by a broadcast g, which libtorch cannot vectorise.
     fn cross_entropy_backward(
         log_probs: TchTensor,
         labels: TchTensor,
         grad: TchTensor,
         dim: usize,
     ) -> TchTensor {
-        let neg_grad = grad.tensor.neg();
-        let scaled = TchOps::mul(Self::float_exp(log_probs), grad);
-        scaled.unary_ops(
-            |mut tensor| tensor.scatter_add_(dim as i64, &labels.tensor, &neg_grad),
-            |tensor| tensor.scatter_add(dim as i64, &labels.tensor, &neg_grad),
-        )
+        let dim = dim as i64;
+        let mut one_hot = log_probs.tensor.zeros_like();
+        let _ = one_hot.scatter_(dim, &labels.tensor, &grad.tensor.neg());
+        let kind = log_probs.tensor.kind();
+        let (probs, gradient) = (&log_probs.tensor, &one_hot);
+        let in_place =
+            tch::Tensor::f_internal_log_softmax_backward_data_out(gradient, gradient, probs, dim, kind);
+        let gradient = in_place.unwrap_or_else(|error| {
+            log::warn!("libtorch's log-softmax backward refused to write in place: {error}");
+            tch::Tensor::internal_log_softmax_backward_data(gradient, probs, dim, kind)
+        });
+        TchTensor::new(gradient)
     }
 
     fn prelu(tensor: TchTensor, alpha: TchTensor) -> TchTensor {

@@ -4,7 +4,9 @@ use burn_backend::{
     ops::{
         AttentionModuleOptions, ConvOptions, ConvTransposeOptions, DeformConv2dBackward,
         DeformConvOptions, InterpolateMode, InterpolateOptions, MaxPool1dWithIndices,
-        MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps, attention::attention_fallback,
+        MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps,
+        attention::{attention_backward_composed, attention_fallback},
+        rms_norm_composed,
     },
     tensor::{FloatTensor, IntTensor},
 };
@@ -481,6 +483,108 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
             options.scale,
             false,
         ))
+    }
+
+    // hrm patch: on CUDA, attention that autodiff differentiates runs libtorch's
+    // memory-efficient kernel, which also returns the softmax's log-sum-exp per query, so that
+    // the backward is its one fused kernel instead of recomputing the weights from matmuls.
+    fn attention_with_stats(
+        query: TchTensor,
+        key: TchTensor,
+        value: TchTensor,
+        options: AttentionModuleOptions,
+    ) -> (TchTensor, Option<TchTensor>) {
+        let (seq_q, seq_k) = (query.tensor.size()[2], key.tensor.size()[2]);
+        let plain = options.softcap.is_none() && (!options.is_causal || seq_q == seq_k);
+        if plain && query.tensor.device().is_cuda() {
+            let fused = tch::Tensor::f_internal_scaled_dot_product_efficient_attention(
+                &query.tensor,
+                &key.tensor,
+                &value.tensor,
+                None::<tch::Tensor>,
+                true,
+                0.,
+                options.is_causal,
+                options.scale,
+            );
+            match fused {
+                Ok((out, log_sum_exp, _, _)) => {
+                    return (TchTensor::new(out), Some(TchTensor::new(log_sum_exp)));
+                }
+                Err(error) => log::warn!("libtorch's efficient attention refused: {error}"),
+            }
+        }
+        (Self::attention(query, key, value, None, None, options), None)
+    }
+
+    // hrm patch: the backward of the memory-efficient kernel (see above), which takes
+    // [batch, seq, heads, dim] views; without its statistics, burn's recomputation.
+    fn attention_backward(
+        query: TchTensor,
+        key: TchTensor,
+        value: TchTensor,
+        out: TchTensor,
+        stats: Option<TchTensor>,
+        grad: TchTensor,
+        options: AttentionModuleOptions,
+    ) -> [TchTensor; 3] {
+        if let Some(log_sum_exp) = &stats {
+            let heads_second = |t: &TchTensor| t.tensor.transpose(1, 2);
+            let (seq_q, seq_k) = (query.tensor.size()[2], key.tensor.size()[2]);
+            // No dropout, so the random state is never read.
+            let no_rng = tch::Tensor::empty([0], (tch::Kind::Int64, query.tensor.device()));
+            // 1: causal, diagonal from the top left (the same as burn's when seq_q == seq_k).
+            let mask_type = i64::from(options.is_causal);
+            let fused = tch::Tensor::f_internal_efficient_attention_backward(
+                &heads_second(&grad),
+                &heads_second(&query),
+                &heads_second(&key),
+                &heads_second(&value),
+                None::<tch::Tensor>,
+                &heads_second(&out),
+                None,
+                None,
+                seq_q,
+                seq_k,
+                &log_sum_exp.tensor,
+                0.,
+                &no_rng,
+                &no_rng,
+                mask_type,
+                false,
+                options.scale,
+                None,
+                None,
+                false,
+            );
+            match fused {
+                Ok((grad_query, grad_key, grad_value, _)) => {
+                    return [grad_query, grad_key, grad_value]
+                        .map(|g| TchTensor::new(g.transpose(1, 2)));
+                }
+                Err(error) => log::warn!("libtorch's efficient attention backward refused: {error}"),
+            }
+        }
+        attention_backward_composed::<Self>(query, key, value, out, grad, options)
+    }
+
+    // hrm patch: libtorch's fused RMSNorm on CUDA (one kernel; its 1/rms comes in f32).
+    fn rms_norm_with_inv_rms(tensor: TchTensor, epsilon: f64) -> (TchTensor, TchTensor) {
+        if tensor.tensor.device().is_cuda() {
+            let mut stats_shape = tensor.tensor.size();
+            let last = stats_shape.last_mut().expect("rms_norm of a scalar");
+            let normalized = [*last];
+            *last = 1;
+            let fused = tensor.tensor.f_internal_fused_rms_norm(normalized, None::<tch::Tensor>, epsilon);
+            match fused {
+                Ok((output, inv_rms)) => {
+                    let inv_rms = inv_rms.to_kind(output.kind()).reshape(stats_shape);
+                    return (TchTensor::new(output), TchTensor::new(inv_rms));
+                }
+                Err(error) => log::warn!("libtorch's fused RMSNorm refused: {error}"),
+            }
+        }
+        rms_norm_composed::<Self>(tensor, epsilon)
     }
 
     fn layer_norm(

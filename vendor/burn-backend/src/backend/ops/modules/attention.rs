@@ -114,3 +114,37 @@ fn build_causal_mask<B: Backend>(attention_scores: &FloatTensor<B>) -> BoolTenso
     let mask_4d = B::bool_reshape(mask_2d, Shape::new([1, 1, seq_q, seq_k]));
     B::bool_expand(mask_4d, Shape::new([batch_size, num_heads, seq_q, seq_k]))
 }
+
+// hrm patch
+/// The gradient of unmasked attention, `softmax(q·kᵀ·scale [+ causal mask])·v`, with respect to
+/// q, k and v, from the forward's output `out` and the output's gradient `grad`: the default of
+/// [`ModuleOps::attention_backward`](crate::ops::ModuleOps::attention_backward). The weights P
+/// are recomputed, then dV = Pᵀ·dO, dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O)), dQ = dS·K·scale,
+/// dK = dSᵀ·Q·scale.
+pub fn attention_backward_composed<B: Backend>(
+    query: FloatTensor<B>,
+    key: FloatTensor<B>,
+    value: FloatTensor<B>,
+    out: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    options: AttentionModuleOptions,
+) -> [FloatTensor<B>; 3] {
+    let head_dim = query.shape().dims::<4>()[3];
+    let scale = options.scale.unwrap_or_else(|| 1.0 / (head_dim as f64).sqrt());
+    let query = B::float_mul_scalar(query, scale.into());
+    let scores = B::float_matmul(query.clone(), B::float_transpose(key.clone()));
+    let scores = if options.is_causal {
+        let mask = build_causal_mask::<B>(&scores);
+        B::float_mask_fill(scores, mask, f32::NEG_INFINITY.into())
+    } else {
+        scores
+    };
+    let probs = B::softmax(scores, 3);
+    let grad_value = B::float_matmul(B::float_transpose(probs.clone()), grad.clone());
+    let grad_probs = B::float_matmul(grad.clone(), B::float_transpose(value));
+    let row_dot = B::float_sum_dim(B::float_mul(grad, out), 3);
+    let grad_scores = B::float_mul(probs, B::float_sub(grad_probs, row_dot));
+    let grad_query = B::float_mul_scalar(B::float_matmul(grad_scores.clone(), key), scale.into());
+    let grad_key = B::float_matmul(B::float_transpose(grad_scores), query);
+    [grad_query, grad_key, grad_value]
+}

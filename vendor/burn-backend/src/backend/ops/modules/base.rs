@@ -1137,7 +1137,45 @@ pub trait ModuleOps<B: Backend> {
 
     /// Gain-free RMS normalisation over the last axis: `x / sqrt(mean(x²) + epsilon)`.
     fn rms_norm(tensor: FloatTensor<B>, epsilon: f64) -> FloatTensor<B> {
-        rms_norm_composed::<B>(tensor, epsilon).0
+        B::rms_norm_with_inv_rms(tensor, epsilon).0
+    }
+
+    /// [`rms_norm`](ModuleOps::rms_norm) and its `1/sqrt(mean(x²) + epsilon)`, shaped like the
+    /// input with the last axis of size 1 and of the input's dtype (autodiff keeps both).
+    fn rms_norm_with_inv_rms(tensor: FloatTensor<B>, epsilon: f64) -> (FloatTensor<B>, FloatTensor<B>) {
+        rms_norm_composed::<B>(tensor, epsilon)
+    }
+
+    // hrm patch (the two methods below): attention whose backward is the backend's, where it
+    // has one (libtorch's memory-efficient kernels), else recomputed from burn's operations.
+
+    /// Attention without mask, bias or softcap, as [`attention`](ModuleOps::attention) computes
+    /// it, and what [`attention_backward`](ModuleOps::attention_backward) needs besides q, k, v
+    /// and the output: the backend's softmax statistics (log-sum-exp per query) where its
+    /// backward kernel reads them, else none.
+    fn attention_with_stats(
+        query: FloatTensor<B>,
+        key: FloatTensor<B>,
+        value: FloatTensor<B>,
+        options: AttentionModuleOptions,
+    ) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
+        (B::attention(query, key, value, None, None, options), None)
+    }
+
+    /// Gradients with respect to query, key and value of
+    /// [`attention_with_stats`](ModuleOps::attention_with_stats), from its output `out`, its
+    /// `stats` and the output's gradient `grad`. The default recomputes the attention weights
+    /// ([`attention_backward_composed`](super::attention::attention_backward_composed)).
+    fn attention_backward(
+        query: FloatTensor<B>,
+        key: FloatTensor<B>,
+        value: FloatTensor<B>,
+        out: FloatTensor<B>,
+        _stats: Option<FloatTensor<B>>,
+        grad: FloatTensor<B>,
+        options: AttentionModuleOptions,
+    ) -> [FloatTensor<B>; 3] {
+        super::attention::attention_backward_composed::<B>(query, key, value, out, grad, options)
     }
 
     /// Computes the Connectionist Temporal Classification (CTC) loss.
