@@ -1,5 +1,5 @@
 //! The patched burn-autodiff (vendor/README.md) differentiates attention, log-softmax,
-//! cross-entropy and RMSNorm as whole operations; their gradients must equal those of burn's
+//! cross-entropy, RMSNorm, SwiGLU and RoPE as whole operations; their gradients must equal those of burn's
 //! composed versions, on the CPU and (ignored here, run on a GPU) on libtorch's CUDA kernels:
 //! `cargo test --release -p hrm-core --features tch --test whole_op_gradients -- --ignored`.
 
@@ -11,7 +11,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Distribution, Int, Tensor};
 use common::*;
-use hrm_core::layers::rms_norm;
+use hrm_core::layers::{Rope, rms_norm, swiglu};
 use hrm_core::loss::{IGNORE_LABEL, LossKind, cross_entropy};
 
 fn random<B: AutodiffBackend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
@@ -107,6 +107,41 @@ fn check_rms_norm<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device:
     assert_same_gradient(&[&x], whole, composed, weights(shape, device), tolerance);
 }
 
+fn check_swiglu<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &B::Device) {
+    let gate = random::<B, 3>(shape, device);
+    let up = random::<B, 3>(shape, device);
+    let whole = swiglu(gate.clone(), up.clone());
+    let composed = burn::tensor::activation::silu(gate.clone()) * up.clone();
+    // Both inputs at once: assert_same_gradient takes inputs of one shape.
+    assert_same_gradient(&[&gate, &up], whole, composed, weights(shape, device), tolerance);
+}
+
+/// RoPE against the rotate-half rotation written out: `x · cos + [−x₂, x₁] · sin`.
+fn check_rope<B: AutodiffBackend>([batch, heads, seq, dim]: [usize; 4], tolerance: f32, device: &B::Device) {
+    let start = 3;
+    let rope = Rope::<B>::new(dim, start + seq, 10_000.0, device);
+    let x = random::<B, 4>([batch, heads, seq, dim], device);
+    let whole = rope.apply(x.clone(), start);
+    let (cos, sin) = rotation_tables::<B>(dim, start, seq, device);
+    let half = dim / 2;
+    let rotated = Tensor::cat(vec![x.clone().narrow(3, half, half).neg(), x.clone().narrow(3, 0, half)], 3);
+    let composed = x.clone() * cos.unsqueeze::<4>() + rotated * sin.unsqueeze::<4>();
+    assert_same_gradient(&[&x], whole, composed, weights([batch, heads, seq, dim], device), tolerance);
+}
+
+/// cos and sin `[seq, dim]` of positions `start..start + seq`, each half of a row repeating
+/// the frequencies θ^(−2i/dim).
+fn rotation_tables<B: AutodiffBackend>(dim: usize, start: usize, seq: usize, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let angles: Vec<f64> = (start..start + seq)
+        .flat_map(|pos| (0..dim).map(move |i| pos as f64 * 10_000f64.powf(-2.0 * (i % (dim / 2)) as f64 / dim as f64)))
+        .collect();
+    let table = |f: fn(f64) -> f64| {
+        let values: Vec<f32> = angles.iter().map(|&a| f(a) as f32).collect();
+        Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(values, [seq, dim]), device)
+    };
+    (table(f64::cos), table(f64::sin))
+}
+
 #[test]
 fn causal_attention_gradients_match_the_composed_attention() {
     let device = Default::default();
@@ -130,6 +165,16 @@ fn rms_norm_gradient_matches_the_composed_rms_norm() {
     check_rms_norm::<CpuAd>([2, 7, 16], 1e-5, &Default::default());
 }
 
+#[test]
+fn swiglu_gradients_match_the_composed_swiglu() {
+    check_swiglu::<CpuAd>([2, 5, 12], 1e-5, &Default::default());
+}
+
+#[test]
+fn rope_gradient_matches_the_written_out_rotation() {
+    check_rope::<CpuAd>([2, 3, 5, 8], 1e-5, &Default::default());
+}
+
 /// The same checks on libtorch's CUDA kernels (its efficient attention, fused RMSNorm and
 /// log-softmax backward), in f32 and bf16, at sizes those kernels take.
 #[cfg(feature = "tch")]
@@ -145,6 +190,8 @@ mod libtorch_cuda {
         check_log_softmax::<B>([4, 32, 1000], tolerance, &device);
         check_cross_entropy::<B>([4, 32], 32100, tolerance, &device);
         check_rms_norm::<B>([4, 32, 256], tolerance, &device);
+        check_swiglu::<B>([4, 32, 256], tolerance, &device);
+        check_rope::<B>([2, 4, 128, 64], tolerance, &device);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`, all bias-free.
 
 use burn::nn::{Linear, SwiGlu};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 
 use super::project;
 use crate::config::BlockConfig;
@@ -30,7 +30,14 @@ impl<B: Backend> FeedForward<B> {
 
     /// Applies the MLP to `[batch, seq, d_model]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = burn::tensor::activation::silu(project(&self.gate_up.linear_inner, x.clone()));
-        project(&self.down, gate * project(&self.gate_up.linear_outer, x))
+        let gate = project(&self.gate_up.linear_inner, x.clone());
+        project(&self.down, swiglu(gate, project(&self.gate_up.linear_outer, x)))
     }
+}
+
+/// SwiGLU's gating `silu(gate) · up`, as one backend operation (hrm's patched burn,
+/// vendor/README.md) whose gradient autodiff takes in one step.
+pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
+    let gated = B::swiglu(gate.into_primitive().tensor(), up.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(gated))
 }

@@ -13,7 +13,7 @@ mod rope;
 pub use attention::CausalSelfAttention;
 pub use block::Block;
 pub use embedding::{ScaledEmbedding, grow_vocab};
-pub use feed_forward::FeedForward;
+pub use feed_forward::{FeedForward, swiglu};
 pub use kv_cache::KvCache;
 pub use moe::MoeFeedForward;
 pub use norm::rms_norm;

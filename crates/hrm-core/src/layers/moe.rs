@@ -13,10 +13,10 @@
 
 use burn::module::{Param, RunningState};
 use burn::nn::Linear;
-use burn::tensor::activation::{sigmoid, silu};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{matmul, project};
+use super::{matmul, project, swiglu};
 use crate::config::{BlockConfig, MoeConfig};
 use crate::init::ParamInit;
 
@@ -96,7 +96,7 @@ impl<B: Backend> MoeFeedForward<B> {
         }
         let gates = scores * chosen.float(); // [tokens, experts]
         let stacked = tokens.unsqueeze::<3>().expand([experts, batch * seq, d]);
-        let hidden = silu(matmul(stacked.clone(), self.gate.val())) * matmul(stacked, self.up.val());
+        let hidden = swiglu(matmul(stacked.clone(), self.gate.val()), matmul(stacked, self.up.val()));
         let out = matmul(hidden, self.down.val()); // [experts, tokens, d]
         let weighted = out * gates.swap_dims(0, 1).unsqueeze_dim::<3>(2);
         weighted.sum_dim(0).reshape([batch, seq, d])

@@ -1,16 +1,18 @@
 //! Rotary position embedding in the "rotate half" convention of the reference (HF/Llama).
 
-use burn::tensor::{Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, TensorData, TensorPrimitive, backend::Backend};
 
 /// Precomputed cos/sin tables `[max_seq_len, head_dim]` for rotary embedding.
 ///
 /// burn's `RotaryEncoding` rotates interleaved pairs through a small matmul; this applies
-/// the reference's half-split rotation with two multiplies, and takes a start position so
-/// cached decoding can rotate one new position.
+/// the reference's half-split rotation as one backend operation (hrm's patched burn,
+/// vendor/README.md), and takes a start position so cached decoding can rotate one new
+/// position.
 #[derive(burn::module::Module, Debug)]
 pub struct Rope<B: Backend> {
     cos: Tensor<B, 2>,
-    sin: Tensor<B, 2>,
+    /// The sines with the rotation's sign: the first half of each row negated.
+    signed_sin: Tensor<B, 2>,
 }
 
 impl<B: Backend> Rope<B> {
@@ -23,14 +25,15 @@ impl<B: Backend> Rope<B> {
             for i in 0..head_dim {
                 let inv_freq = theta.powf(-2.0 * (i % half) as f64 / head_dim as f64);
                 let angle = pos as f64 * inv_freq;
+                let sign = if i < half { -1.0 } else { 1.0 };
                 cos.push(angle.cos() as f32);
-                sin.push(angle.sin() as f32);
+                sin.push((sign * angle.sin()) as f32);
             }
         }
         let shape = [max_seq_len, head_dim];
         Self {
             cos: Tensor::from_data(TensorData::new(cos, shape), device),
-            sin: Tensor::from_data(TensorData::new(sin, shape), device),
+            signed_sin: Tensor::from_data(TensorData::new(sin, shape), device),
         }
     }
 
@@ -39,16 +42,15 @@ impl<B: Backend> Rope<B> {
         self.cos.dims()[0]
     }
 
-    /// Rotates `x` `[batch, heads, seq, head_dim]` whose first position is `start`.
+    /// Rotates `x` `[batch, heads, seq, head_dim]` whose first position is `start`:
+    /// `x · cos + [x₂, x₁] · [−sin, sin]` over the two halves of each head.
     pub fn apply(&self, x: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
         let [_, _, seq, head_dim] = x.dims();
         let range = start..start + seq;
-        let cos = self.cos.clone().slice([range.clone(), 0..head_dim]).unsqueeze::<4>();
-        let sin = self.sin.clone().slice([range, 0..head_dim]).unsqueeze::<4>();
-        let half = head_dim / 2;
-        let first = x.clone().narrow(3, 0, half);
-        let second = x.clone().narrow(3, half, half);
-        let rotated = Tensor::cat(vec![second.neg(), first], 3);
-        x * cos + rotated * sin
+        let table = |t: &Tensor<B, 2>| t.clone().slice([range.clone(), 0..head_dim]).unsqueeze::<4>();
+        let primitive = |t: Tensor<B, 4>| t.into_primitive().tensor();
+        let rotated =
+            B::rotary_embedding(primitive(x), primitive(table(&self.cos)), primitive(table(&self.signed_sin)));
+        Tensor::from_primitive(TensorPrimitive::Float(rotated))
     }
 }

@@ -208,6 +208,46 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
         }
     }
 
+    // hrm patch: upstream has no SwiGLU operation (hrm-patched burn-backend adds one);
+    // differentiated through sigmoid and three products it records five operations. This keeps
+    // the gate and up inputs and asks the backend for both gradients at once.
+    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct SwiGlu;
+
+        impl<B: Backend> Backward<B, 2> for SwiGlu {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (gate, up) = ops.state;
+                let grad = grads.consume::<B>(&ops.node);
+                let gradients = B::swiglu_backward(gate, up, grad);
+                for (parent, gradient) in ops.parents.into_iter().zip(gradients) {
+                    if let Some(node) = parent {
+                        grads.register::<B>(node.id, gradient);
+                    }
+                }
+            }
+        }
+
+        if !crate::hrm_patch::fused_backward() {
+            let silu = Self::float_mul(gate.clone(), Self::sigmoid(gate));
+            return Self::float_mul(silu, up);
+        }
+        match SwiGlu.prepare::<C>([gate.node.clone(), up.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::swiglu(gate.primitive.clone(), up.primitive.clone());
+                prep.finish((gate.primitive, up.primitive), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::swiglu(gate.primitive, up.primitive)),
+        }
+    }
+
     // hrm patch: upstream has no cross-entropy operation (hrm-patched burn-backend adds one);
     // differentiated through its composition, the gather's gradient is a dense tensor of zeros
     // with one value a row, which log-softmax's backward then reads twice. This keeps the

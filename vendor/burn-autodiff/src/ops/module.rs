@@ -1946,6 +1946,47 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         }
     }
 
+    // hrm patch: upstream has no rotary embedding operation (hrm-patched burn-backend adds
+    // one); composed, it records a negation, a concatenation, two slices and two products. This
+    // keeps the tables and takes the gradient as the inverse rotation, one operation. Tables
+    // that need a gradient themselves take the composed path.
+    fn rotary_embedding(
+        x: FloatTensor<Autodiff<B, C>>,
+        cos: FloatTensor<Autodiff<B, C>>,
+        sin: FloatTensor<Autodiff<B, C>>,
+    ) -> FloatTensor<Autodiff<B, C>> {
+        #[derive(Debug)]
+        struct RotaryEmbedding;
+
+        impl<B: Backend> Backward<B, 1> for RotaryEmbedding {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (cos, sin) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::rotary_embedding(grad, cos, B::float_neg(sin))
+                });
+            }
+        }
+
+        let tables_tracked = !cos.node.requirement.is_none() || !sin.node.requirement.is_none();
+        if tables_tracked || !crate::hrm_patch::fused_backward() {
+            return burn_backend::ops::rotary_embedding_composed::<Self>(x, cos, sin);
+        }
+        match RotaryEmbedding.prepare::<C>([x.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::rotary_embedding(x.primitive, cos.primitive.clone(), sin.primitive.clone());
+                prep.finish((cos.primitive, sin.primitive), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::rotary_embedding(x.primitive, cos.primitive, sin.primitive)),
+        }
+    }
+
     // hrm patch: upstream differentiates RMSNorm (a method hrm-patched burn-backend adds)
     // through its six operations; this keeps the output y and 1/rms and takes the gradient in
     // one expression, dx = (dy − y · mean(dy · y)) / rms.

@@ -53,6 +53,17 @@ impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
         TchTensor::from_existing(tensor, storage)
     }
 
+    // hrm patch: SwiGLU in two kernels each way, libtorch's silu and silu_backward.
+    fn swiglu(gate: TchTensor, up: TchTensor) -> TchTensor {
+        TchTensor::new(gate.tensor.silu() * &up.tensor)
+    }
+
+    fn swiglu_backward(gate: TchTensor, up: TchTensor, grad: TchTensor) -> [TchTensor; 2] {
+        let grad_up = &grad.tensor * gate.tensor.silu();
+        let grad_gate = gate.tensor.silu_backward(&(&grad.tensor * &up.tensor));
+        [TchTensor::new(grad_gate), TchTensor::new(grad_up)]
+    }
+
     // hrm patch: the one-hot gradient −g at each label, then libtorch's log-softmax backward
     // (one kernel, g − exp(log_probs)·Σg = softmax·g − one_hot·g) written over it; the
     // default multiplies by a broadcast g, which libtorch cannot vectorise.

@@ -485,6 +485,17 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
         ))
     }
 
+    // hrm patch: the rotation in three kernels (the halves swapped into one copy, then a
+    // product and a fused multiply-add) instead of five.
+    fn rotary_embedding(x: TchTensor, cos: TchTensor, sin: TchTensor) -> TchTensor {
+        let last = x.tensor.dim() as i64 - 1;
+        let half = x.tensor.size()[last as usize] / 2;
+        let swapped = tch::Tensor::cat(&[x.tensor.narrow(last, half, half), x.tensor.narrow(last, 0, half)], last);
+        let mut rotated = &x.tensor * &cos.tensor;
+        let _ = rotated.addcmul_(&swapped, &sin.tensor);
+        TchTensor::new(rotated)
+    }
+
     // hrm patch: on CUDA, attention that autodiff differentiates runs libtorch's
     // memory-efficient kernel, which also returns the softmax's log-sum-exp per query, so that
     // the backward is its one fused kernel instead of recomputing the weights from matmuls.

@@ -299,6 +299,27 @@ pub trait ActivationOps<B: Backend> {
         B::float_scatter_add(dim, scaled_probs, labels, B::float_neg(grad))
     }
 
+    // hrm patch (the two methods below): SwiGLU's gating as one operation, so that autodiff
+    // keeps its two inputs and takes both gradients in one expression instead of through
+    // sigmoid and three products.
+
+    /// SwiGLU's gating, `silu(gate) · up` element-wise, where `silu(x) = x · sigmoid(x)`.
+    fn swiglu(gate: FloatTensor<B>, up: FloatTensor<B>) -> FloatTensor<B> {
+        B::float_mul(B::float_mul(gate.clone(), B::sigmoid(gate)), up)
+    }
+
+    /// Gradients of [`swiglu`](ActivationOps::swiglu) with respect to `gate` and `up` from the
+    /// output's gradient `grad`: `grad · up · s · (1 + gate · (1 − s))` with `s = sigmoid(gate)`,
+    /// and `grad · silu(gate)`.
+    fn swiglu_backward(gate: FloatTensor<B>, up: FloatTensor<B>, grad: FloatTensor<B>) -> [FloatTensor<B>; 2] {
+        let sigmoid = B::sigmoid(gate.clone());
+        let silu = B::float_mul(gate, sigmoid.clone());
+        let grad_up = B::float_mul(grad.clone(), silu.clone());
+        let one_minus_sigmoid = B::float_add_scalar(B::float_neg(sigmoid.clone()), 1.into());
+        let silu_slope = B::float_add(sigmoid, B::float_mul(silu, one_minus_sigmoid));
+        [B::float_mul(B::float_mul(grad, up), silu_slope), grad_up]
+    }
+
     /// Applies the softmin function along the given dimension.
     ///
     /// Equivalent to `softmax(-tensor, dim)`.

@@ -1146,6 +1146,18 @@ pub trait ModuleOps<B: Backend> {
         rms_norm_composed::<B>(tensor, epsilon)
     }
 
+    // hrm patch: rotary position embedding as one operation, so that autodiff keeps only the
+    // tables and backends may rotate in fewer passes than burn's negate, concatenate and
+    // two broadcast products.
+
+    /// Rotary position embedding in the rotate-half convention: `x · cos + swap(x) · sin`, where
+    /// `swap` exchanges the two halves of the last axis and `sin` carries the rotation's sign
+    /// (its first half negated); `cos` and `sin` broadcast against `x`. Its gradient is the same
+    /// operation with `sin` negated (the inverse rotation).
+    fn rotary_embedding(x: FloatTensor<B>, cos: FloatTensor<B>, sin: FloatTensor<B>) -> FloatTensor<B> {
+        rotary_embedding_composed::<B>(x, cos, sin)
+    }
+
     // hrm patch (the two methods below): attention whose backward is the backend's, where it
     // has one (libtorch's memory-efficient kernels), else recomputed from burn's operations.
 
@@ -1369,4 +1381,20 @@ pub fn rms_norm_composed<B: Backend>(tensor: FloatTensor<B>, epsilon: f64) -> (F
     let mean_square = B::float_mean_dim(square, last_dim);
     let inv_rms = B::float_recip(B::float_sqrt(B::float_add_scalar(mean_square, epsilon.into())));
     (B::float_mul(tensor, inv_rms.clone()), inv_rms)
+}
+
+// hrm patch
+/// Rotary embedding composed of burn's operations: the default of
+/// [`ModuleOps::rotary_embedding`], and autodiff's fallback.
+pub fn rotary_embedding_composed<B: Backend>(x: FloatTensor<B>, cos: FloatTensor<B>, sin: FloatTensor<B>) -> FloatTensor<B> {
+    let shape = x.shape();
+    let last = shape.num_dims() - 1;
+    let half = shape[last] / 2;
+    let halves = |range: core::ops::Range<usize>| -> alloc::vec::Vec<crate::Slice> {
+        (0..last).map(|axis| (0..shape[axis]).into()).chain([range.into()]).collect()
+    };
+    let first = B::float_slice(x.clone(), &halves(0..half));
+    let second = B::float_slice(x.clone(), &halves(half..2 * half));
+    let swapped = B::float_cat(alloc::vec![second, first], last);
+    B::float_add(B::float_mul(x, cos), B::float_mul(swapped, sin))
 }
