@@ -7,7 +7,7 @@ use std::time::Instant;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Distribution, Int, Tensor};
+use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
 use hrm_core::{FlatConfig, LossKind, Model, ModelConfig, mean_cross_entropy, presets};
 use hrm_train::{FlatAdamW, FlatGradients, OptimConfig};
 use serde::Serialize;
@@ -74,6 +74,9 @@ struct Report {
     first_step_s: f64,
     step_s: f64,
     tokens_per_s: f64,
+    /// The last timed step's loss (the same seed and tokens each run, so two builds that
+    /// train alike report alike).
+    final_loss: Option<f64>,
     flops_per_step: f64,
     tflops: f64,
     mfu: f64,
@@ -213,9 +216,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -
         model = next;
         last = Some(loss);
     }
-    if let Some(loss) = last {
-        let _ = loss.into_scalar();
-    }
+    let final_loss = last.map(|loss| loss.into_scalar().elem::<f64>());
     let step_s = started.elapsed().as_secs_f64() / args.steps.max(1) as f64;
     let flops = flops_per_step(&config, args.batch, args.seq);
     let tflops = flops / step_s / 1e12;
@@ -232,6 +233,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -
         first_step_s,
         step_s,
         tokens_per_s: (args.batch * args.seq) as f64 / step_s,
+        final_loss,
         flops_per_step: flops,
         tflops,
         mfu: tflops / args.peak_tflops,
