@@ -131,7 +131,12 @@ fn check_rope<B: AutodiffBackend>([batch, heads, seq, dim]: [usize; 4], toleranc
 
 /// cos and sin `[seq, dim]` of positions `start..start + seq`, each half of a row repeating
 /// the frequencies θ^(−2i/dim).
-fn rotation_tables<B: AutodiffBackend>(dim: usize, start: usize, seq: usize, device: &B::Device) -> (Tensor<B, 2>, Tensor<B, 2>) {
+fn rotation_tables<B: AutodiffBackend>(
+    dim: usize,
+    start: usize,
+    seq: usize,
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
     let angles: Vec<f64> = (start..start + seq)
         .flat_map(|pos| (0..dim).map(move |i| pos as f64 * 10_000f64.powf(-2.0 * (i % (dim / 2)) as f64 / dim as f64)))
         .collect();
@@ -180,8 +185,8 @@ fn rope_gradient_matches_the_written_out_rotation() {
 #[cfg(feature = "tch")]
 mod libtorch_cuda {
     use super::*;
-    use burn::backend::libtorch::{LibTorch, LibTorchDevice};
     use burn::backend::Autodiff;
+    use burn::backend::libtorch::{LibTorch, LibTorchDevice};
     use burn::tensor::ops::ModuleOps;
 
     fn check_all<B: AutodiffBackend<Device = LibTorchDevice>>(tolerance: f32) {
@@ -203,12 +208,13 @@ mod libtorch_cuda {
 
     #[test]
     #[ignore = "needs a CUDA GPU and libtorch"]
-    fn libtorch_cuda_attention_keeps_its_statistics() {
+    fn libtorch_cuda_takes_its_fast_paths() {
         let device = LibTorchDevice::Cuda(0);
+        assert!(burn::backend::libtorch::cuda_kernels_available(0), "hrm's CUDA kernels did not load");
         let q = Tensor::<LibTorch<f32>, 4>::random([2, 4, 128, 64], Distribution::Normal(0.0, 1.0), &device);
         let primitive = |t: &Tensor<LibTorch<f32>, 4>| t.clone().into_primitive().tensor();
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
         let (_, stats) = LibTorch::<f32>::attention_with_stats(primitive(&q), primitive(&q), primitive(&q), options);
-        assert!(stats.is_some(), "the efficient kernel was not used");
+        assert!(stats.is_some(), "the efficient attention kernel was not used");
     }
 }

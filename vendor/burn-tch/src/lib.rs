@@ -6,9 +6,12 @@
 
 mod backend;
 mod element;
+mod hrm_kernels;
 mod ops;
 mod tensor;
 
 pub use backend::*;
+/// hrm patch: whether hrm's own CUDA kernels are in use (src/hrm_kernels.rs).
+pub use hrm_kernels::cuda_kernels_available;
 pub use element::*;
 pub use tensor::*;

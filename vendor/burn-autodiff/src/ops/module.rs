@@ -1988,8 +1988,8 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
     }
 
     // hrm patch: upstream differentiates RMSNorm (a method hrm-patched burn-backend adds)
-    // through its six operations; this keeps the output y and 1/rms and takes the gradient in
-    // one expression, dx = (dy − y · mean(dy · y)) / rms.
+    // through its six operations; this keeps the output y and 1/rms and asks the backend for
+    // the gradient in one expression, dx = (dy − y · mean(dy · y)) / rms.
     fn rms_norm(tensor: FloatTensor<Autodiff<B, C>>, epsilon: f64) -> FloatTensor<Autodiff<B, C>> {
         #[derive(Debug)]
         struct RmsNorm;
@@ -2005,10 +2005,7 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
             ) {
                 let (output, inv_rms) = ops.state;
                 unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    let last_dim = grad.shape().num_dims() - 1;
-                    let projection = B::float_mean_dim(B::float_mul(grad.clone(), output.clone()), last_dim);
-                    let centred = B::float_sub(grad, B::float_mul(output, projection));
-                    B::float_mul(centred, inv_rms)
+                    B::rms_norm_backward(output, inv_rms, grad)
                 });
             }
         }

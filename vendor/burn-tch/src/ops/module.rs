@@ -6,7 +6,7 @@ use burn_backend::{
         DeformConvOptions, InterpolateMode, InterpolateOptions, MaxPool1dWithIndices,
         MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps,
         attention::{attention_backward_composed, attention_fallback},
-        rms_norm_composed,
+        rms_norm_backward_composed, rms_norm_composed,
     },
     tensor::{FloatTensor, IntTensor},
 };
@@ -485,9 +485,13 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
         ))
     }
 
-    // hrm patch: the rotation in three kernels (the halves swapped into one copy, then a
-    // product and a fused multiply-add) instead of five.
+    // hrm patch: on CUDA, hrm's one-pass kernel (crate::hrm_kernels); elsewhere the rotation
+    // in three kernels (the halves swapped into one copy, a product and a fused multiply-add)
+    // instead of five.
     fn rotary_embedding(x: TchTensor, cos: TchTensor, sin: TchTensor) -> TchTensor {
+        if let Some(rotated) = crate::hrm_kernels::rotary_embedding(&x.tensor, &cos.tensor, &sin.tensor) {
+            return TchTensor::new(rotated);
+        }
         let last = x.tensor.dim() as i64 - 1;
         let half = x.tensor.size()[last as usize] / 2;
         let swapped = tch::Tensor::cat(&[x.tensor.narrow(last, half, half), x.tensor.narrow(last, 0, half)], last);
@@ -596,6 +600,14 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
             }
         }
         rms_norm_composed::<Self>(tensor, epsilon)
+    }
+
+    // hrm patch: on CUDA, hrm's one-pass kernel (crate::hrm_kernels).
+    fn rms_norm_backward(output: TchTensor, inv_rms: TchTensor, grad: TchTensor) -> TchTensor {
+        match crate::hrm_kernels::rms_norm_backward(&output.tensor, &inv_rms.tensor, &grad.tensor) {
+            Some(grad_input) => TchTensor::new(grad_input),
+            None => rms_norm_backward_composed::<Self>(output, inv_rms, grad),
+        }
     }
 
     fn layer_norm(

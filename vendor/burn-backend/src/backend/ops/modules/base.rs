@@ -1146,6 +1146,12 @@ pub trait ModuleOps<B: Backend> {
         rms_norm_composed::<B>(tensor, epsilon)
     }
 
+    /// Gradient of [`rms_norm`](ModuleOps::rms_norm) from its `output` y, its `inv_rms` and
+    /// the output's gradient dy: `(dy − y · mean(dy · y)) · inv_rms` over the last axis.
+    fn rms_norm_backward(output: FloatTensor<B>, inv_rms: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+        rms_norm_backward_composed::<B>(output, inv_rms, grad)
+    }
+
     // hrm patch: rotary position embedding as one operation, so that autodiff keeps only the
     // tables and backends may rotate in fewer passes than burn's negate, concatenate and
     // two broadcast products.
@@ -1397,4 +1403,18 @@ pub fn rotary_embedding_composed<B: Backend>(x: FloatTensor<B>, cos: FloatTensor
     let second = B::float_slice(x.clone(), &halves(half..2 * half));
     let swapped = B::float_cat(alloc::vec![second, first], last);
     B::float_add(B::float_mul(x, cos), B::float_mul(swapped, sin))
+}
+
+// hrm patch
+/// RMSNorm's gradient composed of burn's operations: the default of
+/// [`ModuleOps::rms_norm_backward`].
+pub fn rms_norm_backward_composed<B: Backend>(
+    output: FloatTensor<B>,
+    inv_rms: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let last_dim = grad.shape().num_dims() - 1;
+    let projection = B::float_mean_dim(B::float_mul(grad.clone(), output.clone()), last_dim);
+    let centred = B::float_sub(grad, B::float_mul(output, projection));
+    B::float_mul(centred, inv_rms)
 }
