@@ -173,7 +173,8 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
     }
 
     fn float_matmul(lhs: TchTensor, rhs: TchTensor) -> TchTensor {
-        let tensor = lhs.tensor.matmul(&rhs.tensor);
+        // hrm patch: unaligned axes of large 16-bit products padded (crate::hrm_matmul).
+        let tensor = crate::hrm_matmul::matmul(&lhs.tensor, &rhs.tensor);
         TchTensor::new(tensor)
     }
 
