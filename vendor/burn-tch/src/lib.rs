@@ -7,7 +7,6 @@
 mod backend;
 mod element;
 mod hrm_kernels;
-mod hrm_matmul;
 mod ops;
 mod tensor;
 

@@ -173,8 +173,7 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
     }
 
     fn float_matmul(lhs: TchTensor, rhs: TchTensor) -> TchTensor {
-        // hrm patch: unaligned axes of large 16-bit products padded (crate::hrm_matmul).
-        let tensor = crate::hrm_matmul::matmul(&lhs.tensor, &rhs.tensor);
+        let tensor = lhs.tensor.matmul(&rhs.tensor);
         TchTensor::new(tensor)
     }
 
