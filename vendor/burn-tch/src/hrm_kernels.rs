@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
 
-/// Rotary embedding, `out = x · cos + swap_halves(x) · sin` over the last axis, one thread per
-/// pair (j, j + half); x is `[batch, heads, seq, dim]` with any outer strides, the tables
-/// `[seq, dim]` rows, out contiguous. bf16 is handled as its bits, computed in f32.
+/// Rotary embedding, `out = x · cos + swap_halves(x) · sin` over the last axis: each block
+/// row of threads (threadIdx.y) takes one row of x, its threads the pairs (j, j + half); x is
+/// `[batch, heads, seq, dim]` with any outer strides, the tables `[seq, dim]` rows, out
+/// contiguous. Indices are 32-bit (the caller checks the sizes). bf16 is handled as its bits,
+/// computed in f32.
 const SOURCE: &str = r#"
 __device__ __forceinline__ float load(const float* p) { return *p; }
 __device__ __forceinline__ float load(const unsigned short* p) {
@@ -25,31 +27,31 @@ __device__ __forceinline__ void store(unsigned short* p, float v) {
 }
 
 template <typename T>
-__device__ void rotary(const T* x, const T* cos, const T* sin, T* out, long long heads,
-                       long long seq, long long half, long long stride_b, long long stride_h,
-                       long long stride_s, long long pairs) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= pairs) return;
-    long long j = i % half;
-    long long row = i / half;
-    long long s = row % seq;
-    long long h = (row / seq) % heads;
-    long long b = row / (seq * heads);
-    const T* xr = x + b * stride_b + h * stride_h + s * stride_s;
-    const T* c = cos + s * 2 * half;
-    const T* n = sin + s * 2 * half;
-    T* o = out + row * 2 * half;
-    float x1 = load(xr + j), x2 = load(xr + j + half);
-    store(o + j, x1 * load(c + j) + x2 * load(n + j));
-    store(o + j + half, x2 * load(c + j + half) + x1 * load(n + j + half));
+__device__ void rotary(const T* x, const T* cos, const T* sin, T* out, unsigned int heads,
+                       unsigned int seq, unsigned int half, unsigned int stride_b,
+                       unsigned int stride_h, unsigned int stride_s, unsigned int rows) {
+    unsigned int row = blockIdx.x * blockDim.y + threadIdx.y;
+    if (row >= rows) return;
+    unsigned int s = row % seq;
+    unsigned int h = (row / seq) % heads;
+    unsigned int b = row / (seq * heads);
+    const T* xr = x + (size_t)b * stride_b + (size_t)h * stride_h + (size_t)s * stride_s;
+    const T* c = cos + (size_t)s * 2 * half;
+    const T* n = sin + (size_t)s * 2 * half;
+    T* o = out + (size_t)row * 2 * half;
+    for (unsigned int j = threadIdx.x; j < half; j += blockDim.x) {
+        float x1 = load(xr + j), x2 = load(xr + j + half);
+        store(o + j, x1 * load(c + j) + x2 * load(n + j));
+        store(o + j + half, x2 * load(c + j + half) + x1 * load(n + j + half));
+    }
 }
 
 #define ROTARY(name, T)                                                                      \
     extern "C" __global__ void name(const T* x, const T* cos, const T* sin, T* out,           \
-                                    long long heads, long long seq, long long half,           \
-                                    long long stride_b, long long stride_h, long long stride_s, \
-                                    long long pairs) {                                         \
-        rotary<T>(x, cos, sin, out, heads, seq, half, stride_b, stride_h, stride_s, pairs);   \
+                                    unsigned int heads, unsigned int seq, unsigned int half,  \
+                                    unsigned int stride_b, unsigned int stride_h,             \
+                                    unsigned int stride_s, unsigned int rows) {               \
+        rotary<T>(x, cos, sin, out, heads, seq, half, stride_b, stride_h, stride_s, rows);    \
     }
 ROTARY(rotary_f32, float)
 ROTARY(rotary_bf16, unsigned short)
@@ -152,18 +154,30 @@ pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -
     let x = if x.stride()[3] == 1 { x.shallow_clone() } else { x.contiguous() };
     let out = tch::Tensor::empty(size.as_slice(), (x.kind(), x.device()));
     let stride = x.stride();
-    let pairs = batch * heads * seq * (dim / 2);
-    if pairs == 0 {
+    let rows = batch * heads * seq;
+    // 32-bit indices in the kernel: every offset it forms must fit.
+    let largest_offset = stride.iter().zip(&size).map(|(s, n)| s * (n - 1)).sum::<i64>() + 1;
+    if largest_offset.max(x.numel() as i64) > i64::from(u32::MAX) {
+        return None;
+    }
+    if rows == 0 {
         return Some(out);
     }
     let pointer = |t: &tch::Tensor| t.data_ptr() as u64;
-    let (x_ptr, cos_ptr, sin_ptr, out_ptr) = (pointer(&x), pointer(cos), pointer(sin), pointer(&out));
     let half = dim / 2;
-    let threads = 256u32;
-    let blocks = (pairs as u64).div_ceil(u64::from(threads)) as u32;
-    let sizes = [heads, seq, half, stride[0], stride[1], stride[2], pairs].map(|n| n as u64);
-    let args = [[x_ptr, cos_ptr, sin_ptr, out_ptr].as_slice(), &sizes].concat();
-    launch(&kernels, function, blocks, threads, &args).then_some(out)
+    // Threads along a row cover its pairs (up to 32), rows fill the rest of 256.
+    let across = half.clamp(1, 32) as u32;
+    let rows_per_block = 256 / across;
+    let blocks = (rows as u64).div_ceil(u64::from(rows_per_block)) as u32;
+    let sizes = [heads, seq, half, stride[0], stride[1], stride[2], rows];
+    let mut args = vec![
+        KernelArg::Pointer(pointer(&x)),
+        KernelArg::Pointer(pointer(cos)),
+        KernelArg::Pointer(pointer(sin)),
+        KernelArg::Pointer(pointer(&out)),
+    ];
+    args.extend(sizes.map(|n| KernelArg::U32(n as u32)));
+    launch(&kernels, function, blocks, (across, rows_per_block), &args).then_some(out)
 }
 
 /// RMSNorm's input gradient `inv_rms · (grad − output · mean(grad · output))` over the last
@@ -194,18 +208,27 @@ pub fn rms_norm_backward(output: &tch::Tensor, inv_rms: &tch::Tensor, grad: &tch
         (pointer(&grad), pointer(&output), pointer(&inv_rms), pointer(&grad_input));
     let rows_per_block = 8u32;
     let blocks = (rows as u64).div_ceil(u64::from(rows_per_block)) as u32;
-    let args = [grad_ptr, output_ptr, inv_ptr, grad_input_ptr, rows as u64, dim as u64];
-    launch(&kernels, function, blocks, rows_per_block * 32, &args).then_some(grad_input)
+    let args = [grad_ptr, output_ptr, inv_ptr, grad_input_ptr, rows as u64, dim as u64].map(KernelArg::Pointer);
+    launch(&kernels, function, blocks, (rows_per_block * 32, 1), &args).then_some(grad_input)
 }
 
-/// Launches `function` on `blocks` × `threads` with `args` (each a pointer or a `long long`,
-/// eight bytes), on the legacy default stream; false (with a warning) if the launch fails.
-fn launch(kernels: &Kernels, function: &CudaFunction, blocks: u32, threads: u32, args: &[u64]) -> bool {
-    let config = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 };
+/// One kernel argument: a pointer or `long long` (eight bytes), or an `unsigned int`.
+enum KernelArg {
+    Pointer(u64),
+    U32(u32),
+}
+
+/// Launches `function` on `blocks` blocks of `threads` (x, y) with `args`, on the legacy
+/// default stream; false (with a warning) if the launch fails.
+fn launch(kernels: &Kernels, function: &CudaFunction, blocks: u32, threads: (u32, u32), args: &[KernelArg]) -> bool {
+    let config = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (threads.0, threads.1, 1), shared_mem_bytes: 0 };
     let stream = kernels.context.default_stream();
     let mut launch = stream.launch_builder(function);
     for arg in args {
-        launch.arg(arg);
+        match arg {
+            KernelArg::Pointer(value) => launch.arg(value),
+            KernelArg::U32(value) => launch.arg(value),
+        };
     }
     // SAFETY: the callers pass live libtorch allocations of the shapes and strides the kernel
     // reads, kept alive past the launch by their tensors (libtorch's caching allocator reuses
