@@ -1,7 +1,8 @@
 //! hrm patch: CUDA kernels of hrm's own for operations that libtorch runs only as several
-//! broadcast passes (vendor/README.md): rotary embedding and RMSNorm's backward. They are compiled once per process with NVRTC, and
-//! launched on the device's legacy default stream, the stream libtorch's own kernels use,
-//! so they are ordered with those without any synchronisation.
+//! broadcast passes (vendor/README.md): rotary embedding and RMSNorm's backward. They are
+//! compiled once per process with NVRTC, and launched on the device's legacy default stream,
+//! the stream libtorch's own kernels use, so they are ordered with those without any
+//! synchronisation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
