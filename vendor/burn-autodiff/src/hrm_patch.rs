@@ -1,8 +1,10 @@
 //! hrm patch: the switch between the whole-op gradients of attention, log-softmax,
-//! cross-entropy and RMSNorm (vendor/README.md says why) and burn's composed versions.
+//! cross-entropy, RMSNorm, SwiGLU and RoPE (vendor/README.md says why) and burn's composed
+//! versions.
 
-/// Whether attention, log-softmax, cross-entropy and RMSNorm take hrm's backward (default) or
-/// burn's composed one (`HRM_FUSED_BACKWARD=off`, read once; without `std`, always hrm's).
+/// Whether attention, log-softmax, cross-entropy, RMSNorm, SwiGLU and RoPE take hrm's backward
+/// (default) or burn's composed one (`HRM_FUSED_BACKWARD=off`, read once; without `std`,
+/// always hrm's).
 pub fn fused_backward() -> bool {
     #[cfg(feature = "std")]
     {

@@ -236,8 +236,7 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
         }
 
         if !crate::hrm_patch::fused_backward() {
-            let silu = Self::float_mul(gate.clone(), Self::sigmoid(gate));
-            return Self::float_mul(silu, up);
+            return burn_backend::ops::swiglu_composed::<Self>(gate, up);
         }
         match SwiGlu.prepare::<C>([gate.node.clone(), up.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
