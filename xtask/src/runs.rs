@@ -210,11 +210,7 @@ impl GpuMemory {
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 if let Ok(now) = sample() {
-                    let mut peaks = p.lock().unwrap_or_else(|e| e.into_inner());
-                    for (pid, bytes) in now {
-                        let peak = peaks.entry(pid).or_insert(0);
-                        *peak = (*peak).max(bytes);
-                    }
+                    record(&mut p.lock().unwrap_or_else(|e| e.into_inner()), now);
                 }
                 std::thread::sleep(Duration::from_millis(500));
             }
@@ -222,15 +218,29 @@ impl GpuMemory {
         Some(Self { peaks, stop })
     }
 
-    /// The most GPU memory process `pid` held in any sample (its allocator's pool included).
+    /// The most GPU memory process `pid` held in any sample (its allocator's pool included),
+    /// sampling once more now: a run shorter than the sampling interval is seen at its end,
+    /// when the caching allocators of libtorch and burn still hold what it used.
     pub fn peak_bytes(&self, pid: u32) -> Option<u64> {
-        self.peaks.lock().unwrap_or_else(|e| e.into_inner()).get(&pid).copied()
+        let mut peaks = self.peaks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(now) = sample() {
+            record(&mut peaks, now);
+        }
+        peaks.get(&pid).copied()
     }
 }
 
 impl Drop for GpuMemory {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Raises each process's peak in `peaks` to its bytes in `now`.
+fn record(peaks: &mut HashMap<u32, u64>, now: Vec<(u32, u64)>) {
+    for (pid, bytes) in now {
+        let peak = peaks.entry(pid).or_insert(0);
+        *peak = (*peak).max(bytes);
     }
 }
 

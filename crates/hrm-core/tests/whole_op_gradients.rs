@@ -1,25 +1,33 @@
 //! The patched burn-autodiff (vendor/README.md) differentiates attention, log-softmax,
-//! cross-entropy, RMSNorm, SwiGLU and RoPE as whole operations; their gradients must equal those of burn's
-//! composed versions, on the CPU and (ignored here, run on a GPU) on libtorch's CUDA kernels:
+//! cross-entropy, RMSNorm, SwiGLU and RoPE as whole operations, and the patched burn-tch runs
+//! linear layers (an LM head's padded to aligned rows) and the loss on kernels of its own;
+//! their gradients must equal those of burn's composed versions, on the CPU and (ignored here, run on a GPU) on libtorch's CUDA kernels:
 //! `cargo test --release -p hrm-core --features tch --test whole_op_gradients -- --ignored`.
 
 mod common;
 
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::module::attention;
+use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Distribution, Int, Tensor};
+use burn::tensor::{DType, Distribution, Element, Int, Tensor};
 use common::*;
 use hrm_core::layers::{Rope, rms_norm, swiglu};
 use hrm_core::loss::{IGNORE_LABEL, LossKind, cross_entropy};
 
+/// The backend's own float type: burn keeps one default dtype per device type, set by the
+/// first tensor made there, so a process that ran `LibTorch<f32>` first would otherwise make
+/// f32 tensors on `LibTorch<bf16>` too.
+fn float_dtype<B: AutodiffBackend>() -> DType {
+    <B::FloatElem as Element>::dtype()
+}
+
 fn random<B: AutodiffBackend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
-    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device).require_grad()
+    weights(shape, device).require_grad()
 }
 
 fn weights<B: AutodiffBackend, const D: usize>(shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
-    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), (device, float_dtype::<B>()))
 }
 
 /// Largest |a − b| relative to the largest |b| (or absolute below 1).
@@ -100,6 +108,35 @@ fn check_cross_entropy<B: AutodiffBackend>([batch, seq]: [usize; 2], vocab: usiz
     assert_same_gradient(&[&logits], whole, composed, weights([batch, seq], device), tolerance);
 }
 
+/// An LM head `[batch, seq, d] → [batch, seq, vocab]` and its cross-entropy, as burn's linear
+/// operation with the loss operation or with the composed loss (on libtorch, a gradient that
+/// arrives zero-padded or one that must be padded), against the broadcast matmul and the
+/// composed loss; the gradients of the input and of the weight.
+fn check_lm_head<B: AutodiffBackend>([batch, seq, d]: [usize; 3], vocab: usize, tolerance: f32, device: &B::Device) {
+    let x = random::<B, 3>([batch, seq, d], device);
+    let w = random::<B, 2>([d, vocab], device) / (d as f64).sqrt();
+    let w = w.detach().require_grad();
+    let ids: Vec<i64> = (0..batch * seq).map(|i| ((i * 31 + 5) % vocab) as i64).collect();
+    let labels = Tensor::<B, 2, Int>::from_data(burn::tensor::TensorData::new(ids, [batch, seq]), device);
+    let losses = |linear_op: bool, loss_op: bool| {
+        let logits =
+            if linear_op { linear(x.clone(), w.clone(), None) } else { x.clone().matmul(w.clone().unsqueeze::<3>()) };
+        if loss_op {
+            cross_entropy(LossKind::Softmax, logits, labels.clone())
+        } else {
+            log_softmax(logits, 2).gather(2, labels.clone().unsqueeze_dim::<3>(2)).squeeze_dim::<2>(2).neg()
+        }
+    };
+    let loss_weights = weights::<B, 2>([batch, seq], device);
+    let weight_gradient =
+        |ops: (bool, bool)| gradient(&w, &(losses(ops.0, ops.1) * loss_weights.clone()).sum().backward());
+    for loss_op in [true, false] {
+        assert_same_gradient(&[&x], losses(true, loss_op), losses(false, false), loss_weights.clone(), tolerance);
+        let d = difference(weight_gradient((true, loss_op)), weight_gradient((false, false)));
+        assert!(d < tolerance, "gradient of the weight differs by {d} (loss operation: {loss_op})");
+    }
+}
+
 fn check_rms_norm<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &B::Device) {
     let x = random::<B, 3>(shape, device);
     let whole = rms_norm(x.clone(), 1e-5);
@@ -142,7 +179,7 @@ fn rotation_tables<B: AutodiffBackend>(
         .collect();
     let table = |f: fn(f64) -> f64| {
         let values: Vec<f32> = angles.iter().map(|&a| f(a) as f32).collect();
-        Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(values, [seq, dim]), device)
+        Tensor::<B, 2>::from_data(burn::tensor::TensorData::new(values, [seq, dim]), device).cast(float_dtype::<B>())
     };
     (table(f64::cos), table(f64::sin))
 }
@@ -163,6 +200,11 @@ fn log_softmax_gradient_matches_the_composed_log_softmax() {
 #[test]
 fn cross_entropy_gradient_matches_the_composed_cross_entropy() {
     check_cross_entropy::<CpuAd>([3, 5], 13, 1e-5, &Default::default());
+}
+
+#[test]
+fn lm_head_gradients_match_the_broadcast_matmul() {
+    check_lm_head::<CpuAd>([2, 5, 8], 13, 1e-5, &Default::default());
 }
 
 #[test]
@@ -187,13 +229,15 @@ mod libtorch_cuda {
     use super::*;
     use burn::backend::Autodiff;
     use burn::backend::libtorch::{LibTorch, LibTorchDevice};
-    use burn::tensor::ops::ModuleOps;
+    use burn::tensor::ops::{ActivationOps, ModuleOps};
 
     fn check_all<B: AutodiffBackend<Device = LibTorchDevice>>(tolerance: f32) {
         let device = LibTorchDevice::Cuda(0);
         check_attention::<B>([2, 4, 128, 64], 128, tolerance, &device);
         check_log_softmax::<B>([4, 32, 1000], tolerance, &device);
         check_cross_entropy::<B>([4, 32], 32100, tolerance, &device);
+        check_lm_head::<B>([2, 64, 256], 32100, tolerance, &device);
+        check_lm_head::<B>([2, 64, 256], 4096, tolerance, &device);
         check_rms_norm::<B>([4, 32, 256], tolerance, &device);
         check_swiglu::<B>([4, 32, 256], tolerance, &device);
         check_rope::<B>([2, 4, 128, 64], tolerance, &device);
@@ -216,5 +260,26 @@ mod libtorch_cuda {
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
         let (_, stats) = LibTorch::<f32>::attention_with_stats(primitive(&q), primitive(&q), primitive(&q), options);
         assert!(stats.is_some(), "the efficient attention kernel was not used");
+
+        // Heads split from a projection stay laid out [batch, seq, heads, dim] through RoPE.
+        let qkv = Tensor::<LibTorch<f32>, 3>::random([2, 128, 3 * 256], Distribution::Normal(0.0, 1.0), &device);
+        let q = qkv.narrow(2, 0, 256).reshape([2, 128, 4, 64]).swap_dims(1, 2);
+        let rotated = Rope::<LibTorch<f32>>::new(64, 128, 10_000.0, &device).apply(q, 0);
+        assert_eq!(rotated.into_primitive().tensor().tensor.stride(), [128 * 256, 64, 256, 1]);
+
+        // A bf16 T5-vocabulary LM head computes 32,128 columns and shows the first 32,100; the
+        // loss keeps the logits and their log-sum-exp, and its gradient comes zero-padded alike.
+        type Half = LibTorch<burn::tensor::bf16>;
+        let bf16 = (&device, DType::BF16);
+        let x = Tensor::<Half, 3>::random([2, 64, 256], Distribution::Normal(0.0, 1.0), bf16);
+        let w = Tensor::<Half, 2>::random([256, 32_100], Distribution::Normal(0.0, 0.05), bf16);
+        let logits = linear(x, w, None).into_primitive().tensor();
+        assert_eq!(logits.tensor.stride(), [64 * 32_128, 32_128, 1], "the LM head's logits are not padded");
+        let labels = Tensor::<Half, 3, Int>::zeros([2, 64, 1], &device).into_primitive();
+        let (loss, kept, stats) = Half::cross_entropy_with_stats(logits, labels.clone(), 2);
+        assert!(kept.is_some(), "hrm's cross-entropy kernel was not used");
+        let gradient = Half::cross_entropy_backward(kept, stats, labels, loss, 2);
+        assert!(gradient.zero_padded, "the loss's gradient is not zero-padded");
+        assert_eq!(gradient.tensor.stride(), [64 * 32_128, 32_128, 1]);
     }
 }

@@ -98,6 +98,15 @@ impl Gradients {
             .map(|tensor| tensor.tensor())
     }
 
+    // hrm patch
+    /// Takes the gradient registered so far for `node_id` out of the container, if any (a
+    /// backward step that adds into it in place registers the sum back).
+    pub fn take<B: Backend>(&mut self, node_id: NodeId) -> Option<FloatTensor<B>> {
+        self.container
+            .remove::<B>(&node_id.value)
+            .map(|tensor| tensor.tensor())
+    }
+
     /// Register a grad tensor in the container.
     ///
     /// If the tensor already exists, add both tensors together before saving the result.

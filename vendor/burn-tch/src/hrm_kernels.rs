@@ -1,5 +1,6 @@
 //! hrm patch: CUDA kernels of hrm's own for operations that libtorch runs only as several
-//! broadcast passes (vendor/README.md): rotary embedding and RMSNorm's backward. They are
+//! broadcast passes (vendor/README.md): rotary embedding, RMSNorm's backward, SwiGLU (forward
+//! and backward) and cross-entropy over rows that may be padded views (forward and backward). They are
 //! compiled once per process with NVRTC, and launched on the device's legacy default stream,
 //! the stream libtorch's own kernels use, so they are ordered with those without any
 //! synchronisation.
@@ -10,10 +11,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
 
 /// Rotary embedding, `out = x · cos + swap_halves(x) · sin` over the last axis: each block
-/// row of threads (threadIdx.y) takes one row of x, its threads the pairs (j, j + half); x is
-/// `[batch, heads, seq, dim]` with any outer strides, the tables `[seq, dim]` rows, out
-/// contiguous. Indices are 32-bit (the caller checks the sizes). bf16 is handled as its bits,
-/// computed in f32.
+/// row of threads (threadIdx.y) takes one row of x, its threads `P` consecutive pairs
+/// (j, j + half) each, P = 8 bytes of elements where every row and pointer is 8-byte aligned
+/// (the `rotary_packed_*` kernels), else 1; x and out are `[batch, heads, seq, dim]` with any
+/// outer strides, the tables `[seq, dim]` rows. Indices are 32-bit (the caller checks the
+/// sizes). bf16 is handled as its bits, computed in f32.
 const SOURCE: &str = r#"
 __device__ __forceinline__ float load(const float* p) { return *p; }
 __device__ __forceinline__ float load(const unsigned short* p) {
@@ -27,10 +29,42 @@ __device__ __forceinline__ void store(unsigned short* p, float v) {
     *p = (unsigned short)(u >> 16);
 }
 
-template <typename T>
+// P elements from p (P · sizeof(T) = 8 bytes, aligned), as floats.
+__device__ __forceinline__ void load_pack(const float* p, float* v) {
+    float2 q = *(const float2*)p;
+    v[0] = q.x; v[1] = q.y;
+}
+__device__ __forceinline__ void load_pack(const unsigned short* p, float* v) {
+    uint2 q = *(const uint2*)p;
+    v[0] = __uint_as_float(q.x << 16); v[1] = __uint_as_float(q.x & 0xffff0000u);
+    v[2] = __uint_as_float(q.y << 16); v[3] = __uint_as_float(q.y & 0xffff0000u);
+}
+__device__ __forceinline__ void store_pack(float* p, const float* v) { *(float2*)p = make_float2(v[0], v[1]); }
+__device__ __forceinline__ void store_pack(unsigned short* p, const float* v) {
+    unsigned short h[4];
+    for (int k = 0; k < 4; k++) store(h + k, v[k]);
+    *(uint2*)p = make_uint2((unsigned int)h[0] | ((unsigned int)h[1] << 16),
+                            (unsigned int)h[2] | ((unsigned int)h[3] << 16));
+}
+template <typename T, int P> struct Pack;
+template <typename T> struct Pack<T, 1> {
+    static __device__ __forceinline__ void load(const T* p, float* v) { v[0] = ::load(p); }
+    static __device__ __forceinline__ void store(T* p, const float* v) { ::store(p, v[0]); }
+};
+template <> struct Pack<float, 2> {
+    static __device__ __forceinline__ void load(const float* p, float* v) { load_pack(p, v); }
+    static __device__ __forceinline__ void store(float* p, const float* v) { store_pack(p, v); }
+};
+template <> struct Pack<unsigned short, 4> {
+    static __device__ __forceinline__ void load(const unsigned short* p, float* v) { load_pack(p, v); }
+    static __device__ __forceinline__ void store(unsigned short* p, const float* v) { store_pack(p, v); }
+};
+
+template <typename T, int P>
 __device__ void rotary(const T* x, const T* cos, const T* sin, T* out, unsigned int heads,
                        unsigned int seq, unsigned int half, unsigned int stride_b,
-                       unsigned int stride_h, unsigned int stride_s, unsigned int rows) {
+                       unsigned int stride_h, unsigned int stride_s, unsigned int out_b,
+                       unsigned int out_h, unsigned int out_s, unsigned int rows) {
     unsigned int row = blockIdx.x * blockDim.y + threadIdx.y;
     if (row >= rows) return;
     unsigned int s = row % seq;
@@ -39,28 +73,79 @@ __device__ void rotary(const T* x, const T* cos, const T* sin, T* out, unsigned 
     const T* xr = x + (size_t)b * stride_b + (size_t)h * stride_h + (size_t)s * stride_s;
     const T* c = cos + (size_t)s * 2 * half;
     const T* n = sin + (size_t)s * 2 * half;
-    T* o = out + (size_t)row * 2 * half;
-    for (unsigned int j = threadIdx.x; j < half; j += blockDim.x) {
-        float x1 = load(xr + j), x2 = load(xr + j + half);
-        store(o + j, x1 * load(c + j) + x2 * load(n + j));
-        store(o + j + half, x2 * load(c + j + half) + x1 * load(n + j + half));
+    T* o = out + (size_t)b * out_b + (size_t)h * out_h + (size_t)s * out_s;
+    for (unsigned int j = threadIdx.x * P; j < half; j += blockDim.x * P) {
+        float x1[P], x2[P], c1[P], c2[P], n1[P], n2[P], r1[P], r2[P];
+        Pack<T, P>::load(xr + j, x1); Pack<T, P>::load(xr + j + half, x2);
+        Pack<T, P>::load(c + j, c1); Pack<T, P>::load(c + j + half, c2);
+        Pack<T, P>::load(n + j, n1); Pack<T, P>::load(n + j + half, n2);
+        for (int k = 0; k < P; k++) {
+            r1[k] = x1[k] * c1[k] + x2[k] * n1[k];
+            r2[k] = x2[k] * c2[k] + x1[k] * n2[k];
+        }
+        Pack<T, P>::store(o + j, r1); Pack<T, P>::store(o + j + half, r2);
     }
 }
 
-#define ROTARY(name, T)                                                                      \
+#define ROTARY(name, T, P)                                                                   \
     extern "C" __global__ void name(const T* x, const T* cos, const T* sin, T* out,           \
                                     unsigned int heads, unsigned int seq, unsigned int half,  \
                                     unsigned int stride_b, unsigned int stride_h,             \
-                                    unsigned int stride_s, unsigned int rows) {               \
-        rotary<T>(x, cos, sin, out, heads, seq, half, stride_b, stride_h, stride_s, rows);    \
+                                    unsigned int stride_s, unsigned int out_b,                \
+                                    unsigned int out_h, unsigned int out_s,                   \
+                                    unsigned int rows) {                                      \
+        rotary<T, P>(x, cos, sin, out, heads, seq, half, stride_b, stride_h, stride_s, out_b, \
+                     out_h, out_s, rows);                                                     \
     }
-ROTARY(rotary_f32, float)
-ROTARY(rotary_bf16, unsigned short)
+ROTARY(rotary_f32, float, 1)
+ROTARY(rotary_bf16, unsigned short, 1)
+ROTARY(rotary_packed_f32, float, 2)
+ROTARY(rotary_packed_bf16, unsigned short, 4)
+
+// SwiGLU, h = silu(g) · u with silu(g) = g · sigmoid(g), and its gradients
+// dg = dh · u · s · (1 + g · (1 − s)), du = dh · silu(g); `packs` groups of P elements, all
+// tensors contiguous and alike.
+template <typename T, int P>
+__device__ void swiglu(const T* g, const T* u, T* h, long long packs) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= packs) return;
+    float a[P], b[P], r[P];
+    Pack<T, P>::load(g + i * P, a); Pack<T, P>::load(u + i * P, b);
+    for (int k = 0; k < P; k++) r[k] = a[k] / (1.f + __expf(-a[k])) * b[k];
+    Pack<T, P>::store(h + i * P, r);
+}
+template <typename T, int P>
+__device__ void swiglu_backward(const T* g, const T* u, const T* dh, T* dg, T* du, long long packs) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= packs) return;
+    float a[P], b[P], d[P], ra[P], rb[P];
+    Pack<T, P>::load(g + i * P, a); Pack<T, P>::load(u + i * P, b); Pack<T, P>::load(dh + i * P, d);
+    for (int k = 0; k < P; k++) {
+        float s = 1.f / (1.f + __expf(-a[k]));
+        float silu = a[k] * s;
+        rb[k] = d[k] * silu;
+        ra[k] = d[k] * b[k] * (s + silu * (1.f - s));
+    }
+    Pack<T, P>::store(dg + i * P, ra); Pack<T, P>::store(du + i * P, rb);
+}
+#define SWIGLU(forward, backward, T, P)                                                      \
+    extern "C" __global__ void forward(const T* g, const T* u, T* h, long long packs) {      \
+        swiglu<T, P>(g, u, h, packs);                                                        \
+    }                                                                                        \
+    extern "C" __global__ void backward(const T* g, const T* u, const T* dh, T* dg, T* du,   \
+                                        long long packs) {                                   \
+        swiglu_backward<T, P>(g, u, dh, dg, du, packs);                                      \
+    }
+SWIGLU(swiglu_f32, swiglu_backward_f32, float, 1)
+SWIGLU(swiglu_bf16, swiglu_backward_bf16, unsigned short, 1)
+SWIGLU(swiglu_packed_f32, swiglu_backward_packed_f32, float, 2)
+SWIGLU(swiglu_packed_bf16, swiglu_backward_packed_bf16, unsigned short, 4)
 
 // RMSNorm's gradient, dx = inv_rms · (dy − y · mean(dy · y)), one warp per row of `dim`;
-// dy, y and dx contiguous `[rows, dim]`, inv_rms `[rows]`.
+// dy, y and dx contiguous `[rows, dim]`, inv_rms `[rows]` in f32 (as libtorch's fused
+// RMSNorm returns it).
 template <typename T>
-__device__ void rms_norm_backward(const T* dy, const T* y, const T* inv_rms, T* dx,
+__device__ void rms_norm_backward(const T* dy, const T* y, const float* inv_rms, T* dx,
                                   long long rows, long long dim) {
     long long row = (long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     int lane = threadIdx.x % 32;
@@ -71,18 +156,138 @@ __device__ void rms_norm_backward(const T* dy, const T* y, const T* inv_rms, T* 
     for (long long k = lane; k < dim; k += 32) dot += load(g + k) * load(o + k);
     for (int offset = 16; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
     float mean = dot / (float)dim;
-    float scale = load(inv_rms + row);
+    float scale = inv_rms[row];
     T* d = dx + row * dim;
     for (long long k = lane; k < dim; k += 32) store(d + k, scale * (load(g + k) - load(o + k) * mean));
 }
 
 #define RMS_NORM_BACKWARD(name, T)                                                           \
-    extern "C" __global__ void name(const T* dy, const T* y, const T* inv_rms, T* dx,        \
+    extern "C" __global__ void name(const T* dy, const T* y, const float* inv_rms, T* dx,    \
                                     long long rows, long long dim) {                         \
         rms_norm_backward<T>(dy, y, inv_rms, dx, rows, dim);                                 \
     }
 RMS_NORM_BACKWARD(rms_norm_backward_f32, float)
 RMS_NORM_BACKWARD(rms_norm_backward_bf16, unsigned short)
+
+// Cross-entropy over rows of `classes` logits, row r at x + r · stride, one block per row.
+// 16-byte loads where `aligned` (rows and pointers on 16 bytes). The log-sum-exp runs online:
+// a thread keeps its running maximum m and Σ exp(x − m), and blocks combine those pairs.
+#define LOWEST -3.402823466e38f
+template <typename T> struct Lanes { static const int n = 16 / sizeof(T); };
+__device__ __forceinline__ void load_lanes(const float* p, float* v) {
+    float4 q = *(const float4*)p;
+    v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
+}
+__device__ __forceinline__ void load_lanes(const unsigned short* p, float* v) {
+    uint4 q = *(const uint4*)p;
+    unsigned int w[4] = {q.x, q.y, q.z, q.w};
+    for (int k = 0; k < 4; k++) {
+        v[2 * k] = __uint_as_float(w[k] << 16);
+        v[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
+    }
+}
+__device__ __forceinline__ void store_lanes(float* p, const float* v) {
+    *(float4*)p = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void store_lanes(unsigned short* p, const float* v) {
+    unsigned short h[8];
+    for (int k = 0; k < 8; k++) store(h + k, v[k]);
+    unsigned int w[4];
+    for (int k = 0; k < 4; k++) w[k] = (unsigned int)h[2 * k] | ((unsigned int)h[2 * k + 1] << 16);
+    *(uint4*)p = make_uint4(w[0], w[1], w[2], w[3]);
+}
+__device__ __forceinline__ void online(float& m, float& s, float v) {
+    if (v > m) { s = s * __expf(m - v) + 1.f; m = v; } else { s += __expf(v - m); }
+}
+__device__ __forceinline__ void combine(float& m, float& s, float m2, float s2) {
+    float top = fmaxf(m, m2);
+    s = s * __expf(m - top) + s2 * __expf(m2 - top);
+    m = top;
+}
+
+// lse[r] = log Σ exp(x[r]); loss[r] = lse[r] − x[r, label[r]] (NaN for a label outside
+// [0, classes)).
+template <typename T>
+__device__ void cross_entropy_forward(const T* x, const long long* labels, float* lse, T* loss,
+                                      long long classes, long long stride, int aligned) {
+    const T* xr = x + (long long)blockIdx.x * stride;
+    float m = LOWEST, s = 0.f;
+    long long start = 0;
+    if (aligned) {
+        const int n = Lanes<T>::n;
+        long long vectors = classes / n;
+        for (long long i = threadIdx.x; i < vectors; i += blockDim.x) {
+            float v[Lanes<T>::n];
+            load_lanes(xr + i * n, v);
+            for (int k = 0; k < n; k++) online(m, s, v[k]);
+        }
+        start = vectors * n;
+    }
+    for (long long j = start + threadIdx.x; j < classes; j += blockDim.x) online(m, s, load(xr + j));
+    for (int offset = 16; offset > 0; offset /= 2)
+        combine(m, s, __shfl_xor_sync(0xffffffffu, m, offset), __shfl_xor_sync(0xffffffffu, s, offset));
+    __shared__ float warp_m[32], warp_s[32];
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (lane == 0) { warp_m[warp] = m; warp_s[warp] = s; }
+    __syncthreads();
+    if (warp != 0) return;
+    bool live = lane < (int)(blockDim.x / 32);
+    m = live ? warp_m[lane] : LOWEST;
+    s = live ? warp_s[lane] : 0.f;
+    for (int offset = 16; offset > 0; offset /= 2)
+        combine(m, s, __shfl_xor_sync(0xffffffffu, m, offset), __shfl_xor_sync(0xffffffffu, s, offset));
+    if (lane == 0) {
+        float total = m + logf(s);
+        long long label = labels[blockIdx.x];
+        float picked = (label >= 0 && label < classes) ? load(xr + label) : __int_as_float(0x7fc00000);
+        lse[blockIdx.x] = total;
+        store(loss + blockIdx.x, total - picked);
+    }
+}
+
+// dx[r, j] = (exp(x[r, j] − lse[r]) − [j = label[r]]) · dy[r] for j < classes, and 0 for
+// classes ≤ j < out_stride (the padding of an aligned row); dx row r at out + r · out_stride.
+template <typename T>
+__device__ void cross_entropy_backward(const T* x, const float* lse, const long long* labels,
+                                       const T* dy, T* dx, long long classes, long long stride,
+                                       long long out_stride, int aligned) {
+    const T* xr = x + (long long)blockIdx.x * stride;
+    T* out = dx + (long long)blockIdx.x * out_stride;
+    float total = lse[blockIdx.x], g = load(dy + blockIdx.x);
+    long long label = labels[blockIdx.x];
+    long long start = 0;
+    if (aligned) {
+        const int n = Lanes<T>::n;
+        long long vectors = classes / n;
+        for (long long i = threadIdx.x; i < vectors; i += blockDim.x) {
+            float v[Lanes<T>::n];
+            load_lanes(xr + i * n, v);
+            for (int k = 0; k < n; k++) v[k] = __expf(v[k] - total) * g - (i * n + k == label ? g : 0.f);
+            store_lanes(out + i * n, v);
+        }
+        start = vectors * n;
+    }
+    for (long long j = start + threadIdx.x; j < out_stride; j += blockDim.x) {
+        float v = j < classes ? __expf(load(xr + j) - total) * g - (j == label ? g : 0.f) : 0.f;
+        store(out + j, v);
+    }
+}
+
+#define CROSS_ENTROPY(forward, backward, T)                                                  \
+    extern "C" __global__ void forward(const T* x, const long long* labels, float* lse,       \
+                                       T* loss, long long classes, long long stride,         \
+                                       long long aligned) {                                  \
+        cross_entropy_forward<T>(x, labels, lse, loss, classes, stride, (int)aligned);       \
+    }                                                                                        \
+    extern "C" __global__ void backward(const T* x, const float* lse, const long long* labels, \
+                                        const T* dy, T* dx, long long classes,               \
+                                        long long stride, long long out_stride,              \
+                                        long long aligned) {                                 \
+        cross_entropy_backward<T>(x, lse, labels, dy, dx, classes, stride, out_stride,       \
+                                  (int)aligned);                                             \
+    }
+CROSS_ENTROPY(cross_entropy_forward_f32, cross_entropy_backward_f32, float)
+CROSS_ENTROPY(cross_entropy_forward_bf16, cross_entropy_backward_bf16, unsigned short)
 "#;
 
 /// The compiled kernels of one device.
@@ -90,8 +295,17 @@ struct Kernels {
     context: Arc<CudaContext>,
     rotary_f32: CudaFunction,
     rotary_bf16: CudaFunction,
+    rotary_packed_f32: CudaFunction,
+    rotary_packed_bf16: CudaFunction,
     rms_norm_backward_f32: CudaFunction,
+    /// SwiGLU forward and backward, by [packed][bf16].
+    swiglu: [[CudaFunction; 2]; 2],
+    swiglu_backward: [[CudaFunction; 2]; 2],
     rms_norm_backward_bf16: CudaFunction,
+    cross_entropy_forward_f32: CudaFunction,
+    cross_entropy_forward_bf16: CudaFunction,
+    cross_entropy_backward_f32: CudaFunction,
+    cross_entropy_backward_bf16: CudaFunction,
 }
 
 impl Kernels {
@@ -103,8 +317,22 @@ impl Kernels {
         Ok(Self {
             rotary_f32: function("rotary_f32")?,
             rotary_bf16: function("rotary_bf16")?,
+            rotary_packed_f32: function("rotary_packed_f32")?,
+            rotary_packed_bf16: function("rotary_packed_bf16")?,
             rms_norm_backward_f32: function("rms_norm_backward_f32")?,
+            swiglu: [
+                [function("swiglu_f32")?, function("swiglu_bf16")?],
+                [function("swiglu_packed_f32")?, function("swiglu_packed_bf16")?],
+            ],
+            swiglu_backward: [
+                [function("swiglu_backward_f32")?, function("swiglu_backward_bf16")?],
+                [function("swiglu_backward_packed_f32")?, function("swiglu_backward_packed_bf16")?],
+            ],
             rms_norm_backward_bf16: function("rms_norm_backward_bf16")?,
+            cross_entropy_forward_f32: function("cross_entropy_forward_f32")?,
+            cross_entropy_forward_bf16: function("cross_entropy_forward_bf16")?,
+            cross_entropy_backward_f32: function("cross_entropy_backward_f32")?,
+            cross_entropy_backward_bf16: function("cross_entropy_backward_bf16")?,
             context,
         })
     }
@@ -135,7 +363,10 @@ pub fn cuda_kernels_available(ordinal: usize) -> bool {
 
 /// `x · cos + swap_halves(x) · sin` of `x` `[batch, heads, seq, dim]` (last axis contiguous)
 /// and tables `[1, 1, seq, dim]` (rows contiguous), on CUDA in f32 or bf16; `None` where the
-/// kernel does not apply (the caller then composes libtorch's operations).
+/// kernel does not apply (the caller then composes libtorch's operations). The result keeps
+/// x's order of heads and positions in memory: x laid out `[batch, seq, heads, dim]` (heads
+/// split from a projection) gives a result laid out so too, which attention reads as it is and
+/// whose transpose back to `[batch, seq, heads · dim]` is a view.
 pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -> Option<tch::Tensor> {
     let tch::Device::Cuda(ordinal) = x.device() else { return None };
     let size = x.size();
@@ -147,14 +378,15 @@ pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -
         return None;
     }
     let kernels = kernels(ordinal)?;
-    let function = match x.kind() {
-        tch::Kind::Float => &kernels.rotary_f32,
-        tch::Kind::BFloat16 => &kernels.rotary_bf16,
-        _ => return None,
-    };
     let x = if x.stride()[3] == 1 { x.shallow_clone() } else { x.contiguous() };
-    let out = tch::Tensor::empty(size.as_slice(), (x.kind(), x.device()));
     let stride = x.stride();
+    let heads_inside = stride[1] < stride[2];
+    let out = if heads_inside {
+        tch::Tensor::empty([batch, seq, heads, dim], (x.kind(), x.device())).transpose(1, 2)
+    } else {
+        tch::Tensor::empty(size.as_slice(), (x.kind(), x.device()))
+    };
+    let out_stride = out.stride();
     let rows = batch * heads * seq;
     // 32-bit indices in the kernel: every offset it forms must fit.
     let largest_offset = stride.iter().zip(&size).map(|(s, n)| s * (n - 1)).sum::<i64>() + 1;
@@ -166,11 +398,24 @@ pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -
     }
     let pointer = |t: &tch::Tensor| t.data_ptr() as u64;
     let half = dim / 2;
+    // Pairs per thread: 8 bytes of elements where every row start is 8-byte aligned.
+    let pack = 8 / x.kind().elt_size_in_bytes() as i64;
+    let offsets = [stride[0], stride[1], stride[2], out_stride[0], out_stride[1], out_stride[2], half];
+    let aligned = [&x, cos, sin, &out].iter().all(|t| pointer(t) % 8 == 0);
+    let packed = aligned && offsets.iter().all(|o| o % pack == 0);
+    let function = match (x.kind(), packed) {
+        (tch::Kind::Float, false) => &kernels.rotary_f32,
+        (tch::Kind::Float, true) => &kernels.rotary_packed_f32,
+        (tch::Kind::BFloat16, false) => &kernels.rotary_bf16,
+        (tch::Kind::BFloat16, true) => &kernels.rotary_packed_bf16,
+        _ => return None,
+    };
+    let per_thread = if packed { pack } else { 1 };
     // Threads along a row cover its pairs (up to 32), rows fill the rest of 256.
-    let across = half.clamp(1, 32) as u32;
+    let across = (half / per_thread).clamp(1, 32) as u32;
     let rows_per_block = 256 / across;
     let blocks = (rows as u64).div_ceil(u64::from(rows_per_block)) as u32;
-    let sizes = [heads, seq, half, stride[0], stride[1], stride[2], rows];
+    let sizes = [heads, seq, half, stride[0], stride[1], stride[2], out_stride[0], out_stride[1], out_stride[2], rows];
     let mut args = vec![
         KernelArg::Pointer(pointer(&x)),
         KernelArg::Pointer(pointer(cos)),
@@ -182,14 +427,14 @@ pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -
 }
 
 /// RMSNorm's input gradient `inv_rms · (grad − output · mean(grad · output))` over the last
-/// axis, from the forward's `output` and `inv_rms` (the output's shape with the last axis of
-/// size 1), on CUDA in f32 or bf16; `None` where the kernel does not apply.
+/// axis, from the forward's `output` and `inv_rms` (f32, the output's shape with the last axis
+/// of size 1), on CUDA in f32 or bf16; `None` where the kernel does not apply.
 pub fn rms_norm_backward(output: &tch::Tensor, inv_rms: &tch::Tensor, grad: &tch::Tensor) -> Option<tch::Tensor> {
     let tch::Device::Cuda(ordinal) = output.device() else { return None };
     let size = output.size();
     let dim = *size.last()?;
-    let same_kind = inv_rms.kind() == output.kind() && grad.kind() == output.kind();
-    if grad.size() != size || !same_kind || dim == 0 {
+    let kinds = inv_rms.kind() == tch::Kind::Float && grad.kind() == output.kind();
+    if grad.size() != size || !kinds || dim == 0 {
         return None;
     }
     let kernels = kernels(ordinal)?;
@@ -211,6 +456,175 @@ pub fn rms_norm_backward(output: &tch::Tensor, inv_rms: &tch::Tensor, grad: &tch
     let blocks = (rows as u64).div_ceil(u64::from(rows_per_block)) as u32;
     let args = [grad_ptr, output_ptr, inv_ptr, grad_input_ptr, rows as u64, dim as u64].map(KernelArg::Pointer);
     launch(&kernels, function, blocks, (rows_per_block * 32, 1), &args).then_some(grad_input)
+}
+
+/// The rows of a cross-entropy: `logits` `[.., classes]` as `[rows, classes]` with rows at
+/// any stride (a padded view stays one), and `labels` (the logits' shape with the last axis
+/// of size 1) as contiguous 64-bit integers; `None` off CUDA, in other kinds, or for shapes
+/// the kernels do not take.
+struct CrossEntropyRows {
+    kernels: Arc<Kernels>,
+    logits: tch::Tensor,
+    labels: tch::Tensor,
+    rows: i64,
+    classes: i64,
+}
+
+impl CrossEntropyRows {
+    fn new(logits: &tch::Tensor, labels: &tch::Tensor) -> Option<Self> {
+        let tch::Device::Cuda(ordinal) = logits.device() else { return None };
+        let size = logits.size();
+        let classes = *size.last()?;
+        let mut label_size = size.clone();
+        *label_size.last_mut()? = 1;
+        let kinds = matches!(logits.kind(), tch::Kind::Float | tch::Kind::BFloat16);
+        if labels.size() != label_size || !kinds || classes == 0 || logits.numel() == 0 {
+            return None;
+        }
+        let kernels = kernels(ordinal)?;
+        let mut rows_view = logits.reshape([-1, classes]);
+        if rows_view.stride()[1] != 1 {
+            rows_view = rows_view.contiguous();
+        }
+        let rows = rows_view.size()[0];
+        let labels = labels.to_kind(tch::Kind::Int64).contiguous();
+        Some(Self { kernels, logits: rows_view, labels, rows, classes })
+    }
+
+    fn function(&self, forward: bool) -> &CudaFunction {
+        match (self.logits.kind() == tch::Kind::BFloat16, forward) {
+            (false, true) => &self.kernels.cross_entropy_forward_f32,
+            (true, true) => &self.kernels.cross_entropy_forward_bf16,
+            (false, false) => &self.kernels.cross_entropy_backward_f32,
+            (true, false) => &self.kernels.cross_entropy_backward_bf16,
+        }
+    }
+
+    /// Whether every row of `tensors` (of this kind, rows at the given strides) starts on 16 bytes.
+    fn aligned(&self, tensors: &[(&tch::Tensor, i64)]) -> bool {
+        let bytes = self.logits.kind().elt_size_in_bytes() as i64;
+        tensors.iter().all(|(t, stride)| t.data_ptr() as usize % 16 == 0 && (stride * bytes) % 16 == 0)
+    }
+}
+
+/// Cross-entropy of `logits` `[.., classes]` against `labels` (the logits' shape with the
+/// last axis of size 1), on CUDA in f32 or bf16: `(loss, log_sum_exp)`, both shaped like the
+/// labels, the loss in the logits' kind and the log-sum-exp in f32. Rows may be padded views.
+pub fn cross_entropy(logits: &tch::Tensor, labels: &tch::Tensor) -> Option<(tch::Tensor, tch::Tensor)> {
+    let rows = CrossEntropyRows::new(logits, labels)?;
+    let label_size = labels.size();
+    let device = logits.device();
+    let loss = tch::Tensor::empty(label_size.as_slice(), (logits.kind(), device));
+    let log_sum_exp = tch::Tensor::empty(label_size.as_slice(), (tch::Kind::Float, device));
+    let stride = rows.logits.stride()[0];
+    let aligned = rows.aligned(&[(&rows.logits, stride)]);
+    let pointer = |t: &tch::Tensor| t.data_ptr() as u64;
+    let args = [
+        pointer(&rows.logits),
+        pointer(&rows.labels),
+        pointer(&log_sum_exp),
+        pointer(&loss),
+        rows.classes as u64,
+        stride as u64,
+        u64::from(aligned),
+    ]
+    .map(KernelArg::Pointer);
+    launch(&rows.kernels, rows.function(true), rows.rows as u32, (256, 1), &args).then_some((loss, log_sum_exp))
+}
+
+/// The gradient of [`cross_entropy`] with respect to the logits, `(softmax − one_hot) · grad`,
+/// from the forward's `logits` and `log_sum_exp` and the loss's gradient `grad` (shaped like
+/// the labels). Its rows are `padded_width` long in memory, zeros after the classes; the
+/// result is the view of the classes, in the logits' shape.
+pub fn cross_entropy_backward(
+    logits: &tch::Tensor,
+    log_sum_exp: &tch::Tensor,
+    labels: &tch::Tensor,
+    grad: &tch::Tensor,
+    padded_width: i64,
+) -> Option<tch::Tensor> {
+    let rows = CrossEntropyRows::new(logits, labels)?;
+    let label_size = labels.size();
+    let same_kind = grad.kind() == logits.kind() && log_sum_exp.kind() == tch::Kind::Float;
+    if log_sum_exp.size() != label_size || grad.size() != label_size || !same_kind || padded_width < rows.classes {
+        return None;
+    }
+    let (log_sum_exp, grad) = (log_sum_exp.contiguous(), grad.contiguous());
+    let padded = tch::Tensor::empty([rows.rows, padded_width], (logits.kind(), logits.device()));
+    let stride = rows.logits.stride()[0];
+    let aligned = rows.aligned(&[(&rows.logits, stride), (&padded, padded_width)]);
+    let pointer = |t: &tch::Tensor| t.data_ptr() as u64;
+    let args = [
+        pointer(&rows.logits),
+        pointer(&log_sum_exp),
+        pointer(&rows.labels),
+        pointer(&grad),
+        pointer(&padded),
+        rows.classes as u64,
+        stride as u64,
+        padded_width as u64,
+        u64::from(aligned),
+    ]
+    .map(KernelArg::Pointer);
+    if !launch(&rows.kernels, rows.function(false), rows.rows as u32, (256, 1), &args) {
+        return None;
+    }
+    Some(padded.narrow(1, 0, rows.classes).reshape(logits.size().as_slice()))
+}
+
+/// The element-wise kernels' view of same-shaped tensors: on CUDA, f32 or bf16, all
+/// contiguous, with the number of 8-byte packs (or of elements, where they do not pack).
+struct Elementwise {
+    kernels: Arc<Kernels>,
+    packed: bool,
+    bf16: bool,
+    count: i64,
+}
+
+impl Elementwise {
+    fn new(tensors: &[&tch::Tensor]) -> Option<Self> {
+        let first = tensors.first()?;
+        let tch::Device::Cuda(ordinal) = first.device() else { return None };
+        let bf16 = match first.kind() {
+            tch::Kind::Float => false,
+            tch::Kind::BFloat16 => true,
+            _ => return None,
+        };
+        let alike = tensors.iter().all(|t| t.size() == first.size() && t.kind() == first.kind() && t.is_contiguous());
+        if !alike {
+            return None;
+        }
+        let pack = 8 / first.kind().elt_size_in_bytes() as i64;
+        let elements = first.numel() as i64;
+        let packed = elements % pack == 0 && tensors.iter().all(|t| t.data_ptr() as usize % 8 == 0);
+        Some(Self { kernels: kernels(ordinal)?, packed, bf16, count: if packed { elements / pack } else { elements } })
+    }
+
+    /// Launches `function` (one thread a pack) over `pointers`; false if it failed.
+    fn launch(&self, function: &CudaFunction, pointers: &[&tch::Tensor]) -> bool {
+        let mut args: Vec<KernelArg> = pointers.iter().map(|t| KernelArg::Pointer(t.data_ptr() as u64)).collect();
+        args.push(KernelArg::Pointer(self.count as u64));
+        let blocks = (self.count as u64).div_ceil(256);
+        self.count == 0 || (blocks <= u64::from(i32::MAX as u32) && launch(&self.kernels, function, blocks as u32, (256, 1), &args))
+    }
+}
+
+/// SwiGLU's gating `silu(gate) · up` in one pass, on CUDA in f32 or bf16 for contiguous inputs
+/// of one shape; `None` where the kernel does not apply.
+pub fn swiglu(gate: &tch::Tensor, up: &tch::Tensor) -> Option<tch::Tensor> {
+    let view = Elementwise::new(&[gate, up])?;
+    let out = gate.empty_like();
+    let function = &view.kernels.swiglu[usize::from(view.packed)][usize::from(view.bf16)];
+    view.launch(function, &[gate, up, &out]).then_some(out)
+}
+
+/// The gradients of [`swiglu`] with respect to `gate` and `up` from the output's gradient
+/// `grad`, in one pass; `None` where the kernel does not apply.
+pub fn swiglu_backward(gate: &tch::Tensor, up: &tch::Tensor, grad: &tch::Tensor) -> Option<[tch::Tensor; 2]> {
+    let view = Elementwise::new(&[gate, up, grad])?;
+    let (grad_gate, grad_up) = (gate.empty_like(), up.empty_like());
+    let function = &view.kernels.swiglu_backward[usize::from(view.packed)][usize::from(view.bf16)];
+    view.launch(function, &[gate, up, grad, &grad_gate, &grad_up]).then_some([grad_gate, grad_up])
 }
 
 /// One kernel argument: a pointer or `long long` (eight bytes), or an `unsigned int`.

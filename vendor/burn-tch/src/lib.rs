@@ -7,6 +7,7 @@
 mod backend;
 mod element;
 mod hrm_kernels;
+mod hrm_linear;
 mod ops;
 mod tensor;
 

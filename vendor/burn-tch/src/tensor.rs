@@ -62,6 +62,11 @@ pub struct TchTensor {
 
     /// The tensor's storage
     pub storage: Storage,
+
+    /// hrm patch: whether `tensor` holds the leading columns of a buffer whose rows go on, up
+    /// to its row stride, with zeros, so that a matrix product may read the whole aligned rows
+    /// (see `hrm_linear`). Only operations that write such buffers set it.
+    pub zero_padded: bool,
 }
 
 impl TensorMetadata for TchTensor {
@@ -158,7 +163,7 @@ impl TchTensor {
             buffer_ref: Arc::new(tensor.data_ptr()),
         };
 
-        Self { tensor, storage }
+        Self { tensor, storage, zero_padded: false }
     }
 
     /// Create a tensor that was created from an operation executed on a parent tensor.
@@ -195,7 +200,7 @@ impl TchTensor {
             false => storage_parent.clone(),
         };
 
-        Self { tensor, storage }
+        Self { tensor, storage, zero_padded: false }
     }
 
     /// Create a tensor that uses a part of its parent tensor such as slice and narrow.
@@ -205,7 +210,7 @@ impl TchTensor {
             #[allow(clippy::arc_with_non_send_sync)]
             view_ref: Arc::new(tensor.data_ptr()),
         };
-        Self { tensor, storage }
+        Self { tensor, storage, zero_padded: false }
     }
 }
 
@@ -304,6 +309,7 @@ impl Clone for TchTensor {
         Self {
             tensor: self.tensor.shallow_clone(),
             storage: self.storage.clone(),
+            zero_padded: self.zero_padded,
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::nn::Linear;
 use burn::tensor::activation::softmax;
+use burn::tensor::module::linear;
 use burn::tensor::{Bool, DType, Int, Tensor, backend::Backend};
 
 static STRICT: AtomicBool = AtomicBool::new(false);
@@ -72,18 +73,29 @@ pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> T
 
 /// `layer.forward(x)`, in strict f32 or with bf16 matmuls when one of them is on.
 ///
-/// The leading axes are not flattened into one: burn then computes the weight's gradient as
-/// one matmul over all rows, whose long inner axis cubek's kernels run at a fraction of the
-/// speed of the per-batch products they run now (measured: docs/benchmarks.md).
+/// Every path but strict f32 runs burn's `linear` operation, which a backend may run as one
+/// product over all rows (the patched libtorch backend does, and aligns a wide 16-bit output
+/// such as the LM head's). burn's default keeps the leading axes apart: its weight gradient as
+/// one matmul over all rows would have a long inner axis that cubek's kernels run at a
+/// fraction of the speed of the per-batch products (measured: docs/benchmarks.md).
 pub fn project<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    if !(strict_f32() || (bf16_matmuls() && x.dtype() == DType::F32)) {
-        return layer.forward(x);
+    let bias = layer.bias.as_ref().map(|bias| bias.val());
+    if strict_f32() {
+        let out = matmul_strict(x, layer.weight.val().unsqueeze());
+        return match bias {
+            Some(bias) => out + bias.unsqueeze(),
+            None => out,
+        };
     }
-    let out = matmul(x, layer.weight.val().unsqueeze());
-    match &layer.bias {
-        Some(bias) => out + bias.val().unsqueeze(),
-        None => out,
+    if bf16_matmuls() && x.dtype() == DType::F32 {
+        let half = |t: Tensor<B, 2>| t.cast(DType::BF16);
+        let out = linear(x.cast(DType::BF16), half(layer.weight.val()), None).cast(DType::F32);
+        return match bias {
+            Some(bias) => out + bias.unsqueeze(),
+            None => out,
+        };
     }
+    layer.forward(x)
 }
 
 /// Causal attention `softmax(q·kᵀ/√d + mask)·v` in strict f32 for `q` `[batch, heads, new,

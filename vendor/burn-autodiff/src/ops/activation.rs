@@ -249,14 +249,15 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
 
     // hrm patch: upstream has no cross-entropy operation (hrm-patched burn-backend adds one);
     // differentiated through its composition, the gather's gradient is a dense tensor of zeros
-    // with one value a row, which log-softmax's backward then reads twice. This keeps the
-    // log-probabilities and lets the backend form `softmax · dy − one_hot · dy` directly.
+    // with one value a row, which log-softmax's backward then reads twice. This keeps what the
+    // backend asks for (by default the log-probabilities) and lets it form
+    // `softmax · dy − one_hot · dy` directly.
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, dim: usize) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct CrossEntropy;
 
         impl<B: Backend> Backward<B, 1> for CrossEntropy {
-            type State = (FloatTensor<B>, IntTensor<B>, usize);
+            type State = (Option<FloatTensor<B>>, FloatTensor<B>, IntTensor<B>, usize);
 
             fn backward(
                 self,
@@ -264,9 +265,9 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let (log_probs, labels, dim) = ops.state;
+                let (kept_logits, stats, labels, dim) = ops.state;
                 unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::cross_entropy_backward(log_probs, labels, grad, dim)
+                    B::cross_entropy_backward(kept_logits, stats, labels, grad, dim)
                 });
             }
         }
@@ -276,9 +277,8 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
         }
         match CrossEntropy.prepare::<C>([logits.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (loss, log_probs) =
-                    burn_backend::ops::cross_entropy_composed::<B>(logits.primitive, labels.clone(), dim);
-                prep.finish((log_probs, labels, dim), loss)
+                let (loss, kept_logits, stats) = B::cross_entropy_with_stats(logits.primitive, labels.clone(), dim);
+                prep.finish((kept_logits, stats, labels, dim), loss)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::cross_entropy(logits.primitive, labels, dim)),
         }

@@ -1564,11 +1564,24 @@ impl<B: Backend, C: CheckpointStrategy> FloatTensorOps<Self> for Autodiff<B, C> 
                 _checkpointer: &mut Checkpointer,
             ) {
                 let (slices, shape, device) = ops.state;
-
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    let zeros = B::float_zeros(shape, &device, grad.dtype().into());
-                    B::float_slice_assign(zeros, &slices, grad)
-                });
+                let [parent] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let Some(parent) = parent else { return };
+                // hrm patch: where the parent has a gradient already (from the other chunks of
+                // a split, say), the slice's gradient is added into it in place: two passes
+                // over the slice, instead of zeros of the parent's shape, a copy and an
+                // addition over the whole.
+                let accumulated = match grads.take::<B>(parent.id) {
+                    Some(existing) => {
+                        let sum = B::float_add(grad, B::float_slice(existing.clone(), &slices));
+                        B::float_slice_assign(existing, &slices, sum)
+                    }
+                    None => {
+                        let zeros = B::float_zeros(shape, &device, grad.dtype().into());
+                        B::float_slice_assign(zeros, &slices, grad)
+                    }
+                };
+                grads.register::<B>(parent.id, accumulated);
             }
         }
 

@@ -1,5 +1,5 @@
 use crate::{LibTorch, TchTensor, element::TchElement};
-use burn_backend::ops::{ActivationOps, FloatTensorOps};
+use burn_backend::ops::{ActivationOps, FloatTensorOps, cross_entropy_composed};
 
 impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
     fn relu(tensor: TchTensor) -> TchTensor {
@@ -53,27 +53,69 @@ impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
         TchTensor::from_existing(tensor, storage)
     }
 
-    // hrm patch: SwiGLU in two kernels each way, libtorch's silu and silu_backward.
+    // hrm patch: SwiGLU in one pass each way on CUDA (crate::hrm_kernels), else in two kernels
+    // each way, libtorch's silu and silu_backward.
     fn swiglu(gate: TchTensor, up: TchTensor) -> TchTensor {
+        if let Some(out) = crate::hrm_kernels::swiglu(&gate.tensor, &up.tensor) {
+            return TchTensor::new(out);
+        }
         TchTensor::new(gate.tensor.silu() * &up.tensor)
     }
 
     fn swiglu_backward(gate: TchTensor, up: TchTensor, grad: TchTensor) -> [TchTensor; 2] {
+        if let Some(grads) = crate::hrm_kernels::swiglu_backward(&gate.tensor, &up.tensor, &grad.tensor) {
+            return grads.map(TchTensor::new);
+        }
         let grad_up = &grad.tensor * gate.tensor.silu();
         let grad_gate = gate.tensor.silu_backward(&(&grad.tensor * &up.tensor));
         [TchTensor::new(grad_gate), TchTensor::new(grad_up)]
     }
 
-    // hrm patch: the one-hot gradient −g at each label, then libtorch's log-softmax backward
-    // (one kernel, g − exp(log_probs)·Σg = softmax·g − one_hot·g) written over it; the
-    // default multiplies by a broadcast g, which libtorch cannot vectorise.
+    // hrm patch (the three methods below): on CUDA, hrm's kernels (crate::hrm_kernels): one
+    // pass for the loss and its log-sum-exp, one for the gradient, written into rows padded for
+    // the LM head's products (crate::hrm_linear). Elsewhere libtorch's log-softmax, and its
+    // backward over the one-hot gradient −g at each label, written in place (one kernel,
+    // g − exp(log_probs)·Σg = softmax·g − one_hot·g).
+    fn cross_entropy(logits: TchTensor, labels: TchTensor, dim: usize) -> TchTensor {
+        Self::cross_entropy_with_stats(logits, labels, dim).0
+    }
+
+    fn cross_entropy_with_stats(
+        logits: TchTensor,
+        labels: TchTensor,
+        dim: usize,
+    ) -> (TchTensor, Option<TchTensor>, TchTensor) {
+        let last_axis = dim + 1 == logits.tensor.dim();
+        if let Some((loss, log_sum_exp)) =
+            last_axis.then(|| crate::hrm_kernels::cross_entropy(&logits.tensor, &labels.tensor)).flatten()
+        {
+            return (TchTensor::new(loss), Some(logits), TchTensor::new(log_sum_exp));
+        }
+        let (loss, log_probs) = cross_entropy_composed::<Self>(logits, labels, dim);
+        (loss, None, log_probs)
+    }
+
     fn cross_entropy_backward(
-        log_probs: TchTensor,
+        kept_logits: Option<TchTensor>,
+        stats: TchTensor,
         labels: TchTensor,
         grad: TchTensor,
         dim: usize,
     ) -> TchTensor {
+        if let Some(logits) = kept_logits {
+            let classes = *logits.tensor.size().last().expect("cross-entropy over an axis");
+            let width = crate::hrm_linear::padded_width(classes, &logits.tensor);
+            let backward =
+                crate::hrm_kernels::cross_entropy_backward(&logits.tensor, &stats.tensor, &labels.tensor, &grad.tensor, width);
+            if let Some(gradient) = backward {
+                return TchTensor { zero_padded: width != classes, ..TchTensor::new(gradient) };
+            }
+            log::warn!("hrm's cross-entropy backward kernel refused; recomputing the log-probabilities");
+            let log_probs = TchTensor::new(logits.tensor.log_softmax(dim as i64, None));
+            return Self::cross_entropy_backward(None, log_probs, labels, grad, dim);
+        }
         let dim = dim as i64;
+        let log_probs = stats;
         let mut one_hot = log_probs.tensor.zeros_like();
         let _ = one_hot.scatter_(dim, &labels.tensor, &grad.tensor.neg());
         let kind = log_probs.tensor.kind();

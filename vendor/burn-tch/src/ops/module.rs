@@ -12,6 +12,24 @@ use burn_backend::{
 };
 
 impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
+    // hrm patch (the three methods below): linear layers as one product over all rows, wide
+    // 16-bit outputs computed aligned (crate::hrm_linear).
+    fn linear(x: TchTensor, weight: TchTensor, bias: Option<TchTensor>) -> TchTensor {
+        let out = crate::hrm_linear::forward(&x, &weight);
+        match bias {
+            Some(bias) => TchTensor::new(&out.tensor + &bias.tensor),
+            None => out,
+        }
+    }
+
+    fn linear_x_backward(weight: TchTensor, output_grad: TchTensor) -> TchTensor {
+        crate::hrm_linear::x_backward(&weight, &output_grad)
+    }
+
+    fn linear_weight_backward(x: TchTensor, output_grad: TchTensor) -> TchTensor {
+        crate::hrm_linear::weight_backward(&x, &output_grad)
+    }
+
     fn embedding(weights: TchTensor, indices: TchTensor) -> TchTensor {
         // Workaround for MPS "Placeholder storage has not been allocated" error.
         // See: https://github.com/pytorch/pytorch/issues/123995
@@ -583,7 +601,8 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
         attention_backward_composed::<Self>(query, key, value, out, grad, options)
     }
 
-    // hrm patch: libtorch's fused RMSNorm on CUDA (one kernel; its 1/rms comes in f32).
+    // hrm patch: libtorch's fused RMSNorm on CUDA (one kernel). Its 1/rms stays in f32, the
+    // kind hrm's backward kernel reads, so that no pass casts it.
     fn rms_norm_with_inv_rms(tensor: TchTensor, epsilon: f64) -> (TchTensor, TchTensor) {
         if tensor.tensor.device().is_cuda() {
             let mut stats_shape = tensor.tensor.size();
@@ -593,8 +612,7 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
             let fused = tensor.tensor.f_internal_fused_rms_norm(normalized, None::<tch::Tensor>, epsilon);
             match fused {
                 Ok((output, inv_rms)) => {
-                    let inv_rms = inv_rms.to_kind(output.kind()).reshape(stats_shape);
-                    return (TchTensor::new(output), TchTensor::new(inv_rms));
+                    return (TchTensor::new(output), TchTensor::new(inv_rms.reshape(stats_shape)));
                 }
                 Err(error) => log::warn!("libtorch's fused RMSNorm refused: {error}"),
             }
@@ -606,7 +624,10 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
     fn rms_norm_backward(output: TchTensor, inv_rms: TchTensor, grad: TchTensor) -> TchTensor {
         match crate::hrm_kernels::rms_norm_backward(&output.tensor, &inv_rms.tensor, &grad.tensor) {
             Some(grad_input) => TchTensor::new(grad_input),
-            None => rms_norm_backward_composed::<Self>(output, inv_rms, grad),
+            None => {
+                let inv_rms = TchTensor::new(inv_rms.tensor.to_kind(output.tensor.kind()));
+                rms_norm_backward_composed::<Self>(output, inv_rms, grad)
+            }
         }
     }
 

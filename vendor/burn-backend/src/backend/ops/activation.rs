@@ -275,9 +275,9 @@ pub trait ActivationOps<B: Backend> {
         B::float_sub(shifted, log_sum_exp)
     }
 
-    // hrm patch (the two methods below): cross-entropy as one operation, so that autodiff can
-    // keep the log-probabilities and take the gradient in two passes over the logits instead of
-    // differentiating log-softmax, gather and negation one by one.
+    // hrm patch (the three methods below): cross-entropy as one operation, so that autodiff can
+    // keep what the backend's backward needs and take the gradient in one or two passes over
+    // the logits instead of differentiating log-softmax, gather and negation one by one.
 
     /// Cross-entropy of `logits` against class `labels` along `dim`: `-log_softmax(logits)` at
     /// each label. `labels` has the shape of `logits` with `dim` of size 1 (as `gather` takes
@@ -286,16 +286,31 @@ pub trait ActivationOps<B: Backend> {
         cross_entropy_composed::<B>(logits, labels, dim).0
     }
 
+    /// [`cross_entropy`](ActivationOps::cross_entropy) and what its backward reads, as
+    /// `(loss, kept_logits, stats)`: the default keeps no logits and the log-probabilities as
+    /// `stats`; a backend may keep the logits and a per-row statistic instead (log-sum-exp).
+    fn cross_entropy_with_stats(
+        logits: FloatTensor<B>,
+        labels: IntTensor<B>,
+        dim: usize,
+    ) -> (FloatTensor<B>, Option<FloatTensor<B>>, FloatTensor<B>) {
+        let (loss, log_probs) = cross_entropy_composed::<B>(logits, labels, dim);
+        (loss, None, log_probs)
+    }
+
     /// Gradient of [`cross_entropy`](ActivationOps::cross_entropy) with respect to the logits,
-    /// from the forward's `log_probs` and the result's gradient `grad` (shaped like `labels`):
-    /// `softmax(logits) · grad − one_hot(labels) · grad`.
+    /// from what [`cross_entropy_with_stats`](ActivationOps::cross_entropy_with_stats) kept and
+    /// the result's gradient `grad` (shaped like `labels`):
+    /// `softmax(logits) · grad − one_hot(labels) · grad`. The default reads `stats` as the
+    /// log-probabilities.
     fn cross_entropy_backward(
-        log_probs: FloatTensor<B>,
+        _kept_logits: Option<FloatTensor<B>>,
+        stats: FloatTensor<B>,
         labels: IntTensor<B>,
         grad: FloatTensor<B>,
         dim: usize,
     ) -> FloatTensor<B> {
-        let scaled_probs = B::float_mul(B::float_exp(log_probs), grad.clone());
+        let scaled_probs = B::float_mul(B::float_exp(stats), grad.clone());
         B::float_scatter_add(dim, scaled_probs, labels, B::float_neg(grad))
     }
 

@@ -1141,7 +1141,8 @@ pub trait ModuleOps<B: Backend> {
     }
 
     /// [`rms_norm`](ModuleOps::rms_norm) and its `1/sqrt(mean(x²) + epsilon)`, shaped like the
-    /// input with the last axis of size 1 and of the input's dtype (autodiff keeps both).
+    /// input with the last axis of size 1, in the input's dtype by default (a backend may keep
+    /// it in f32 for its own backward); autodiff keeps both.
     fn rms_norm_with_inv_rms(tensor: FloatTensor<B>, epsilon: f64) -> (FloatTensor<B>, FloatTensor<B>) {
         rms_norm_composed::<B>(tensor, epsilon)
     }
