@@ -44,8 +44,9 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N")]
     gpus: Option<usize>,
     /// Float type: `f32`; `mixed` (f32 weights and optimiser, bf16 matmuls and attention); or
-    /// `bf16` (CUDA only), pure bf16: +20% tokens/s on an H100 but 5.7% worse validation loss
-    /// after 2,000 steps (docs/benchmarks.md). Checkpoints are saved in f32 in every case.
+    /// `bf16` (cuda, libtorch), pure bf16: the fastest, but 5.7–6.1% worse validation loss
+    /// after 2,000 steps, where `mixed` stays within 1% of f32 (docs/benchmarks.md).
+    /// Checkpoints are saved in f32 in every case.
     #[arg(long, value_enum, default_value = "f32")]
     dtype: Dtype,
     /// No progress bar (logs still go to stderr and the run folder).
