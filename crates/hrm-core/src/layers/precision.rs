@@ -79,23 +79,17 @@ pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> T
 /// one matmul over all rows would have a long inner axis that cubek's kernels run at a
 /// fraction of the speed of the per-batch products (measured: docs/benchmarks.md).
 pub fn project<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
-    let bias = layer.bias.as_ref().map(|bias| bias.val());
-    if strict_f32() {
-        let out = matmul_strict(x, layer.weight.val().unsqueeze());
-        return match bias {
-            Some(bias) => out + bias.unsqueeze(),
-            None => out,
-        };
+    let out = if strict_f32() {
+        matmul_strict(x, layer.weight.val().unsqueeze())
+    } else if bf16_matmuls() && x.dtype() == DType::F32 {
+        linear(x.cast(DType::BF16), layer.weight.val().cast(DType::BF16), None).cast(DType::F32)
+    } else {
+        return layer.forward(x);
+    };
+    match &layer.bias {
+        Some(bias) => out + bias.val().unsqueeze(),
+        None => out,
     }
-    if bf16_matmuls() && x.dtype() == DType::F32 {
-        let half = |t: Tensor<B, 2>| t.cast(DType::BF16);
-        let out = linear(x.cast(DType::BF16), half(layer.weight.val()), None).cast(DType::F32);
-        return match bias {
-            Some(bias) => out + bias.unsqueeze(),
-            None => out,
-        };
-    }
-    layer.forward(x)
 }
 
 /// Causal attention `softmax(q·kᵀ/√d + mask)·v` in strict f32 for `q` `[batch, heads, new,
