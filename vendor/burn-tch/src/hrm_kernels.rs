@@ -29,35 +29,19 @@ __device__ __forceinline__ void store(unsigned short* p, float v) {
     *p = (unsigned short)(u >> 16);
 }
 
-// P elements from p (P · sizeof(T) = 8 bytes, aligned), as floats.
-__device__ __forceinline__ void load_pack(const float* p, float* v) {
-    float2 q = *(const float2*)p;
-    v[0] = q.x; v[1] = q.y;
-}
-__device__ __forceinline__ void load_pack(const unsigned short* p, float* v) {
-    uint2 q = *(const uint2*)p;
-    v[0] = __uint_as_float(q.x << 16); v[1] = __uint_as_float(q.x & 0xffff0000u);
-    v[2] = __uint_as_float(q.y << 16); v[3] = __uint_as_float(q.y & 0xffff0000u);
-}
-__device__ __forceinline__ void store_pack(float* p, const float* v) { *(float2*)p = make_float2(v[0], v[1]); }
-__device__ __forceinline__ void store_pack(unsigned short* p, const float* v) {
-    unsigned short h[4];
-    for (int k = 0; k < 4; k++) store(h + k, v[k]);
-    *(uint2*)p = make_uint2((unsigned int)h[0] | ((unsigned int)h[1] << 16),
-                            (unsigned int)h[2] | ((unsigned int)h[3] << 16));
-}
-template <typename T, int P> struct Pack;
-template <typename T> struct Pack<T, 1> {
-    static __device__ __forceinline__ void load(const T* p, float* v) { v[0] = ::load(p); }
-    static __device__ __forceinline__ void store(T* p, const float* v) { ::store(p, v[0]); }
-};
-template <> struct Pack<float, 2> {
-    static __device__ __forceinline__ void load(const float* p, float* v) { load_pack(p, v); }
-    static __device__ __forceinline__ void store(float* p, const float* v) { store_pack(p, v); }
-};
-template <> struct Pack<unsigned short, 4> {
-    static __device__ __forceinline__ void load(const unsigned short* p, float* v) { load_pack(p, v); }
-    static __device__ __forceinline__ void store(unsigned short* p, const float* v) { store_pack(p, v); }
+// P consecutive elements at p (aligned on P · sizeof(T) bytes) as floats, moved as one block
+// so that 8 or 16 bytes take one load or store.
+template <typename T, int P> struct Pack {
+    struct alignas(sizeof(T) * P) Block { T v[P]; };
+    static __device__ __forceinline__ void load(const T* p, float* v) {
+        Block block = *(const Block*)p;
+        for (int k = 0; k < P; k++) v[k] = ::load(&block.v[k]);
+    }
+    static __device__ __forceinline__ void store(T* p, const float* v) {
+        Block block;
+        for (int k = 0; k < P; k++) ::store(&block.v[k], v[k]);
+        *(Block*)p = block;
+    }
 };
 
 template <typename T, int P>
@@ -174,28 +158,6 @@ RMS_NORM_BACKWARD(rms_norm_backward_bf16, unsigned short)
 // a thread keeps its running maximum m and Σ exp(x − m), and blocks combine those pairs.
 #define LOWEST -3.402823466e38f
 template <typename T> struct Lanes { static const int n = 16 / sizeof(T); };
-__device__ __forceinline__ void load_lanes(const float* p, float* v) {
-    float4 q = *(const float4*)p;
-    v[0] = q.x; v[1] = q.y; v[2] = q.z; v[3] = q.w;
-}
-__device__ __forceinline__ void load_lanes(const unsigned short* p, float* v) {
-    uint4 q = *(const uint4*)p;
-    unsigned int w[4] = {q.x, q.y, q.z, q.w};
-    for (int k = 0; k < 4; k++) {
-        v[2 * k] = __uint_as_float(w[k] << 16);
-        v[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u);
-    }
-}
-__device__ __forceinline__ void store_lanes(float* p, const float* v) {
-    *(float4*)p = make_float4(v[0], v[1], v[2], v[3]);
-}
-__device__ __forceinline__ void store_lanes(unsigned short* p, const float* v) {
-    unsigned short h[8];
-    for (int k = 0; k < 8; k++) store(h + k, v[k]);
-    unsigned int w[4];
-    for (int k = 0; k < 4; k++) w[k] = (unsigned int)h[2 * k] | ((unsigned int)h[2 * k + 1] << 16);
-    *(uint4*)p = make_uint4(w[0], w[1], w[2], w[3]);
-}
 __device__ __forceinline__ void online(float& m, float& s, float v) {
     if (v > m) { s = s * __expf(m - v) + 1.f; m = v; } else { s += __expf(v - m); }
 }
@@ -218,7 +180,7 @@ __device__ void cross_entropy_forward(const T* x, const long long* labels, float
         long long vectors = classes / n;
         for (long long i = threadIdx.x; i < vectors; i += blockDim.x) {
             float v[Lanes<T>::n];
-            load_lanes(xr + i * n, v);
+            Pack<T, Lanes<T>::n>::load(xr + i * n, v);
             for (int k = 0; k < n; k++) online(m, s, v[k]);
         }
         start = vectors * n;
@@ -261,9 +223,9 @@ __device__ void cross_entropy_backward(const T* x, const float* lse, const long 
         long long vectors = classes / n;
         for (long long i = threadIdx.x; i < vectors; i += blockDim.x) {
             float v[Lanes<T>::n];
-            load_lanes(xr + i * n, v);
+            Pack<T, Lanes<T>::n>::load(xr + i * n, v);
             for (int k = 0; k < n; k++) v[k] = __expf(v[k] - total) * g - (i * n + k == label ? g : 0.f);
-            store_lanes(out + i * n, v);
+            Pack<T, Lanes<T>::n>::store(out + i * n, v);
         }
         start = vectors * n;
     }
@@ -298,10 +260,10 @@ struct Kernels {
     rotary_packed_f32: CudaFunction,
     rotary_packed_bf16: CudaFunction,
     rms_norm_backward_f32: CudaFunction,
+    rms_norm_backward_bf16: CudaFunction,
     /// SwiGLU forward and backward, by [packed][bf16].
     swiglu: [[CudaFunction; 2]; 2],
     swiglu_backward: [[CudaFunction; 2]; 2],
-    rms_norm_backward_bf16: CudaFunction,
     cross_entropy_forward_f32: CudaFunction,
     cross_entropy_forward_bf16: CudaFunction,
     cross_entropy_backward_f32: CudaFunction,
@@ -320,6 +282,7 @@ impl Kernels {
             rotary_packed_f32: function("rotary_packed_f32")?,
             rotary_packed_bf16: function("rotary_packed_bf16")?,
             rms_norm_backward_f32: function("rms_norm_backward_f32")?,
+            rms_norm_backward_bf16: function("rms_norm_backward_bf16")?,
             swiglu: [
                 [function("swiglu_f32")?, function("swiglu_bf16")?],
                 [function("swiglu_packed_f32")?, function("swiglu_packed_bf16")?],
@@ -328,7 +291,6 @@ impl Kernels {
                 [function("swiglu_backward_f32")?, function("swiglu_backward_bf16")?],
                 [function("swiglu_backward_packed_f32")?, function("swiglu_backward_packed_bf16")?],
             ],
-            rms_norm_backward_bf16: function("rms_norm_backward_bf16")?,
             cross_entropy_forward_f32: function("cross_entropy_forward_f32")?,
             cross_entropy_forward_bf16: function("cross_entropy_forward_bf16")?,
             cross_entropy_backward_f32: function("cross_entropy_backward_f32")?,
