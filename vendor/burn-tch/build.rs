@@ -92,9 +92,16 @@ impl SystemInfo {
             }
         } else {
             let libtorch = Self::prepare_libtorch_dir(os)?;
+            // hrm patch: DEP_TCH_LIBTORCH_LIB names libtorch's lib folder, whose parent
+            // holds the headers (which src/cpp/hrm_attention.cpp needs)
+            let root = if libtorch.ends_with("lib") {
+                libtorch.parent().map(Path::to_path_buf).unwrap_or_else(|| libtorch.clone())
+            } else {
+                libtorch.clone()
+            };
             let includes = env_var_rerun("LIBTORCH_INCLUDE")
                 .map(PathBuf::from)
-                .unwrap_or_else(|_| libtorch.clone());
+                .unwrap_or(root);
             let lib = env_var_rerun("LIBTORCH_LIB")
                 .map(PathBuf::from)
                 .unwrap_or_else(|_| libtorch.clone());
@@ -145,6 +152,9 @@ impl SystemInfo {
             "src/cuda_hack/fake_cuda_dependency.cpp"
         };
         println!("cargo:rerun-if-changed={cuda_dependency}");
+        // hrm patch: libtorch's cuDNN attention forward, which tch does not bind
+        let hrm_attention = "src/cpp/hrm_attention.cpp";
+        println!("cargo:rerun-if-changed={hrm_attention}");
 
         match self.os {
             Os::Linux | Os::Macos => {
@@ -156,7 +166,7 @@ impl SystemInfo {
                     .flag(format!("-Wl,-rpath={}", self.libtorch_lib_dir.display()))
                     .flag("-std=c++17")
                     .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={}", self.cxx11_abi))
-                    .files(&[cuda_dependency])
+                    .files(&[cuda_dependency, hrm_attention])
                     .compile("burn-tch");
             }
             Os::Windows => {
@@ -166,7 +176,7 @@ impl SystemInfo {
                     .warnings(false)
                     .includes(&self.libtorch_include_dirs)
                     .flag("/std:c++17")
-                    .files(&[cuda_dependency])
+                    .files(&[cuda_dependency, hrm_attention])
                     .compile("burn-tch");
             }
         };

@@ -1,5 +1,5 @@
 //! The patched burn-autodiff (vendor/README.md) differentiates attention, log-softmax,
-//! cross-entropy, RMSNorm, SwiGLU and RoPE as whole operations, and the patched burn-tch runs
+//! cross-entropy, RMSNorm (alone and after a residual add), SwiGLU and RoPE as whole operations, and the patched burn-tch runs
 //! linear layers (an LM head's padded to aligned rows) and the loss on kernels of its own;
 //! their gradients must equal those of burn's composed versions, on the CPU and (ignored here, run on a GPU) on libtorch's CUDA kernels:
 //! `cargo test --release -p hrm-core --features tch --test whole_op_gradients -- --ignored`.
@@ -12,7 +12,7 @@ use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Distribution, Element, Int, Tensor};
 use common::*;
-use hrm_core::layers::{Rope, rms_norm, swiglu};
+use hrm_core::layers::{Rope, add_rms_norm, rms_norm, swiglu};
 use hrm_core::loss::{IGNORE_LABEL, LossKind, cross_entropy};
 
 /// The backend's own float type: burn keeps one default dtype per device type, set by the
@@ -144,6 +144,18 @@ fn check_rms_norm<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device:
     assert_same_gradient(&[&x], whole, composed, weights(shape, device), tolerance);
 }
 
+/// A residual add and the RMSNorm after it, of two inputs and of one input added to itself.
+fn check_add_rms_norm<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &B::Device) {
+    let composed_norm = |x: Tensor<B, 3>| x.clone() * (x.square().mean_dim(2) + 1e-5).sqrt().recip();
+    let (residual, branch) = (random::<B, 3>(shape, device), random::<B, 3>(shape, device));
+    let whole = add_rms_norm(residual.clone(), branch.clone(), 1e-5);
+    let composed = composed_norm(residual.clone() + branch.clone());
+    assert_same_gradient(&[&residual, &branch], whole, composed, weights(shape, device), tolerance);
+    let whole = add_rms_norm(residual.clone(), residual.clone(), 1e-5);
+    let composed = composed_norm(residual.clone() + residual.clone());
+    assert_same_gradient(&[&residual], whole, composed, weights(shape, device), tolerance);
+}
+
 fn check_swiglu<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &B::Device) {
     let gate = random::<B, 3>(shape, device);
     let up = random::<B, 3>(shape, device);
@@ -213,6 +225,11 @@ fn rms_norm_gradient_matches_the_composed_rms_norm() {
 }
 
 #[test]
+fn add_rms_norm_gradients_match_the_composed_add_and_norm() {
+    check_add_rms_norm::<CpuAd>([2, 7, 16], 1e-5, &Default::default());
+}
+
+#[test]
 fn swiglu_gradients_match_the_composed_swiglu() {
     check_swiglu::<CpuAd>([2, 5, 12], 1e-5, &Default::default());
 }
@@ -222,8 +239,9 @@ fn rope_gradient_matches_the_written_out_rotation() {
     check_rope::<CpuAd>([2, 3, 5, 8], 1e-5, &Default::default());
 }
 
-/// The same checks on libtorch's CUDA kernels (its efficient attention, fused RMSNorm and
-/// log-softmax backward), in f32 and bf16, at sizes those kernels take.
+/// The same checks on libtorch's CUDA kernels (its cuDNN attention in bf16, its efficient
+/// attention in f32, its fused RMSNorm and log-softmax backward) and hrm's, in f32 and bf16, at
+/// sizes those kernels take.
 #[cfg(feature = "tch")]
 mod libtorch_cuda {
     use super::*;
@@ -238,7 +256,11 @@ mod libtorch_cuda {
         check_cross_entropy::<B>([4, 32], 32100, tolerance, &device);
         check_lm_head::<B>([2, 64, 256], 32100, tolerance, &device);
         check_lm_head::<B>([2, 64, 256], 4096, tolerance, &device);
+        // Rows that pack into 8-byte loads, and rows that do not.
         check_rms_norm::<B>([4, 32, 256], tolerance, &device);
+        check_rms_norm::<B>([3, 5, 255], tolerance, &device);
+        check_add_rms_norm::<B>([4, 32, 256], tolerance, &device);
+        check_add_rms_norm::<B>([3, 5, 255], tolerance, &device);
         check_swiglu::<B>([4, 32, 256], tolerance, &device);
         check_rope::<B>([2, 4, 128, 64], tolerance, &device);
     }
@@ -273,6 +295,10 @@ mod libtorch_cuda {
         let bf16 = (&device, DType::BF16);
         let x = Tensor::<Half, 3>::random([2, 64, 256], Distribution::Normal(0.0, 1.0), bf16);
         let w = Tensor::<Half, 2>::random([256, 32_100], Distribution::Normal(0.0, 0.05), bf16);
+        // bf16 attention runs cuDNN's kernel, whose log-sum-exp has four axes.
+        let q = Tensor::<Half, 4>::random([2, 4, 128, 64], Distribution::Normal(0.0, 1.0), bf16).into_primitive().tensor();
+        let (_, stats) = Half::attention_with_stats(q.clone(), q.clone(), q, options);
+        assert_eq!(stats.map(|s| s.tensor.dim()), Some(4), "cuDNN's attention was not used");
         let logits = linear(x, w, None).into_primitive().tensor();
         assert_eq!(logits.tensor.stride(), [64 * 32_128, 32_128, 1], "the LM head's logits are not padded");
         let labels = Tensor::<Half, 3, Int>::zeros([2, 64, 1], &device).into_primitive();

@@ -2,9 +2,9 @@
 //! cross-entropy, RMSNorm, SwiGLU and RoPE (vendor/README.md says why) and burn's composed
 //! versions.
 
-/// Whether attention, log-softmax, cross-entropy, RMSNorm, SwiGLU and RoPE take hrm's backward
-/// (default) or burn's composed one (`HRM_FUSED_BACKWARD=off`, read once; without `std`,
-/// always hrm's).
+/// Whether attention, log-softmax, cross-entropy, RMSNorm (alone or after an add), SwiGLU and
+/// RoPE take hrm's backward (default) or burn's composed one (`HRM_FUSED_BACKWARD=off`, read
+/// once; without `std`, always hrm's).
 pub fn fused_backward() -> bool {
     #[cfg(feature = "std")]
     {

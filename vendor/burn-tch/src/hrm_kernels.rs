@@ -1,9 +1,9 @@
 //! hrm patch: CUDA kernels of hrm's own for operations that libtorch runs only as several
-//! broadcast passes (vendor/README.md): rotary embedding, RMSNorm's backward, SwiGLU (forward
-//! and backward) and cross-entropy over rows that may be padded views (forward and backward). They are
-//! compiled once per process with NVRTC, and launched on the device's legacy default stream,
-//! the stream libtorch's own kernels use, so they are ordered with those without any
-//! synchronisation.
+//! broadcast passes (vendor/README.md): rotary embedding, a residual add with the RMSNorm after
+//! it, RMSNorm's backward, SwiGLU (forward and backward) and cross-entropy over rows that may be
+//! padded views (forward and backward). They are compiled once per process with NVRTC, and
+//! launched on the device's legacy default stream, the stream libtorch's own kernels use, so
+//! they are ordered with those without any synchronisation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -125,10 +125,44 @@ SWIGLU(swiglu_bf16, swiglu_backward_bf16, unsigned short, 1)
 SWIGLU(swiglu_packed_f32, swiglu_backward_packed_f32, float, 2)
 SWIGLU(swiglu_packed_bf16, swiglu_backward_packed_bf16, unsigned short, 4)
 
-// RMSNorm's gradient, dx = inv_rms · (dy − y · mean(dy · y)), one warp per row of `dim`;
-// dy, y and dx contiguous `[rows, dim]`, inv_rms `[rows]` in f32 (as libtorch's fused
-// RMSNorm returns it).
-template <typename T>
+// Row kernels of RMSNorm, one warp per row of `dim`, each lane taking P consecutive elements
+// at a time (P = 8 bytes of elements where rows and pointers are 8-byte aligned, else 1);
+// rows contiguous `[rows, dim]`, inv_rms `[rows]` in f32 (as libtorch's fused RMSNorm keeps it).
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+// The residual add and RMSNorm after it, y = s · inv_rms with s = a + b and
+// inv_rms = 1 / sqrt(mean(s²) + eps), without writing s: the second pass re-reads a and b
+// (from cache).
+template <typename T, int P>
+__device__ void add_rms_norm(const T* a, const T* b, T* y, float* inv_rms, long long rows,
+                             long long dim, float eps) {
+    long long row = (long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    int lane = threadIdx.x % 32;
+    if (row >= rows) return;
+    const T* ar = a + row * dim;
+    const T* br = b + row * dim;
+    float squares = 0.f;
+    for (long long k = lane * P; k < dim; k += 32 * P) {
+        float x[P], z[P];
+        Pack<T, P>::load(ar + k, x); Pack<T, P>::load(br + k, z);
+        for (int i = 0; i < P; i++) squares += (x[i] + z[i]) * (x[i] + z[i]);
+    }
+    float scale = rsqrtf(warp_sum(squares) / (float)dim + eps);
+    if (lane == 0) inv_rms[row] = scale;
+    T* yr = y + row * dim;
+    for (long long k = lane * P; k < dim; k += 32 * P) {
+        float x[P], z[P];
+        Pack<T, P>::load(ar + k, x); Pack<T, P>::load(br + k, z);
+        for (int i = 0; i < P; i++) x[i] = (x[i] + z[i]) * scale;
+        Pack<T, P>::store(yr + k, x);
+    }
+}
+
+// RMSNorm's gradient, dx = inv_rms · (dy − y · mean(dy · y)), from the output y.
+template <typename T, int P>
 __device__ void rms_norm_backward(const T* dy, const T* y, const float* inv_rms, T* dx,
                                   long long rows, long long dim) {
     long long row = (long long)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
@@ -137,21 +171,35 @@ __device__ void rms_norm_backward(const T* dy, const T* y, const float* inv_rms,
     const T* g = dy + row * dim;
     const T* o = y + row * dim;
     float dot = 0.f;
-    for (long long k = lane; k < dim; k += 32) dot += load(g + k) * load(o + k);
-    for (int offset = 16; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-    float mean = dot / (float)dim;
+    for (long long k = lane * P; k < dim; k += 32 * P) {
+        float gv[P], ov[P];
+        Pack<T, P>::load(g + k, gv); Pack<T, P>::load(o + k, ov);
+        for (int i = 0; i < P; i++) dot += gv[i] * ov[i];
+    }
+    float mean = warp_sum(dot) / (float)dim;
     float scale = inv_rms[row];
     T* d = dx + row * dim;
-    for (long long k = lane; k < dim; k += 32) store(d + k, scale * (load(g + k) - load(o + k) * mean));
+    for (long long k = lane * P; k < dim; k += 32 * P) {
+        float gv[P], ov[P];
+        Pack<T, P>::load(g + k, gv); Pack<T, P>::load(o + k, ov);
+        for (int i = 0; i < P; i++) gv[i] = scale * (gv[i] - ov[i] * mean);
+        Pack<T, P>::store(d + k, gv);
+    }
 }
 
-#define RMS_NORM_BACKWARD(name, T)                                                           \
-    extern "C" __global__ void name(const T* dy, const T* y, const float* inv_rms, T* dx,    \
-                                    long long rows, long long dim) {                         \
-        rms_norm_backward<T>(dy, y, inv_rms, dx, rows, dim);                                 \
+#define RMS_NORM(forward, backward, T, P)                                                    \
+    extern "C" __global__ void forward(const T* a, const T* b, T* y, float* inv_rms,          \
+                                       long long rows, long long dim, float eps) {           \
+        add_rms_norm<T, P>(a, b, y, inv_rms, rows, dim, eps);                                \
+    }                                                                                        \
+    extern "C" __global__ void backward(const T* dy, const T* y, const float* inv_rms, T* dx, \
+                                        long long rows, long long dim) {                     \
+        rms_norm_backward<T, P>(dy, y, inv_rms, dx, rows, dim);                              \
     }
-RMS_NORM_BACKWARD(rms_norm_backward_f32, float)
-RMS_NORM_BACKWARD(rms_norm_backward_bf16, unsigned short)
+RMS_NORM(add_rms_norm_f32, rms_norm_backward_f32, float, 1)
+RMS_NORM(add_rms_norm_bf16, rms_norm_backward_bf16, unsigned short, 1)
+RMS_NORM(add_rms_norm_packed_f32, rms_norm_backward_packed_f32, float, 2)
+RMS_NORM(add_rms_norm_packed_bf16, rms_norm_backward_packed_bf16, unsigned short, 4)
 
 // Cross-entropy over rows of `classes` logits, row r at x + r · stride, one block per row.
 // 16-byte loads where `aligned` (rows and pointers on 16 bytes). The log-sum-exp runs online:
@@ -259,8 +307,9 @@ struct Kernels {
     rotary_bf16: CudaFunction,
     rotary_packed_f32: CudaFunction,
     rotary_packed_bf16: CudaFunction,
-    rms_norm_backward_f32: CudaFunction,
-    rms_norm_backward_bf16: CudaFunction,
+    /// The residual add and RMSNorm, and RMSNorm's backward, by [packed][bf16].
+    add_rms_norm: [[CudaFunction; 2]; 2],
+    rms_norm_backward: [[CudaFunction; 2]; 2],
     /// SwiGLU forward and backward, by [packed][bf16].
     swiglu: [[CudaFunction; 2]; 2],
     swiglu_backward: [[CudaFunction; 2]; 2],
@@ -281,8 +330,14 @@ impl Kernels {
             rotary_bf16: function("rotary_bf16")?,
             rotary_packed_f32: function("rotary_packed_f32")?,
             rotary_packed_bf16: function("rotary_packed_bf16")?,
-            rms_norm_backward_f32: function("rms_norm_backward_f32")?,
-            rms_norm_backward_bf16: function("rms_norm_backward_bf16")?,
+            add_rms_norm: [
+                [function("add_rms_norm_f32")?, function("add_rms_norm_bf16")?],
+                [function("add_rms_norm_packed_f32")?, function("add_rms_norm_packed_bf16")?],
+            ],
+            rms_norm_backward: [
+                [function("rms_norm_backward_f32")?, function("rms_norm_backward_bf16")?],
+                [function("rms_norm_backward_packed_f32")?, function("rms_norm_backward_packed_bf16")?],
+            ],
             swiglu: [
                 [function("swiglu_f32")?, function("swiglu_bf16")?],
                 [function("swiglu_packed_f32")?, function("swiglu_packed_bf16")?],
@@ -388,36 +443,85 @@ pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -
     launch(&kernels, function, blocks, (across, rows_per_block), &args).then_some(out)
 }
 
+/// Rows of the RMSNorm kernels: same-shaped tensors `[.., dim]` of one kind (f32 or bf16) on
+/// CUDA, made contiguous, with whether their rows pack into 8-byte loads.
+struct NormRows {
+    kernels: Arc<Kernels>,
+    tensors: Vec<tch::Tensor>,
+    rows: i64,
+    dim: i64,
+    packed: bool,
+    bf16: bool,
+}
+
+impl NormRows {
+    fn new(tensors: &[&tch::Tensor]) -> Option<Self> {
+        let first = tensors.first()?;
+        let tch::Device::Cuda(ordinal) = first.device() else { return None };
+        let size = first.size();
+        let dim = *size.last()?;
+        let bf16 = match first.kind() {
+            tch::Kind::Float => false,
+            tch::Kind::BFloat16 => true,
+            _ => return None,
+        };
+        if dim == 0 || tensors.iter().any(|t| t.size() != size || t.kind() != first.kind()) {
+            return None;
+        }
+        let kernels = kernels(ordinal)?;
+        let tensors: Vec<tch::Tensor> = tensors.iter().map(|t| t.contiguous()).collect();
+        let pack = 8 / first.kind().elt_size_in_bytes() as i64;
+        let packed = dim % pack == 0 && tensors.iter().all(|t| t.data_ptr() as usize % 8 == 0);
+        Some(Self { kernels, rows: first.numel() as i64 / dim, dim, packed, bf16, tensors })
+    }
+
+    /// An empty tensor of the rows' shape and kind, and one of f32 per row (`[.., 1]`).
+    fn outputs(&self) -> (tch::Tensor, tch::Tensor) {
+        let first = &self.tensors[0];
+        let mut per_row = first.size();
+        *per_row.last_mut().expect("rows have an axis") = 1;
+        (first.empty_like(), tch::Tensor::empty(per_row.as_slice(), (tch::Kind::Float, first.device())))
+    }
+
+    /// Launches `function` of `[packed][bf16]` on `pointers` then the rows and width (and
+    /// `extra` after them), eight rows (warps) a block; false if it failed.
+    fn launch(&self, functions: &[[CudaFunction; 2]; 2], pointers: &[&tch::Tensor], extra: &[KernelArg]) -> bool {
+        if self.rows == 0 {
+            return true;
+        }
+        let mut args: Vec<KernelArg> = pointers.iter().map(|t| KernelArg::Pointer(t.data_ptr() as u64)).collect();
+        args.extend([KernelArg::Pointer(self.rows as u64), KernelArg::Pointer(self.dim as u64)]);
+        args.extend(extra.iter().copied());
+        let rows_per_block = 8u32;
+        let blocks = (self.rows as u64).div_ceil(u64::from(rows_per_block));
+        let function = &functions[usize::from(self.packed)][usize::from(self.bf16)];
+        blocks <= u64::from(i32::MAX as u32) && launch(&self.kernels, function, blocks as u32, (rows_per_block * 32, 1), &args)
+    }
+}
+
+/// RMSNorm of `lhs + rhs` over the last axis without writing the sum, and its 1/rms (f32, the
+/// shape with the last axis of size 1), on CUDA in f32 or bf16; `None` where the kernel does
+/// not apply.
+pub fn add_rms_norm(lhs: &tch::Tensor, rhs: &tch::Tensor, epsilon: f64) -> Option<(tch::Tensor, tch::Tensor)> {
+    let rows = NormRows::new(&[lhs, rhs])?;
+    let (output, inv_rms) = rows.outputs();
+    let [lhs, rhs] = [&rows.tensors[0], &rows.tensors[1]];
+    let eps = [KernelArg::F32(epsilon as f32)];
+    rows.launch(&rows.kernels.add_rms_norm, &[lhs, rhs, &output, &inv_rms], &eps).then_some((output, inv_rms))
+}
+
 /// RMSNorm's input gradient `inv_rms · (grad − output · mean(grad · output))` over the last
 /// axis, from the forward's `output` and `inv_rms` (f32, the output's shape with the last axis
 /// of size 1), on CUDA in f32 or bf16; `None` where the kernel does not apply.
 pub fn rms_norm_backward(output: &tch::Tensor, inv_rms: &tch::Tensor, grad: &tch::Tensor) -> Option<tch::Tensor> {
-    let tch::Device::Cuda(ordinal) = output.device() else { return None };
-    let size = output.size();
-    let dim = *size.last()?;
-    let kinds = inv_rms.kind() == tch::Kind::Float && grad.kind() == output.kind();
-    if grad.size() != size || !kinds || dim == 0 {
+    if inv_rms.kind() != tch::Kind::Float || inv_rms.numel() * (*output.size().last()? as usize) != output.numel() {
         return None;
     }
-    let kernels = kernels(ordinal)?;
-    let function = match output.kind() {
-        tch::Kind::Float => &kernels.rms_norm_backward_f32,
-        tch::Kind::BFloat16 => &kernels.rms_norm_backward_bf16,
-        _ => return None,
-    };
-    let (output, inv_rms, grad) = (output.contiguous(), inv_rms.contiguous(), grad.contiguous());
-    let grad_input = tch::Tensor::empty(size.as_slice(), (output.kind(), output.device()));
-    let rows = output.numel() as i64 / dim;
-    if rows == 0 {
-        return Some(grad_input);
-    }
-    let pointer = |t: &tch::Tensor| t.data_ptr() as u64;
-    let (grad_ptr, output_ptr, inv_ptr, grad_input_ptr) =
-        (pointer(&grad), pointer(&output), pointer(&inv_rms), pointer(&grad_input));
-    let rows_per_block = 8u32;
-    let blocks = (rows as u64).div_ceil(u64::from(rows_per_block)) as u32;
-    let args = [grad_ptr, output_ptr, inv_ptr, grad_input_ptr, rows as u64, dim as u64].map(KernelArg::Pointer);
-    launch(&kernels, function, blocks, (rows_per_block * 32, 1), &args).then_some(grad_input)
+    let rows = NormRows::new(&[grad, output])?;
+    let inv_rms = inv_rms.contiguous();
+    let grad_input = rows.tensors[0].empty_like();
+    let [grad, output] = [&rows.tensors[0], &rows.tensors[1]];
+    rows.launch(&rows.kernels.rms_norm_backward, &[grad, output, &inv_rms, &grad_input], &[]).then_some(grad_input)
 }
 
 /// The rows of a cross-entropy: `logits` `[.., classes]` as `[rows, classes]` with rows at
@@ -589,10 +693,12 @@ pub fn swiglu_backward(gate: &tch::Tensor, up: &tch::Tensor, grad: &tch::Tensor)
     view.launch(function, &[gate, up, grad, &grad_gate, &grad_up]).then_some([grad_gate, grad_up])
 }
 
-/// One kernel argument: a pointer or `long long` (eight bytes), or an `unsigned int`.
+/// One kernel argument: a pointer or `long long` (eight bytes), an `unsigned int` or a `float`.
+#[derive(Clone, Copy)]
 enum KernelArg {
     Pointer(u64),
     U32(u32),
+    F32(f32),
 }
 
 /// Launches `function` on `blocks` blocks of `threads` (x, y) with `args`, on the legacy
@@ -605,6 +711,7 @@ fn launch(kernels: &Kernels, function: &CudaFunction, blocks: u32, threads: (u32
         match arg {
             KernelArg::Pointer(value) => launch.arg(value),
             KernelArg::U32(value) => launch.arg(value),
+            KernelArg::F32(value) => launch.arg(value),
         };
     }
     // SAFETY: the callers pass live libtorch allocations of the shapes and strides the kernel

@@ -6,6 +6,7 @@
 
 mod backend;
 mod element;
+mod hrm_attention;
 mod hrm_kernels;
 mod hrm_linear;
 mod ops;

@@ -3,7 +3,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CausalSelfAttention, FeedForward, KvCache, MoeFeedForward, Rope, rms_norm};
+use super::{CausalSelfAttention, FeedForward, KvCache, MoeFeedForward, Rope, add_rms_norm};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -49,13 +49,13 @@ impl<B: Backend> Block<B> {
 
     /// Like [`Self::forward`], attending through `cache` when given (cached decoding).
     pub fn forward_with(&self, h: Tensor<B, 3>, rope: &Rope<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
-        let h = rms_norm(h.clone() + self.attention.forward_with(h, rope, cache), self.norm_eps);
+        let h = add_rms_norm(h.clone(), self.attention.forward_with(h, rope, cache), self.norm_eps);
         let mlp = match (&self.feed_forward, &self.experts) {
             (Some(dense), _) => dense.forward(h.clone()),
             (None, Some(experts)) => experts.forward(h.clone()),
             (None, None) => unreachable!("a block has a dense MLP or experts"),
         };
-        rms_norm(h + mlp, self.norm_eps)
+        add_rms_norm(h, mlp, self.norm_eps)
     }
 
     /// The mixture of experts, in a MoEUT block.

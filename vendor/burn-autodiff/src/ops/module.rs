@@ -2022,6 +2022,50 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         }
     }
 
+    // hrm patch: a residual add and the RMSNorm after it as one operation; both inputs take
+    // the norm's gradient, computed once from the output and 1/rms.
+    fn add_rms_norm(
+        lhs: FloatTensor<Autodiff<B, C>>,
+        rhs: FloatTensor<Autodiff<B, C>>,
+        epsilon: f64,
+    ) -> FloatTensor<Autodiff<B, C>> {
+        #[derive(Debug)]
+        struct AddRmsNorm;
+
+        impl<B: Backend> Backward<B, 2> for AddRmsNorm {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (output, inv_rms) = ops.state;
+                let grad_sum = B::rms_norm_backward(output, inv_rms, grads.consume::<B>(&ops.node));
+                match ops.parents {
+                    [Some(lhs), Some(rhs)] => {
+                        grads.register::<B>(lhs.id, grad_sum.clone());
+                        grads.register::<B>(rhs.id, grad_sum);
+                    }
+                    [Some(parent), None] | [None, Some(parent)] => grads.register::<B>(parent.id, grad_sum),
+                    [None, None] => {}
+                }
+            }
+        }
+
+        if !crate::hrm_patch::fused_backward() {
+            return Self::rms_norm(Self::float_add(lhs, rhs), epsilon);
+        }
+        match AddRmsNorm.prepare::<C>([lhs.node.clone(), rhs.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (output, inv_rms) = B::add_rms_norm_with_inv_rms(lhs.primitive, rhs.primitive, epsilon);
+                prep.finish((output.clone(), inv_rms), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::add_rms_norm(lhs.primitive, rhs.primitive, epsilon)),
+        }
+    }
+
     fn ctc_loss(
         log_probs: FloatTensor<Autodiff<B, C>>,
         targets: IntTensor<Autodiff<B, C>>,

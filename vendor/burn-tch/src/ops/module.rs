@@ -4,7 +4,7 @@ use burn_backend::{
     ops::{
         AttentionModuleOptions, ConvOptions, ConvTransposeOptions, DeformConv2dBackward,
         DeformConvOptions, InterpolateMode, InterpolateOptions, MaxPool1dWithIndices,
-        MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps,
+        FloatTensorOps, MaxPool2dBackward, MaxPool2dWithIndices, ModuleOps,
         attention::{attention_backward_composed, attention_fallback},
         rms_norm_backward_composed, rms_norm_composed,
     },
@@ -518,9 +518,10 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
         TchTensor::new(rotated)
     }
 
-    // hrm patch: on CUDA, attention that autodiff differentiates runs libtorch's
-    // memory-efficient kernel, which also returns the softmax's log-sum-exp per query, so that
-    // the backward is its one fused kernel instead of recomputing the weights from matmuls.
+    // hrm patch: on CUDA, attention that autodiff differentiates runs libtorch's cuDNN kernel
+    // (16-bit, crate::hrm_attention) or its memory-efficient one, which also return the
+    // softmax's log-sum-exp per query, so that the backward is one fused kernel instead of
+    // recomputing the weights from matmuls.
     fn attention_with_stats(
         query: TchTensor,
         key: TchTensor,
@@ -529,6 +530,13 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
     ) -> (TchTensor, Option<TchTensor>) {
         let (seq_q, seq_k) = (query.tensor.size()[2], key.tensor.size()[2]);
         let plain = options.softcap.is_none() && (!options.is_causal || seq_q == seq_k);
+        if plain && crate::hrm_attention::cudnn_takes(&query.tensor, &key.tensor) {
+            let (q, k, v) = (&query.tensor, &key.tensor, &value.tensor);
+            match crate::hrm_attention::cudnn_attention(q, k, v, options.is_causal, options.scale) {
+                Ok((out, log_sum_exp)) => return (TchTensor::new(out), Some(TchTensor::new(log_sum_exp))),
+                Err(error) => log::warn!("libtorch's cuDNN attention refused, not tried again: {error}"),
+            }
+        }
         if plain && query.tensor.device().is_cuda() {
             let fused = tch::Tensor::f_internal_scaled_dot_product_efficient_attention(
                 &query.tensor,
@@ -550,8 +558,9 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
         (Self::attention(query, key, value, None, None, options), None)
     }
 
-    // hrm patch: the backward of the memory-efficient kernel (see above), which takes
-    // [batch, seq, heads, dim] views; without its statistics, burn's recomputation.
+    // hrm patch: the backward of the kernel that ran forward (see above): cuDNN's, whose
+    // log-sum-exp has four axes, or the memory-efficient one's, which takes [batch, seq, heads,
+    // dim] views; without statistics, burn's recomputation.
     fn attention_backward(
         query: TchTensor,
         key: TchTensor,
@@ -561,7 +570,15 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
         grad: TchTensor,
         options: AttentionModuleOptions,
     ) -> [TchTensor; 3] {
-        if let Some(log_sum_exp) = &stats {
+        if let Some(log_sum_exp) = stats.as_ref().filter(|s| s.tensor.dim() == 4) {
+            let inputs = [&query.tensor, &key.tensor, &value.tensor];
+            let (lse, causal) = (&log_sum_exp.tensor, options.is_causal);
+            match crate::hrm_attention::cudnn_attention_backward(&grad.tensor, inputs, &out.tensor, lse, causal, options.scale) {
+                Ok(grads) => return grads.map(TchTensor::new),
+                // The statistics serve no other kernel: recompute below.
+                Err(error) => log::warn!("libtorch's cuDNN attention backward refused: {error}"),
+            }
+        } else if let Some(log_sum_exp) = &stats {
             let heads_second = |t: &TchTensor| t.tensor.transpose(1, 2);
             let (seq_q, seq_k) = (query.tensor.size()[2], key.tensor.size()[2]);
             // No dropout, so the random state is never read.
@@ -629,6 +646,19 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
                 rms_norm_backward_composed::<Self>(output, inv_rms, grad)
             }
         }
+    }
+
+    // hrm patch: on CUDA, a residual add and the RMSNorm after it as one kernel of hrm's
+    // (crate::hrm_kernels) that never writes the sum; elsewhere the add, then the norm.
+    fn add_rms_norm_with_inv_rms(lhs: TchTensor, rhs: TchTensor, epsilon: f64) -> (TchTensor, TchTensor) {
+        if let Some((output, inv_rms)) = crate::hrm_kernels::add_rms_norm(&lhs.tensor, &rhs.tensor, epsilon) {
+            return (TchTensor::new(output), TchTensor::new(inv_rms));
+        }
+        Self::rms_norm_with_inv_rms(Self::float_add(lhs, rhs), epsilon)
+    }
+
+    fn add_rms_norm(lhs: TchTensor, rhs: TchTensor, epsilon: f64) -> TchTensor {
+        Self::add_rms_norm_with_inv_rms(lhs, rhs, epsilon).0
     }
 
     fn layer_norm(

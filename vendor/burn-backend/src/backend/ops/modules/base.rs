@@ -1147,6 +1147,23 @@ pub trait ModuleOps<B: Backend> {
         rms_norm_composed::<B>(tensor, epsilon)
     }
 
+    /// [`rms_norm`](ModuleOps::rms_norm) of `lhs + rhs`: a residual add and the norm after
+    /// it, which a backend may run as one pass that never writes the sum.
+    fn add_rms_norm(lhs: FloatTensor<B>, rhs: FloatTensor<B>, epsilon: f64) -> FloatTensor<B> {
+        B::rms_norm(B::float_add(lhs, rhs), epsilon)
+    }
+
+    /// [`add_rms_norm`](ModuleOps::add_rms_norm) and its 1/rms, as
+    /// [`rms_norm_with_inv_rms`](ModuleOps::rms_norm_with_inv_rms) returns them; the gradient
+    /// of either input is [`rms_norm_backward`](ModuleOps::rms_norm_backward)'s.
+    fn add_rms_norm_with_inv_rms(
+        lhs: FloatTensor<B>,
+        rhs: FloatTensor<B>,
+        epsilon: f64,
+    ) -> (FloatTensor<B>, FloatTensor<B>) {
+        B::rms_norm_with_inv_rms(B::float_add(lhs, rhs), epsilon)
+    }
+
     /// Gradient of [`rms_norm`](ModuleOps::rms_norm) from its `output` y, its `inv_rms` and
     /// the output's gradient dy: `(dy − y · mean(dy · y)) · inv_rms` over the last axis.
     fn rms_norm_backward(output: FloatTensor<B>, inv_rms: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
