@@ -1,5 +1,6 @@
 //! The patched burn-autodiff (vendor/README.md) differentiates attention, log-softmax,
-//! cross-entropy, RMSNorm (alone and after a residual add), SwiGLU and RoPE as whole operations, and the patched burn-tch runs
+//! cross-entropy, RMSNorm (alone and after a residual add), SwiGLU and RoPE as whole operations
+//! and assembles slices' gradients in their parent's, and the patched burn-tch runs
 //! linear layers (an LM head's padded to aligned rows) and the loss on kernels of its own;
 //! their gradients must equal those of burn's composed versions, on the CPU and (ignored here, run on a GPU) on libtorch's CUDA kernels:
 //! `cargo test --release -p hrm-core --features tch --test whole_op_gradients -- --ignored`.
@@ -156,6 +157,18 @@ fn check_add_rms_norm<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, dev
     assert_same_gradient(&[&residual], whole, composed, weights(shape, device), tolerance);
 }
 
+/// Three chunks of the last axis sliced apart and scaled (as q, k and v leave their fused
+/// projection) against the same scaling as one product: the chunks' gradients written into and
+/// added into their parent's.
+fn check_last_axis_chunks<B: AutodiffBackend>([batch, seq, width]: [usize; 3], tolerance: f32, device: &B::Device) {
+    let x = random::<B, 3>([batch, seq, 3 * width], device);
+    let scaled = |i: usize| x.clone().narrow(2, i * width, width) * (i + 1) as f64;
+    let whole = Tensor::cat((0..3).map(scaled).collect(), 2);
+    let factor = |i: usize| Tensor::<B, 3>::ones([1, 1, width], (device, float_dtype::<B>())) * (i + 1) as f64;
+    let composed = x.clone() * Tensor::cat((0..3).map(factor).collect(), 2);
+    assert_same_gradient(&[&x], whole, composed, weights([batch, seq, 3 * width], device), tolerance);
+}
+
 fn check_swiglu<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &B::Device) {
     let gate = random::<B, 3>(shape, device);
     let up = random::<B, 3>(shape, device);
@@ -225,6 +238,11 @@ fn rms_norm_gradient_matches_the_composed_rms_norm() {
 }
 
 #[test]
+fn last_axis_chunk_gradients_match_the_scaled_whole() {
+    check_last_axis_chunks::<CpuAd>([2, 3, 5], 1e-5, &Default::default());
+}
+
+#[test]
 fn add_rms_norm_gradients_match_the_composed_add_and_norm() {
     check_add_rms_norm::<CpuAd>([2, 7, 16], 1e-5, &Default::default());
 }
@@ -261,6 +279,8 @@ mod libtorch_cuda {
         check_rms_norm::<B>([3, 5, 255], tolerance, &device);
         check_add_rms_norm::<B>([4, 32, 256], tolerance, &device);
         check_add_rms_norm::<B>([3, 5, 255], tolerance, &device);
+        check_last_axis_chunks::<B>([2, 64, 256], tolerance, &device);
+        check_last_axis_chunks::<B>([2, 5, 5], tolerance, &device);
         check_swiglu::<B>([4, 32, 256], tolerance, &device);
         check_rope::<B>([2, 4, 128, 64], tolerance, &device);
     }

@@ -1555,7 +1555,7 @@ impl<B: Backend, C: CheckpointStrategy> FloatTensorOps<Self> for Autodiff<B, C> 
         }
 
         impl<B: Backend> Backward<B, 1> for Index {
-            type State = (Vec<Slice>, Shape, B::Device);
+            type State = (Vec<Slice>, Shape);
 
             fn backward(
                 self,
@@ -1563,23 +1563,17 @@ impl<B: Backend, C: CheckpointStrategy> FloatTensorOps<Self> for Autodiff<B, C> 
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let (slices, shape, device) = ops.state;
+                let (slices, shape) = ops.state;
                 let [parent] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
                 let Some(parent) = parent else { return };
                 // hrm patch: where the parent has a gradient already (from the other chunks of
-                // a split, say), the slice's gradient is added into it in place: two passes
-                // over the slice, instead of zeros of the parent's shape, a copy and an
-                // addition over the whole.
+                // a split, say), the slice's gradient is added into it (in place where the
+                // backend can), instead of zeros of the parent's shape, a copy and an addition
+                // over the whole; else it is written into zeros, as backends choose.
                 let accumulated = match grads.take::<B>(parent.id) {
-                    Some(existing) => {
-                        let sum = B::float_add(grad, B::float_slice(existing.clone(), &slices));
-                        B::float_slice_assign(existing, &slices, sum)
-                    }
-                    None => {
-                        let zeros = B::float_zeros(shape, &device, grad.dtype().into());
-                        B::float_slice_assign(zeros, &slices, grad)
-                    }
+                    Some(existing) => B::float_slice_add_assign(existing, &slices, grad),
+                    None => B::float_slice_into_zeros(grad, shape, &slices),
                 };
                 grads.register::<B>(parent.id, accumulated);
             }
@@ -1593,11 +1587,7 @@ impl<B: Backend, C: CheckpointStrategy> FloatTensorOps<Self> for Autodiff<B, C> 
             .stateful()
         {
             OpsKind::Tracked(prep) => prep.finish(
-                (
-                    slices.to_vec(),
-                    tensor.primitive.shape(),
-                    B::float_device(&tensor.primitive),
-                ),
+                (slices.to_vec(), tensor.primitive.shape()),
                 B::float_slice(tensor.primitive, slices),
             ),
             OpsKind::UnTracked(prep) => prep.finish(B::float_slice(tensor.primitive, slices)),

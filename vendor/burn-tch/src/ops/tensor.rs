@@ -245,6 +245,31 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
         TchOps::slice_assign(tensor, slices, value)
     }
 
+    // hrm patch: a slice of the last axis only (a q, k or v chunk's gradient) by hrm's CUDA
+    // kernels (crate::hrm_kernels): added in place into a tensor this one owns, or written with
+    // the zeros around it in one pass; other slices as burn-backend's defaults compose them.
+    fn float_slice_add_assign(tensor: TchTensor, slices: &[burn_backend::Slice], value: TchTensor) -> TchTensor {
+        let offset = last_axis_slice(&tensor.tensor.size(), slices);
+        if let Some(offset) = offset.filter(|_| tensor.can_mut())
+            && crate::hrm_kernels::slice_add_rows(&tensor.tensor, &value.tensor, offset)
+        {
+            return tensor;
+        }
+        let sum = Self::float_add(value, Self::float_slice(tensor.clone(), slices));
+        Self::float_slice_assign(tensor, slices, sum)
+    }
+
+    fn float_slice_into_zeros(value: TchTensor, shape: Shape, slices: &[burn_backend::Slice]) -> TchTensor {
+        let dims: Vec<i64> = shape.iter().map(|&n| n as i64).collect();
+        let written = last_axis_slice(&dims, slices)
+            .and_then(|offset| crate::hrm_kernels::slice_into_zero_rows(&value.tensor, &dims, offset));
+        if let Some(out) = written {
+            return TchTensor::new(out);
+        }
+        let zeros = Self::float_zeros(shape, &Self::float_device(&value), value.dtype().into());
+        Self::float_slice_assign(zeros, slices, value)
+    }
+
     fn float_mask_where(tensor: TchTensor, mask: TchTensor, value: TchTensor) -> TchTensor {
         let output = value.tensor.where_self(&mask.tensor, &tensor.tensor);
 
@@ -577,4 +602,18 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
     fn float_is_inf(tensor: FloatTensor<Self>, _out_dtype: BoolDType) -> BoolTensor<Self> {
         TchTensor::new(tensor.tensor.isinf())
     }
+}
+
+/// hrm patch: the start of `slices` on the last axis of a tensor of `dims` where they select a
+/// unit-step range of that axis and all of every other; `None` otherwise.
+fn last_axis_slice(dims: &[i64], slices: &[burn_backend::Slice]) -> Option<i64> {
+    let (&last_dim, outer) = dims.split_last()?;
+    if slices.len() != dims.len() || slices.iter().any(|s| s.step != 1) {
+        return None;
+    }
+    let whole = |(slice, &dim): (&burn_backend::Slice, &i64)| slice.to_range(dim as usize) == (0..dim as usize);
+    if !slices.iter().zip(outer).all(whole) {
+        return None;
+    }
+    Some(slices[dims.len() - 1].to_range(last_dim as usize).start as i64)
 }

@@ -563,6 +563,22 @@ pub trait FloatTensorOps<B: Backend> {
         value: FloatTensor<B>,
     ) -> FloatTensor<B>;
 
+    // hrm patch: the two halves of a slice's gradient, so that a backend can write them in
+    // one pass each (autodiff's slice backward calls them).
+
+    /// `tensor` with `value` added at `slices` (`tensor[slices] += value`); a backend may add
+    /// in place where it owns `tensor`.
+    fn float_slice_add_assign(tensor: FloatTensor<B>, slices: &[Slice], value: FloatTensor<B>) -> FloatTensor<B> {
+        let sum = B::float_add(value, B::float_slice(tensor.clone(), slices));
+        B::float_slice_assign(tensor, slices, sum)
+    }
+
+    /// A tensor of `shape`, zero but for `value` at `slices`.
+    fn float_slice_into_zeros(value: FloatTensor<B>, shape: Shape, slices: &[Slice]) -> FloatTensor<B> {
+        let zeros = B::float_zeros(shape, &B::float_device(&value), value.dtype().into());
+        B::float_slice_assign(zeros, slices, value)
+    }
+
     /// Update the given tensor with the value tensor where the mask is true.
     ///
     /// # Arguments
