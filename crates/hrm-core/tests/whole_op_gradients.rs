@@ -265,7 +265,8 @@ mod libtorch_cuda {
     use super::*;
     use burn::backend::Autodiff;
     use burn::backend::libtorch::{LibTorch, LibTorchDevice};
-    use burn::tensor::ops::{ActivationOps, ModuleOps};
+    use burn::backend::libtorch::TchTensor;
+    use burn::tensor::ops::{ActivationOps, AdamWUpdate, FloatTensorOps, ModuleOps, adam_moments_composed, adamw_update_composed};
 
     fn check_all<B: AutodiffBackend<Device = LibTorchDevice>>(tolerance: f32) {
         let device = LibTorchDevice::Cuda(0);
@@ -290,6 +291,40 @@ mod libtorch_cuda {
     fn whole_op_gradients_match_on_libtorch_cuda() {
         check_all::<Autodiff<LibTorch<f32>>>(1e-4);
         check_all::<Autodiff<LibTorch<burn::tensor::bf16>>>(5e-2);
+    }
+
+    /// hrm's AdamW kernels against burn-backend's composition, bit for bit, at a length the
+    /// kernels pack and one they do not, with and without weight decay.
+    fn check_adamw<E: burn::tensor::Element + burn::backend::libtorch::TchElement>() {
+        type Torch<E> = LibTorch<E>;
+        let device = LibTorchDevice::Cuda(0);
+        let dtype = (&device, <E as Element>::dtype());
+        for length in [4096, 4097] {
+            // Each call owns fresh copies, so the kernels may write in place.
+            let data = |distribution| Tensor::<Torch<E>, 1>::random([length], distribution, dtype).into_data();
+            let normal = Distribution::Normal(0.0, 1.0);
+            let (first, second) = (data(normal), data(Distribution::Uniform(0.0, 1.0)));
+            let (grad, params) = (data(normal), data(normal));
+            let fresh = |d: &burn::tensor::TensorData| Tensor::<Torch<E>, 1>::from_data(d.clone(), dtype).into_primitive().tensor();
+            let bits = |t: TchTensor| values(Tensor::<Torch<E>, 1>::from_primitive(burn::tensor::TensorPrimitive::Float(t)));
+            let fused = Torch::<E>::float_adam_moments(fresh(&first), fresh(&second), fresh(&grad), 0.9, 0.95);
+            let composed = adam_moments_composed::<Torch<E>>(fresh(&first), fresh(&second), fresh(&grad), 0.9, 0.95);
+            assert_eq!(bits(fused.0), bits(composed.0), "first moments differ at length {length}");
+            assert_eq!(bits(fused.1), bits(composed.1), "second moments differ at length {length}");
+            for weight_decay in [0.0, 0.1] {
+                let update = AdamWUpdate { first_correction: 0.19, second_correction: 0.0975, epsilon: 1e-8, lr: 3e-4, weight_decay };
+                let fused = Torch::<E>::float_adamw_update(fresh(&params), fresh(&first), fresh(&second), update);
+                let composed = adamw_update_composed::<Torch<E>>(fresh(&params), fresh(&first), fresh(&second), update);
+                assert_eq!(bits(fused), bits(composed), "updates differ at length {length}, decay {weight_decay}");
+            }
+        }
+    }
+
+    #[test]
+    #[ignore = "needs a CUDA GPU and libtorch"]
+    fn adamw_kernels_match_the_composed_operations() {
+        check_adamw::<f32>();
+        check_adamw::<burn::tensor::bf16>();
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! AdamW over the whole model at once: the moments sit end to end in flat buckets laid out
-//! like the [`FlatGradients`], so a step is about fifteen tensor operations per bucket where
+//! like the [`FlatGradients`], so a step is two backend operations per bucket (the moments,
+//! then the update; one pass each on libtorch's CUDA, about fifteen kernels elsewhere) where
 //! burn's `AdamW` runs fifteen per parameter (PyTorch's reference uses its fused multi-tensor
 //! AdamW for the same reason). Each element gets exactly burn's arithmetic, in burn's order,
 //! so a run takes the same steps as with burn's optimiser; its state reads and writes burn's
@@ -11,8 +12,9 @@ use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
 use burn::optim::{AdamW, AdamWState, AdaptiveMomentumState, Optimizer};
-use burn::tensor::Tensor;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::ops::{AdamWUpdate, FloatTensor, FloatTensorOps};
+use burn::tensor::{Tensor, TensorPrimitive};
 use hrm_core::Model;
 
 use crate::config::OptimConfig;
@@ -52,8 +54,21 @@ struct Settings {
 }
 
 impl Settings {
-    /// burn's AdamW update of `values` (flat) from its corrected moments, element by element
-    /// as `burn::optim::AdamW` computes it.
+    /// burn's moments after `grad`, element by element as `burn::optim::AdamW` computes them
+    /// (one backend operation: one pass where the backend fuses it).
+    fn moments<B: AutodiffBackend>(
+        self,
+        first: Tensor<Inner<B>, 1>,
+        second: Tensor<Inner<B>, 1>,
+        grad: Tensor<Inner<B>, 1>,
+    ) -> (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>) {
+        let [first, second, grad] = [first, second, grad].map(|t| t.into_primitive().tensor());
+        let (first, second) = Inner::<B>::float_adam_moments(first, second, grad, self.beta_1, self.beta_2);
+        (float(first), float(second))
+    }
+
+    /// burn's AdamW update of `values` (flat) from its moments at step `time`, element by
+    /// element as `burn::optim::AdamW` computes it (one backend operation).
     fn update<B: AutodiffBackend>(
         self,
         values: Tensor<Inner<B>, 1>,
@@ -63,13 +78,21 @@ impl Settings {
         lr: f64,
     ) -> Tensor<Inner<B>, 1> {
         let time = time as i32;
-        let first = first.div_scalar(1f32 - self.beta_1.powi(time));
-        let second = second.div_scalar(1f32 - self.beta_2.powi(time));
-        let delta = first.div(second.sqrt().add_scalar(self.epsilon));
-        let decay_rate = lr * self.weight_decay as f64;
-        let decayed = if decay_rate == 0.0 { values } else { values.mul_scalar(1.0 - decay_rate) };
-        decayed - delta.mul_scalar(lr)
+        let update = AdamWUpdate {
+            first_correction: 1f32 - self.beta_1.powi(time),
+            second_correction: 1f32 - self.beta_2.powi(time),
+            epsilon: self.epsilon,
+            lr,
+            weight_decay: self.weight_decay as f64,
+        };
+        let [values, first, second] = [values, first, second].map(|t| t.into_primitive().tensor());
+        float(Inner::<B>::float_adamw_update(values, first, second, update))
     }
+}
+
+/// A flat float primitive as a tensor.
+fn float<I: Backend>(primitive: FloatTensor<I>) -> Tensor<I, 1> {
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
 }
 
 /// AdamW (decoupled weight decay, bias correction per parameter) stepping every parameter
@@ -99,16 +122,11 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
         let (layout, grads) = grads.into_parts();
         self.pack(&layout, &grads[0].device());
         let settings = self.settings;
-        let (beta_1, beta_2) = (settings.beta_1, settings.beta_2);
         let mut packed = self.packed.take().expect("packed above");
         // Owned, not cloned: backends that can update a buffer in place then do.
         let moments = packed.first.into_iter().zip(packed.second).zip(grads);
-        (packed.first, packed.second) = moments
-            .map(|((first, second), grad)| {
-                let second = second.mul_scalar(beta_2).add(grad.clone().square().mul_scalar(1.0 - beta_2));
-                (first.mul_scalar(beta_1).add(grad.mul_scalar(1.0 - beta_1)), second)
-            })
-            .unzip();
+        (packed.first, packed.second) =
+            moments.map(|((first, second), grad)| settings.moments::<B>(first, second, grad)).unzip();
         packed.times.iter_mut().for_each(|t| *t += 1);
 
         let mut params = Params::<B> { wanted: layout.iter().map(|s| s.id).collect(), found: HashMap::new() };

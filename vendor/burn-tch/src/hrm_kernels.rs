@@ -1,10 +1,10 @@
 //! hrm patch: CUDA kernels of hrm's own for operations that libtorch runs only as several
 //! broadcast passes (vendor/README.md): rotary embedding, a residual add with the RMSNorm after
 //! it, RMSNorm's backward, a last-axis slice's gradient (added in place, or written into zeros),
-//! SwiGLU (forward and backward) and cross-entropy over rows that may be padded views (forward
-//! and backward). They are compiled once per process with NVRTC, and launched on the device's
-//! legacy default stream, the stream libtorch's own kernels use, so they are ordered with those
-//! without any synchronisation.
+//! SwiGLU (forward and backward), cross-entropy over rows that may be padded views (forward
+//! and backward) and AdamW's two stages. They are compiled once per process with NVRTC, and
+//! launched on the device's legacy default stream, the stream libtorch's own kernels use, so
+//! they are ordered with those without any synchronisation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -246,6 +246,71 @@ SLICE_ROWS(slice_add_rows_bf16, slice_into_zero_rows_bf16, unsigned short, 1)
 SLICE_ROWS(slice_add_rows_packed_f32, slice_into_zero_rows_packed_f32, float, 2)
 SLICE_ROWS(slice_add_rows_packed_bf16, slice_into_zero_rows_packed_bf16, unsigned short, 4)
 
+// AdamW over flat buckets (contiguous, one kind), `packs` groups of P elements: the moments
+// updated in place, then the new values from them, each operation rounded to T as libtorch's
+// composed operations round it (a division by a scalar is a product with its reciprocal, as
+// in libtorch), so that the result is theirs bit for bit.
+__device__ __forceinline__ float to_kind(float v, const float*) { return v; }
+__device__ __forceinline__ float to_kind(float v, const unsigned short*) {
+    unsigned short bits;
+    store(&bits, v);
+    return load(&bits);
+}
+template <typename T, int P>
+__device__ void adam_moments(T* first, T* second, const T* grad, long long packs, float beta_1,
+                             float beta_2) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= packs) return;
+    const T* kind = first;
+    float m[P], v[P], g[P];
+    Pack<T, P>::load(first + i * P, m); Pack<T, P>::load(second + i * P, v);
+    Pack<T, P>::load(grad + i * P, g);
+    for (int k = 0; k < P; k++) {
+        float squared = to_kind(__fmul_rn(to_kind(__fmul_rn(g[k], g[k]), kind), 1.f - beta_2), kind);
+        v[k] = to_kind(__fadd_rn(to_kind(__fmul_rn(v[k], beta_2), kind), squared), kind);
+        float scaled = to_kind(__fmul_rn(g[k], 1.f - beta_1), kind);
+        m[k] = to_kind(__fadd_rn(to_kind(__fmul_rn(m[k], beta_1), kind), scaled), kind);
+    }
+    Pack<T, P>::store(first + i * P, m); Pack<T, P>::store(second + i * P, v);
+}
+template <typename T, int P>
+__device__ void adamw_update(const T* values, const T* first, const T* second, T* out,
+                             long long packs, float inv_first_correction,
+                             float inv_second_correction, float epsilon, float keep, float lr,
+                             int decays) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= packs) return;
+    const T* kind = values;
+    float x[P], m[P], v[P];
+    Pack<T, P>::load(values + i * P, x); Pack<T, P>::load(first + i * P, m);
+    Pack<T, P>::load(second + i * P, v);
+    for (int k = 0; k < P; k++) {
+        float m_hat = to_kind(__fmul_rn(m[k], inv_first_correction), kind);
+        float v_hat = to_kind(__fmul_rn(v[k], inv_second_correction), kind);
+        float denominator = to_kind(__fadd_rn(to_kind(__fsqrt_rn(v_hat), kind), epsilon), kind);
+        float delta = to_kind(__fdiv_rn(m_hat, denominator), kind);
+        float decayed = decays ? to_kind(__fmul_rn(x[k], keep), kind) : x[k];
+        x[k] = to_kind(__fsub_rn(decayed, to_kind(__fmul_rn(delta, lr), kind)), kind);
+    }
+    Pack<T, P>::store(out + i * P, x);
+}
+#define ADAMW(moments, update, T, P)                                                         \
+    extern "C" __global__ void moments(T* first, T* second, const T* grad, long long packs,   \
+                                       float beta_1, float beta_2) {                         \
+        adam_moments<T, P>(first, second, grad, packs, beta_1, beta_2);                      \
+    }                                                                                        \
+    extern "C" __global__ void update(const T* values, const T* first, const T* second,       \
+                                      T* out, long long packs, float inv_first_correction,   \
+                                      float inv_second_correction, float epsilon, float keep, \
+                                      float lr, long long decays) {                          \
+        adamw_update<T, P>(values, first, second, out, packs, inv_first_correction,          \
+                           inv_second_correction, epsilon, keep, lr, (int)decays);           \
+    }
+ADAMW(adam_moments_f32, adamw_update_f32, float, 1)
+ADAMW(adam_moments_bf16, adamw_update_bf16, unsigned short, 1)
+ADAMW(adam_moments_packed_f32, adamw_update_packed_f32, float, 2)
+ADAMW(adam_moments_packed_bf16, adamw_update_packed_bf16, unsigned short, 4)
+
 // Cross-entropy over rows of `classes` logits, row r at x + r · stride, one block per row.
 // 16-byte loads where `aligned` (rows and pointers on 16 bytes). The log-sum-exp runs online:
 // a thread keeps its running maximum m and Σ exp(x − m), and blocks combine those pairs.
@@ -358,6 +423,9 @@ struct Kernels {
     /// A last-axis slice added in place, and written into zeros, by [packed][bf16].
     slice_add_rows: [[CudaFunction; 2]; 2],
     slice_into_zero_rows: [[CudaFunction; 2]; 2],
+    /// AdamW's moments and update, by [packed][bf16].
+    adam_moments: [[CudaFunction; 2]; 2],
+    adamw_update: [[CudaFunction; 2]; 2],
     /// SwiGLU forward and backward, by [packed][bf16].
     swiglu: [[CudaFunction; 2]; 2],
     swiglu_backward: [[CudaFunction; 2]; 2],
@@ -393,6 +461,14 @@ impl Kernels {
             slice_into_zero_rows: [
                 [function("slice_into_zero_rows_f32")?, function("slice_into_zero_rows_bf16")?],
                 [function("slice_into_zero_rows_packed_f32")?, function("slice_into_zero_rows_packed_bf16")?],
+            ],
+            adam_moments: [
+                [function("adam_moments_f32")?, function("adam_moments_bf16")?],
+                [function("adam_moments_packed_f32")?, function("adam_moments_packed_bf16")?],
+            ],
+            adamw_update: [
+                [function("adamw_update_f32")?, function("adamw_update_bf16")?],
+                [function("adamw_update_packed_f32")?, function("adamw_update_packed_bf16")?],
             ],
             swiglu: [
                 [function("swiglu_f32")?, function("swiglu_bf16")?],
@@ -799,11 +875,51 @@ impl Elementwise {
 
     /// Launches `function` (one thread a pack) over `pointers`; false if it failed.
     fn launch(&self, function: &CudaFunction, pointers: &[&tch::Tensor]) -> bool {
+        self.launch_with(function, pointers, &[])
+    }
+
+    /// [`Self::launch`] with `extra` arguments after the count.
+    fn launch_with(&self, function: &CudaFunction, pointers: &[&tch::Tensor], extra: &[KernelArg]) -> bool {
         let mut args: Vec<KernelArg> = pointers.iter().map(|t| KernelArg::Pointer(t.data_ptr() as u64)).collect();
         args.push(KernelArg::Pointer(self.count as u64));
+        args.extend(extra.iter().copied());
         let blocks = (self.count as u64).div_ceil(256);
         self.count == 0 || (blocks <= u64::from(i32::MAX as u32) && launch(&self.kernels, function, blocks as u32, (256, 1), &args))
     }
+}
+
+/// AdamW's moments after `grad`, written in place into `first` and `second` (contiguous,
+/// flat, of one kind and length, on CUDA in f32 or bf16); false (nothing written) where the
+/// kernel does not apply.
+pub fn adam_moments(first: &tch::Tensor, second: &tch::Tensor, grad: &tch::Tensor, beta_1: f32, beta_2: f32) -> bool {
+    let Some(view) = Elementwise::new(&[first, second, grad]) else { return false };
+    let function = &view.kernels.adam_moments[usize::from(view.packed)][usize::from(view.bf16)];
+    let betas = [KernelArg::F32(beta_1), KernelArg::F32(beta_2)];
+    view.launch_with(function, &[first, second, grad], &betas)
+}
+
+/// AdamW's new values from `values` and the moments, as burn-backend's `float_adamw_update`
+/// composes them, in one pass (same shapes and kind, contiguous, on CUDA in f32 or bf16);
+/// `None` where the kernel does not apply.
+pub fn adamw_update(
+    values: &tch::Tensor,
+    first: &tch::Tensor,
+    second: &tch::Tensor,
+    update: &burn_backend::ops::AdamWUpdate,
+) -> Option<tch::Tensor> {
+    let view = Elementwise::new(&[values, first, second])?;
+    let out = values.empty_like();
+    let function = &view.kernels.adamw_update[usize::from(view.packed)][usize::from(view.bf16)];
+    let decay_rate = update.lr * update.weight_decay;
+    let constants = [
+        KernelArg::F32(1.0 / update.first_correction),
+        KernelArg::F32(1.0 / update.second_correction),
+        KernelArg::F32(update.epsilon),
+        KernelArg::F32((1.0 - decay_rate) as f32),
+        KernelArg::F32(update.lr as f32),
+        KernelArg::Pointer(u64::from(decay_rate != 0.0)),
+    ];
+    view.launch_with(function, &[values, first, second, &out], &constants).then_some(out)
 }
 
 /// SwiGLU's gating `silu(gate) · up` in one pass, on CUDA in f32 or bf16 for contiguous inputs

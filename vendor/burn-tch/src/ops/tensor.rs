@@ -245,6 +245,35 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
         TchOps::slice_assign(tensor, slices, value)
     }
 
+    // hrm patch: AdamW's two stages on CUDA as one kernel of hrm's each (crate::hrm_kernels),
+    // rounding each step as libtorch's operations do; the moments in place where this tensor
+    // owns them. Elsewhere, burn-backend's composition.
+    fn float_adam_moments(
+        first: TchTensor,
+        second: TchTensor,
+        grad: TchTensor,
+        beta_1: f32,
+        beta_2: f32,
+    ) -> (TchTensor, TchTensor) {
+        let owned = first.can_mut() && second.can_mut();
+        if owned && crate::hrm_kernels::adam_moments(&first.tensor, &second.tensor, &grad.tensor, beta_1, beta_2) {
+            return (first, second);
+        }
+        burn_backend::ops::adam_moments_composed::<Self>(first, second, grad, beta_1, beta_2)
+    }
+
+    fn float_adamw_update(
+        values: TchTensor,
+        first: TchTensor,
+        second: TchTensor,
+        update: burn_backend::ops::AdamWUpdate,
+    ) -> TchTensor {
+        if let Some(out) = crate::hrm_kernels::adamw_update(&values.tensor, &first.tensor, &second.tensor, &update) {
+            return TchTensor::new(out);
+        }
+        burn_backend::ops::adamw_update_composed::<Self>(values, first, second, update)
+    }
+
     // hrm patch: a slice of the last axis only (a q, k or v chunk's gradient) by hrm's CUDA
     // kernels (crate::hrm_kernels): added in place into a tensor this one owns, or written with
     // the zeros around it in one pass; other slices as burn-backend's defaults compose them.

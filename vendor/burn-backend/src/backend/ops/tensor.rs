@@ -563,6 +563,33 @@ pub trait FloatTensorOps<B: Backend> {
         value: FloatTensor<B>,
     ) -> FloatTensor<B>;
 
+    // hrm patch: AdamW's two element-wise stages as operations, so that a backend can run each
+    // as one pass over a flat bucket of parameters (hrm-train's FlatAdamW calls them). The
+    // defaults compose burn's AdamW arithmetic in its order.
+
+    /// AdamW's moments after a gradient, `(β₁·first + (1 − β₁)·grad, β₂·second + (1 −
+    /// β₂)·grad²)`; a backend may update them in place where it owns them.
+    fn float_adam_moments(
+        first: FloatTensor<B>,
+        second: FloatTensor<B>,
+        grad: FloatTensor<B>,
+        beta_1: f32,
+        beta_2: f32,
+    ) -> (FloatTensor<B>, FloatTensor<B>) {
+        adam_moments_composed::<B>(first, second, grad, beta_1, beta_2)
+    }
+
+    /// AdamW's new `values` from its moments: `values·(1 − lr·decay) − lr·m̂ / (√v̂ + ε)` with
+    /// `m̂ = first / first_correction` and `v̂ = second / second_correction`.
+    fn float_adamw_update(
+        values: FloatTensor<B>,
+        first: FloatTensor<B>,
+        second: FloatTensor<B>,
+        update: AdamWUpdate,
+    ) -> FloatTensor<B> {
+        adamw_update_composed::<B>(values, first, second, update)
+    }
+
     // hrm patch: the two halves of a slice's gradient, so that a backend can write them in
     // one pass each (autodiff's slice backward calls them).
 
@@ -1813,4 +1840,66 @@ pub trait FloatTensorOps<B: Backend> {
     fn float_is_inf(tensor: FloatTensor<B>, out_dtype: BoolDType) -> BoolTensor<B> {
         B::float_equal_elem(B::float_abs(tensor), f64::INFINITY.into(), out_dtype)
     }
+}
+
+// hrm patch
+/// The constants of one AdamW update ([`FloatTensorOps::float_adamw_update`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWUpdate {
+    /// `1 − β₁^t`, the first moment's bias correction at step t.
+    pub first_correction: f32,
+    /// `1 − β₂^t`, the second moment's bias correction.
+    pub second_correction: f32,
+    /// Added to the second moment's root.
+    pub epsilon: f32,
+    /// The learning rate.
+    pub lr: f64,
+    /// Decoupled weight decay (the values shrink by `lr · weight_decay` a step).
+    pub weight_decay: f64,
+}
+
+// hrm patch
+/// [`FloatTensorOps::float_adam_moments`] composed of burn's operations in burn's AdamW's
+/// order: its default, and a backend's fallback.
+pub fn adam_moments_composed<B: Backend>(
+    first: FloatTensor<B>,
+    second: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    beta_1: f32,
+    beta_2: f32,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let times = |tensor: FloatTensor<B>, factor: f32| {
+        let factor = Scalar::new(factor, &tensor.dtype());
+        B::float_mul_scalar(tensor, factor)
+    };
+    let squared = times(B::float_powi_scalar(grad.clone(), 2.into()), 1.0 - beta_2);
+    let second = B::float_add(times(second, beta_2), squared);
+    let first = B::float_add(times(first, beta_1), times(grad, 1.0 - beta_1));
+    (first, second)
+}
+
+// hrm patch
+/// [`FloatTensorOps::float_adamw_update`] composed of burn's operations in burn's AdamW's
+/// order: its default, and a backend's fallback.
+pub fn adamw_update_composed<B: Backend>(
+    values: FloatTensor<B>,
+    first: FloatTensor<B>,
+    second: FloatTensor<B>,
+    update: AdamWUpdate,
+) -> FloatTensor<B> {
+    let scalar = |tensor: &FloatTensor<B>, value: f64| Scalar::new(value, &tensor.dtype());
+    let first_correction = scalar(&first, f64::from(update.first_correction));
+    let second_correction = scalar(&second, f64::from(update.second_correction));
+    let root = B::float_sqrt(B::float_div_scalar(second, second_correction));
+    let eps = scalar(&root, f64::from(update.epsilon));
+    let delta = B::float_div(B::float_div_scalar(first, first_correction), B::float_add_scalar(root, eps));
+    let decay_rate = update.lr * update.weight_decay;
+    let decayed = if decay_rate == 0.0 {
+        values
+    } else {
+        let keep = scalar(&values, 1.0 - decay_rate);
+        B::float_mul_scalar(values, keep)
+    };
+    let step = scalar(&delta, update.lr);
+    B::float_sub(decayed, B::float_mul_scalar(delta, step))
 }
