@@ -264,9 +264,11 @@ fn rope_gradient_matches_the_written_out_rotation() {
 mod libtorch_cuda {
     use super::*;
     use burn::backend::Autodiff;
-    use burn::backend::libtorch::{LibTorch, LibTorchDevice};
     use burn::backend::libtorch::TchTensor;
-    use burn::tensor::ops::{ActivationOps, AdamWUpdate, FloatTensorOps, ModuleOps, adam_moments_composed, adamw_update_composed};
+    use burn::backend::libtorch::{LibTorch, LibTorchDevice};
+    use burn::tensor::ops::{
+        ActivationOps, AdamWUpdate, FloatTensorOps, ModuleOps, adam_moments_composed, adamw_update_composed,
+    };
 
     fn check_all<B: AutodiffBackend<Device = LibTorchDevice>>(tolerance: f32) {
         let device = LibTorchDevice::Cuda(0);
@@ -305,14 +307,23 @@ mod libtorch_cuda {
             let normal = Distribution::Normal(0.0, 1.0);
             let (first, second) = (data(normal), data(Distribution::Uniform(0.0, 1.0)));
             let (grad, params) = (data(normal), data(normal));
-            let fresh = |d: &burn::tensor::TensorData| Tensor::<Torch<E>, 1>::from_data(d.clone(), dtype).into_primitive().tensor();
-            let bits = |t: TchTensor| values(Tensor::<Torch<E>, 1>::from_primitive(burn::tensor::TensorPrimitive::Float(t)));
+            let fresh = |d: &burn::tensor::TensorData| {
+                Tensor::<Torch<E>, 1>::from_data(d.clone(), dtype).into_primitive().tensor()
+            };
+            let bits =
+                |t: TchTensor| values(Tensor::<Torch<E>, 1>::from_primitive(burn::tensor::TensorPrimitive::Float(t)));
             let fused = Torch::<E>::float_adam_moments(fresh(&first), fresh(&second), fresh(&grad), 0.9, 0.95);
             let composed = adam_moments_composed::<Torch<E>>(fresh(&first), fresh(&second), fresh(&grad), 0.9, 0.95);
             assert_eq!(bits(fused.0), bits(composed.0), "first moments differ at length {length}");
             assert_eq!(bits(fused.1), bits(composed.1), "second moments differ at length {length}");
             for weight_decay in [0.0, 0.1] {
-                let update = AdamWUpdate { first_correction: 0.19, second_correction: 0.0975, epsilon: 1e-8, lr: 3e-4, weight_decay };
+                let update = AdamWUpdate {
+                    first_correction: 0.19,
+                    second_correction: 0.0975,
+                    epsilon: 1e-8,
+                    lr: 3e-4,
+                    weight_decay,
+                };
                 let fused = Torch::<E>::float_adamw_update(fresh(&params), fresh(&first), fresh(&second), update);
                 let composed = adamw_update_composed::<Torch<E>>(fresh(&params), fresh(&first), fresh(&second), update);
                 assert_eq!(bits(fused), bits(composed), "updates differ at length {length}, decay {weight_decay}");
@@ -351,7 +362,8 @@ mod libtorch_cuda {
         let x = Tensor::<Half, 3>::random([2, 64, 256], Distribution::Normal(0.0, 1.0), bf16);
         let w = Tensor::<Half, 2>::random([256, 32_100], Distribution::Normal(0.0, 0.05), bf16);
         // bf16 attention runs cuDNN's kernel, whose log-sum-exp has four axes.
-        let q = Tensor::<Half, 4>::random([2, 4, 128, 64], Distribution::Normal(0.0, 1.0), bf16).into_primitive().tensor();
+        let q =
+            Tensor::<Half, 4>::random([2, 4, 128, 64], Distribution::Normal(0.0, 1.0), bf16).into_primitive().tensor();
         let (_, stats) = Half::attention_with_stats(q.clone(), q.clone(), q, options);
         assert_eq!(stats.map(|s| s.tensor.dim()), Some(4), "cuDNN's attention was not used");
         let logits = linear(x, w, None).into_primitive().tensor();

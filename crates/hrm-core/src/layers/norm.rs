@@ -14,7 +14,11 @@ pub fn rms_norm<B: Backend, const D: usize>(x: Tensor<B, D>, eps: f64) -> Tensor
 
 /// `rms_norm(residual + branch)`: a post-norm block's residual add and norm as one backend
 /// operation, which libtorch on CUDA runs as one pass that never writes the sum.
-pub fn add_rms_norm<B: Backend, const D: usize>(residual: Tensor<B, D>, branch: Tensor<B, D>, eps: f64) -> Tensor<B, D> {
+pub fn add_rms_norm<B: Backend, const D: usize>(
+    residual: Tensor<B, D>,
+    branch: Tensor<B, D>,
+    eps: f64,
+) -> Tensor<B, D> {
     let (residual, branch) = (residual.into_primitive().tensor(), branch.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(B::add_rms_norm(residual, branch, eps)))
 }
