@@ -56,7 +56,8 @@ pub fn cudnn_takes(query: &tch::Tensor, key: &tch::Tensor) -> bool {
         && !REFUSED.load(Ordering::Relaxed)
 }
 
-/// Takes the message a shim function returned (null: none) and frees it.
+/// Takes the message a shim function returned (null: none) and frees it; a message marks
+/// cuDNN as refused for the rest of the process.
 fn error_of(message: *mut c_char) -> Result<(), String> {
     if message.is_null() {
         return Ok(());

@@ -548,7 +548,7 @@ pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -
     let pointer = |t: &tch::Tensor| t.data_ptr() as u64;
     let half = dim / 2;
     // Pairs per thread: 8 bytes of elements where every row start is 8-byte aligned.
-    let pack = 8 / x.kind().elt_size_in_bytes() as i64;
+    let pack = per_pack(x.kind());
     let offsets = [stride[0], stride[1], stride[2], out_stride[0], out_stride[1], out_stride[2], half];
     let aligned = [&x, cos, sin, &out].iter().all(|t| pointer(t) % 8 == 0);
     let packed = aligned && offsets.iter().all(|o| o % pack == 0);
@@ -563,7 +563,7 @@ pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -
     // Threads along a row cover its pairs (up to 32), rows fill the rest of 256.
     let across = (half / per_thread).clamp(1, 32) as u32;
     let rows_per_block = 256 / across;
-    let blocks = (rows as u64).div_ceil(u64::from(rows_per_block)) as u32;
+    let blocks = (rows as u64).div_ceil(u64::from(rows_per_block));
     let sizes = [heads, seq, half, stride[0], stride[1], stride[2], out_stride[0], out_stride[1], out_stride[2], rows];
     let mut args = vec![
         KernelArg::Pointer(pointer(&x)),
@@ -592,17 +592,13 @@ impl NormRows {
         let tch::Device::Cuda(ordinal) = first.device() else { return None };
         let size = first.size();
         let dim = *size.last()?;
-        let bf16 = match first.kind() {
-            tch::Kind::Float => false,
-            tch::Kind::BFloat16 => true,
-            _ => return None,
-        };
+        let bf16 = is_bf16(first.kind())?;
         if dim == 0 || tensors.iter().any(|t| t.size() != size || t.kind() != first.kind()) {
             return None;
         }
         let kernels = kernels(ordinal)?;
         let tensors: Vec<tch::Tensor> = tensors.iter().map(|t| t.contiguous()).collect();
-        let pack = 8 / first.kind().elt_size_in_bytes() as i64;
+        let pack = per_pack(first.kind());
         let packed = dim % pack == 0 && tensors.iter().all(|t| t.data_ptr() as usize % 8 == 0);
         Some(Self { kernels, rows: first.numel() as i64 / dim, dim, packed, bf16, tensors })
     }
@@ -627,7 +623,7 @@ impl NormRows {
         let rows_per_block = 8u32;
         let blocks = (self.rows as u64).div_ceil(u64::from(rows_per_block));
         let function = &functions[usize::from(self.packed)][usize::from(self.bf16)];
-        blocks <= u64::from(i32::MAX as u32) && launch(&self.kernels, function, blocks as u32, (rows_per_block * 32, 1), &args)
+        launch(&self.kernels, function, blocks, (rows_per_block * 32, 1), &args)
     }
 }
 
@@ -673,11 +669,7 @@ struct SliceRows {
 impl SliceRows {
     fn new(value: &tch::Tensor, shape: &[i64], kind: tch::Kind, device: tch::Device, offset: i64) -> Option<Self> {
         let tch::Device::Cuda(ordinal) = device else { return None };
-        let bf16 = match kind {
-            tch::Kind::Float => false,
-            tch::Kind::BFloat16 => true,
-            _ => return None,
-        };
+        let bf16 = is_bf16(kind)?;
         let (&stride, outer) = shape.split_last()?;
         let value_size = value.size();
         let (&width, value_outer) = value_size.split_last()?;
@@ -686,7 +678,7 @@ impl SliceRows {
             return None;
         }
         let value = value.contiguous();
-        let pack = 8 / kind.elt_size_in_bytes() as i64;
+        let pack = per_pack(kind);
         let packed = [width, stride, offset].iter().all(|n| n % pack == 0) && value.data_ptr() as usize % 8 == 0;
         let rows = outer.iter().product();
         Some(Self { kernels: kernels(ordinal)?, value, rows, width, stride, offset, packed, bf16 })
@@ -694,7 +686,7 @@ impl SliceRows {
 
     /// Launches `functions[packed][bf16]` with one thread per pack of `columns` columns a row.
     fn launch(&self, functions: &[[CudaFunction; 2]; 2], out: &tch::Tensor, columns: i64) -> bool {
-        let pack = if self.packed { 8 / out.kind().elt_size_in_bytes() as i64 } else { 1 };
+        let pack = if self.packed { per_pack(out.kind()) } else { 1 };
         if self.packed && out.data_ptr() as usize % 8 != 0 {
             return false;
         }
@@ -707,7 +699,7 @@ impl SliceRows {
         let sizes = [self.rows, self.width, self.stride, self.offset].map(|n| KernelArg::Pointer(n as u64));
         let mut args = vec![KernelArg::Pointer(self.value.data_ptr() as u64), KernelArg::Pointer(out.data_ptr() as u64)];
         args.extend(sizes);
-        blocks <= u64::from(i32::MAX as u32) && launch(&self.kernels, function, blocks as u32, (256, 1), &args)
+        launch(&self.kernels, function, blocks, (256, 1), &args)
     }
 }
 
@@ -802,7 +794,7 @@ pub fn cross_entropy(logits: &tch::Tensor, labels: &tch::Tensor) -> Option<(tch:
         u64::from(aligned),
     ]
     .map(KernelArg::Pointer);
-    launch(&rows.kernels, rows.function(true), rows.rows as u32, (256, 1), &args).then_some((loss, log_sum_exp))
+    launch(&rows.kernels, rows.function(true), rows.rows as u64, (256, 1), &args).then_some((loss, log_sum_exp))
 }
 
 /// The gradient of [`cross_entropy`] with respect to the logits, `(softmax − one_hot) · grad`,
@@ -839,7 +831,7 @@ pub fn cross_entropy_backward(
         u64::from(aligned),
     ]
     .map(KernelArg::Pointer);
-    if !launch(&rows.kernels, rows.function(false), rows.rows as u32, (256, 1), &args) {
+    if !launch(&rows.kernels, rows.function(false), rows.rows as u64, (256, 1), &args) {
         return None;
     }
     Some(padded.narrow(1, 0, rows.classes).reshape(logits.size().as_slice()))
@@ -858,16 +850,12 @@ impl Elementwise {
     fn new(tensors: &[&tch::Tensor]) -> Option<Self> {
         let first = tensors.first()?;
         let tch::Device::Cuda(ordinal) = first.device() else { return None };
-        let bf16 = match first.kind() {
-            tch::Kind::Float => false,
-            tch::Kind::BFloat16 => true,
-            _ => return None,
-        };
+        let bf16 = is_bf16(first.kind())?;
         let alike = tensors.iter().all(|t| t.size() == first.size() && t.kind() == first.kind() && t.is_contiguous());
         if !alike {
             return None;
         }
-        let pack = 8 / first.kind().elt_size_in_bytes() as i64;
+        let pack = per_pack(first.kind());
         let elements = first.numel() as i64;
         let packed = elements % pack == 0 && tensors.iter().all(|t| t.data_ptr() as usize % 8 == 0);
         Some(Self { kernels: kernels(ordinal)?, packed, bf16, count: if packed { elements / pack } else { elements } })
@@ -884,7 +872,7 @@ impl Elementwise {
         args.push(KernelArg::Pointer(self.count as u64));
         args.extend(extra.iter().copied());
         let blocks = (self.count as u64).div_ceil(256);
-        self.count == 0 || (blocks <= u64::from(i32::MAX as u32) && launch(&self.kernels, function, blocks as u32, (256, 1), &args))
+        self.count == 0 || launch(&self.kernels, function, blocks, (256, 1), &args)
     }
 }
 
@@ -948,9 +936,26 @@ enum KernelArg {
     F32(f32),
 }
 
+/// Whether a kernel's tensors of `kind` are bf16 (`Some(false)`: f32; `None`: a kind hrm's
+/// kernels do not take).
+fn is_bf16(kind: tch::Kind) -> Option<bool> {
+    match kind {
+        tch::Kind::Float => Some(false),
+        tch::Kind::BFloat16 => Some(true),
+        _ => None,
+    }
+}
+
+/// Elements of `kind` in one 8-byte pack.
+fn per_pack(kind: tch::Kind) -> i64 {
+    8 / kind.elt_size_in_bytes() as i64
+}
+
 /// Launches `function` on `blocks` blocks of `threads` (x, y) with `args`, on the legacy
-/// default stream; false (with a warning) if the launch fails.
-fn launch(kernels: &Kernels, function: &CudaFunction, blocks: u32, threads: (u32, u32), args: &[KernelArg]) -> bool {
+/// default stream; false where the grid is larger than CUDA's limit (2³¹ − 1 blocks) or (with a
+/// warning) the launch fails.
+fn launch(kernels: &Kernels, function: &CudaFunction, blocks: u64, threads: (u32, u32), args: &[KernelArg]) -> bool {
+    let Some(blocks) = u32::try_from(blocks).ok().filter(|&b| b <= i32::MAX as u32) else { return false };
     let config = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (threads.0, threads.1, 1), shared_mem_bytes: 0 };
     let stream = kernels.context.default_stream();
     let mut launch = stream.launch_builder(function);

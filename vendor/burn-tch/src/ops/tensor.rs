@@ -284,8 +284,7 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
         {
             return tensor;
         }
-        let sum = Self::float_add(value, Self::float_slice(tensor.clone(), slices));
-        Self::float_slice_assign(tensor, slices, sum)
+        burn_backend::ops::slice_add_assign_composed::<Self>(tensor, slices, value)
     }
 
     fn float_slice_into_zeros(value: TchTensor, shape: Shape, slices: &[burn_backend::Slice]) -> TchTensor {
@@ -295,8 +294,7 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
         if let Some(out) = written {
             return TchTensor::new(out);
         }
-        let zeros = Self::float_zeros(shape, &Self::float_device(&value), value.dtype().into());
-        Self::float_slice_assign(zeros, slices, value)
+        burn_backend::ops::slice_into_zeros_composed::<Self>(value, shape, slices)
     }
 
     fn float_mask_where(tensor: TchTensor, mask: TchTensor, value: TchTensor) -> TchTensor {

@@ -596,14 +596,12 @@ pub trait FloatTensorOps<B: Backend> {
     /// `tensor` with `value` added at `slices` (`tensor[slices] += value`); a backend may add
     /// in place where it owns `tensor`.
     fn float_slice_add_assign(tensor: FloatTensor<B>, slices: &[Slice], value: FloatTensor<B>) -> FloatTensor<B> {
-        let sum = B::float_add(value, B::float_slice(tensor.clone(), slices));
-        B::float_slice_assign(tensor, slices, sum)
+        slice_add_assign_composed::<B>(tensor, slices, value)
     }
 
     /// A tensor of `shape`, zero but for `value` at `slices`.
     fn float_slice_into_zeros(value: FloatTensor<B>, shape: Shape, slices: &[Slice]) -> FloatTensor<B> {
-        let zeros = B::float_zeros(shape, &B::float_device(&value), value.dtype().into());
-        B::float_slice_assign(zeros, slices, value)
+        slice_into_zeros_composed::<B>(value, shape, slices)
     }
 
     /// Update the given tensor with the value tensor where the mask is true.
@@ -1902,4 +1900,20 @@ pub fn adamw_update_composed<B: Backend>(
     };
     let step = scalar(&delta, update.lr);
     B::float_sub(decayed, B::float_mul_scalar(delta, step))
+}
+
+// hrm patch
+/// [`FloatTensorOps::float_slice_add_assign`] composed of a slice, an addition and a slice
+/// assignment: its default, and a backend's fallback.
+pub fn slice_add_assign_composed<B: Backend>(tensor: FloatTensor<B>, slices: &[Slice], value: FloatTensor<B>) -> FloatTensor<B> {
+    let sum = B::float_add(value, B::float_slice(tensor.clone(), slices));
+    B::float_slice_assign(tensor, slices, sum)
+}
+
+// hrm patch
+/// [`FloatTensorOps::float_slice_into_zeros`] composed of zeros and a slice assignment: its
+/// default, and a backend's fallback.
+pub fn slice_into_zeros_composed<B: Backend>(value: FloatTensor<B>, shape: Shape, slices: &[Slice]) -> FloatTensor<B> {
+    let zeros = B::float_zeros(shape, &B::float_device(&value), value.dtype().into());
+    B::float_slice_assign(zeros, slices, value)
 }
