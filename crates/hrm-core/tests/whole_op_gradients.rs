@@ -1,6 +1,8 @@
 //! The patched burn-autodiff (vendor/README.md) differentiates attention, log-softmax,
-//! cross-entropy, RMSNorm (alone and after a residual add), SwiGLU and RoPE as whole operations
-//! and assembles slices' gradients in their parent's, and the patched burn-tch runs
+//! cross-entropy, RMSNorm (alone and after a residual add), SwiGLU (of two tensors or one's two
+//! halves) and RoPE as whole operations
+//! and assembles slices' gradients in their parent's and a linear layer's input gradient in the
+//! one its input already has, and the patched burn-tch runs
 //! linear layers (an LM head's padded to aligned rows) and the loss on kernels of its own;
 //! their gradients must equal those of burn's composed versions, on the CPU and (ignored here, run on a GPU) on libtorch's CUDA kernels:
 //! `cargo test --release -p hrm-core --features tch --test whole_op_gradients -- --ignored`.
@@ -13,7 +15,7 @@ use burn::tensor::module::{attention, linear};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{DType, Distribution, Element, Int, Tensor};
 use common::*;
-use hrm_core::layers::{Rope, add_rms_norm, rms_norm, swiglu};
+use hrm_core::layers::{Rope, add_rms_norm, rms_norm, swiglu, swiglu_halves};
 use hrm_core::loss::{IGNORE_LABEL, LossKind, cross_entropy};
 
 /// The backend's own float type: burn keeps one default dtype per device type, set by the
@@ -173,6 +175,25 @@ fn check_last_axis_chunks<B: AutodiffBackend>([batch, seq, width]: [usize; 3], t
     assert_same_gradient(&[&x], whole, composed, weights([batch, seq, 3 * width], device), tolerance);
 }
 
+/// A linear layer whose input also feeds a residual, `x + linear(x, w) · 1.5`, against the
+/// broadcast matmul: the residual's gradient reaches x first (its add is deeper in the graph),
+/// and the layer's input gradient is added into it (on libtorch's CUDA within the product).
+fn check_linear_beside_residual<B: AutodiffBackend>([batch, seq, d]: [usize; 3], tolerance: f32, device: &B::Device) {
+    let x = random::<B, 3>([batch, seq, d], device);
+    let w = (random::<B, 2>([d, d], device) / (d as f64).sqrt()).detach().require_grad();
+    let output = |linear_op: bool| {
+        let product =
+            if linear_op { linear(x.clone(), w.clone(), None) } else { x.clone().matmul(w.clone().unsqueeze::<3>()) };
+        x.clone() + product * 1.5
+    };
+    let output_weights = weights::<B, 3>([batch, seq, d], device);
+    assert_same_gradient(&[&x], output(true), output(false), output_weights.clone(), tolerance);
+    let weight_gradient =
+        |linear_op: bool| gradient(&w, &(output(linear_op) * output_weights.clone()).sum().backward());
+    let difference_of_weights = difference(weight_gradient(true), weight_gradient(false));
+    assert!(difference_of_weights < tolerance, "gradient of the weight differs by {difference_of_weights}");
+}
+
 fn check_swiglu<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &B::Device) {
     let gate = random::<B, 3>(shape, device);
     let up = random::<B, 3>(shape, device);
@@ -180,6 +201,15 @@ fn check_swiglu<B: AutodiffBackend>(shape: [usize; 3], tolerance: f32, device: &
     let composed = burn::tensor::activation::silu(gate.clone()) * up.clone();
     // Both inputs at once: assert_same_gradient takes inputs of one shape.
     assert_same_gradient(&[&gate, &up], whole, composed, weights(shape, device), tolerance);
+}
+
+/// SwiGLU of one tensor's halves against SwiGLU of the halves sliced apart (`width` each).
+fn check_swiglu_halves<B: AutodiffBackend>([batch, seq, width]: [usize; 3], tolerance: f32, device: &B::Device) {
+    let gate_up = random::<B, 3>([batch, seq, 2 * width], device);
+    let whole = swiglu_halves(gate_up.clone());
+    let composed =
+        burn::tensor::activation::silu(gate_up.clone().narrow(2, 0, width)) * gate_up.clone().narrow(2, width, width);
+    assert_same_gradient(&[&gate_up], whole, composed, weights([batch, seq, width], device), tolerance);
 }
 
 /// RoPE against the rotate-half rotation written out: `x · cos + [−x₂, x₁] · sin`.
@@ -237,6 +267,11 @@ fn lm_head_gradients_match_the_broadcast_matmul() {
 }
 
 #[test]
+fn linear_beside_a_residual_gradients_match_the_broadcast_matmul() {
+    check_linear_beside_residual::<CpuAd>([2, 5, 8], 1e-5, &Default::default());
+}
+
+#[test]
 fn rms_norm_gradient_matches_the_composed_rms_norm() {
     check_rms_norm::<CpuAd>([2, 7, 16], 1e-5, &Default::default());
 }
@@ -254,6 +289,11 @@ fn add_rms_norm_gradients_match_the_composed_add_and_norm() {
 #[test]
 fn swiglu_gradients_match_the_composed_swiglu() {
     check_swiglu::<CpuAd>([2, 5, 12], 1e-5, &Default::default());
+}
+
+#[test]
+fn swiglu_halves_gradient_matches_the_sliced_swiglu() {
+    check_swiglu_halves::<CpuAd>([2, 5, 6], 1e-5, &Default::default());
 }
 
 #[test]
@@ -281,6 +321,7 @@ mod libtorch_cuda {
         check_cross_entropy::<B>([4, 32], 32100, tolerance, &device);
         check_lm_head::<B>([2, 64, 256], 32100, tolerance, &device);
         check_lm_head::<B>([2, 64, 256], 4096, tolerance, &device);
+        check_linear_beside_residual::<B>([2, 64, 256], tolerance, &device);
         // Rows that pack into 8-byte loads, and rows that do not.
         check_rms_norm::<B>([4, 32, 256], tolerance, &device);
         check_rms_norm::<B>([3, 5, 255], tolerance, &device);
@@ -289,6 +330,9 @@ mod libtorch_cuda {
         check_last_axis_chunks::<B>([2, 64, 256], tolerance, &device);
         check_last_axis_chunks::<B>([2, 5, 5], tolerance, &device);
         check_swiglu::<B>([4, 32, 256], tolerance, &device);
+        // Halves that pack into 8-byte loads, and halves that do not.
+        check_swiglu_halves::<B>([4, 32, 256], tolerance, &device);
+        check_swiglu_halves::<B>([3, 5, 255], tolerance, &device);
         check_rope::<B>([2, 4, 128, 64], tolerance, &device);
     }
 

@@ -1,7 +1,7 @@
 //! hrm patch: CUDA kernels of hrm's own for operations that libtorch runs only as several
 //! broadcast passes (vendor/README.md): rotary embedding, a residual add with the RMSNorm after
 //! it, RMSNorm's backward, a last-axis slice's gradient (added in place, or written into zeros),
-//! SwiGLU (forward and backward), cross-entropy over rows that may be padded views (forward
+//! SwiGLU (forward and backward, of two tensors or of one tensor's two halves), cross-entropy over rows that may be padded views (forward
 //! and backward) and AdamW's two stages. They are compiled once per process with NVRTC, and
 //! launched on the device's legacy default stream, the stream libtorch's own kernels use, so
 //! they are ordered with those without any synchronisation.
@@ -88,15 +88,28 @@ ROTARY(rotary_packed_f32, float, 2)
 ROTARY(rotary_packed_bf16, unsigned short, 4)
 
 // SwiGLU, h = silu(g) · u with silu(g) = g · sigmoid(g), and its gradients
-// dg = dh · u · s · (1 + g · (1 − s)), du = dh · silu(g); `packs` groups of P elements, all
-// tensors contiguous and alike.
+// dg = dh · u · s · (1 + g · (1 − s)), du = dh · silu(g), for P elements.
+template <int P> __device__ __forceinline__ void swiglu_pack(const float* a, const float* b, float* r) {
+    for (int k = 0; k < P; k++) r[k] = a[k] / (1.f + __expf(-a[k])) * b[k];
+}
+template <int P>
+__device__ __forceinline__ void swiglu_grad_pack(const float* a, const float* b, const float* d, float* ra, float* rb) {
+    for (int k = 0; k < P; k++) {
+        float s = 1.f / (1.f + __expf(-a[k]));
+        float silu = a[k] * s;
+        rb[k] = d[k] * silu;
+        ra[k] = d[k] * b[k] * (s + silu * (1.f - s));
+    }
+}
+
+// SwiGLU over `packs` groups of P elements, all tensors contiguous and alike.
 template <typename T, int P>
 __device__ void swiglu(const T* g, const T* u, T* h, long long packs) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= packs) return;
     float a[P], b[P], r[P];
     Pack<T, P>::load(g + i * P, a); Pack<T, P>::load(u + i * P, b);
-    for (int k = 0; k < P; k++) r[k] = a[k] / (1.f + __expf(-a[k])) * b[k];
+    swiglu_pack<P>(a, b, r);
     Pack<T, P>::store(h + i * P, r);
 }
 template <typename T, int P>
@@ -105,12 +118,7 @@ __device__ void swiglu_backward(const T* g, const T* u, const T* dh, T* dg, T* d
     if (i >= packs) return;
     float a[P], b[P], d[P], ra[P], rb[P];
     Pack<T, P>::load(g + i * P, a); Pack<T, P>::load(u + i * P, b); Pack<T, P>::load(dh + i * P, d);
-    for (int k = 0; k < P; k++) {
-        float s = 1.f / (1.f + __expf(-a[k]));
-        float silu = a[k] * s;
-        rb[k] = d[k] * silu;
-        ra[k] = d[k] * b[k] * (s + silu * (1.f - s));
-    }
+    swiglu_grad_pack<P>(a, b, d, ra, rb);
     Pack<T, P>::store(dg + i * P, ra); Pack<T, P>::store(du + i * P, rb);
 }
 #define SWIGLU(forward, backward, T, P)                                                      \
@@ -125,6 +133,47 @@ SWIGLU(swiglu_f32, swiglu_backward_f32, float, 1)
 SWIGLU(swiglu_bf16, swiglu_backward_bf16, unsigned short, 1)
 SWIGLU(swiglu_packed_f32, swiglu_backward_packed_f32, float, 2)
 SWIGLU(swiglu_packed_bf16, swiglu_backward_packed_bf16, unsigned short, 4)
+
+// SwiGLU over rows `[rows, 2 · width]` of gate then up (contiguous) into h `[rows, width]`, and
+// its gradient written as rows of the gate's then up's; `width` in packs of P. Threads x walk a
+// row's packs, blocks y the rows (striding by the grid's height).
+template <typename T, int P>
+__device__ void swiglu_halves(const T* x, T* h, long long rows, long long width) {
+    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= width) return;
+    for (long long row = blockIdx.y; row < rows; row += gridDim.y) {
+        const T* g = x + (row * 2 * width + col) * P;
+        float a[P], b[P], r[P];
+        Pack<T, P>::load(g, a); Pack<T, P>::load(g + width * P, b);
+        swiglu_pack<P>(a, b, r);
+        Pack<T, P>::store(h + (row * width + col) * P, r);
+    }
+}
+template <typename T, int P>
+__device__ void swiglu_halves_backward(const T* x, const T* dh, T* dx, long long rows, long long width) {
+    long long col = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= width) return;
+    for (long long row = blockIdx.y; row < rows; row += gridDim.y) {
+        long long at = (row * 2 * width + col) * P;
+        float a[P], b[P], d[P], ra[P], rb[P];
+        Pack<T, P>::load(x + at, a); Pack<T, P>::load(x + at + width * P, b);
+        Pack<T, P>::load(dh + (row * width + col) * P, d);
+        swiglu_grad_pack<P>(a, b, d, ra, rb);
+        Pack<T, P>::store(dx + at, ra); Pack<T, P>::store(dx + at + width * P, rb);
+    }
+}
+#define SWIGLU_HALVES(forward, backward, T, P)                                               \
+    extern "C" __global__ void forward(const T* x, T* h, long long rows, long long width) {  \
+        swiglu_halves<T, P>(x, h, rows, width);                                              \
+    }                                                                                        \
+    extern "C" __global__ void backward(const T* x, const T* dh, T* dx, long long rows,      \
+                                        long long width) {                                   \
+        swiglu_halves_backward<T, P>(x, dh, dx, rows, width);                                \
+    }
+SWIGLU_HALVES(swiglu_halves_f32, swiglu_halves_backward_f32, float, 1)
+SWIGLU_HALVES(swiglu_halves_bf16, swiglu_halves_backward_bf16, unsigned short, 1)
+SWIGLU_HALVES(swiglu_halves_packed_f32, swiglu_halves_backward_packed_f32, float, 2)
+SWIGLU_HALVES(swiglu_halves_packed_bf16, swiglu_halves_backward_packed_bf16, unsigned short, 4)
 
 // Row kernels of RMSNorm, one warp per row of `dim`, each lane taking P consecutive elements
 // at a time (P = 8 bytes of elements where rows and pointers are 8-byte aligned, else 1);
@@ -429,6 +478,9 @@ struct Kernels {
     /// SwiGLU forward and backward, by [packed][bf16].
     swiglu: [[CudaFunction; 2]; 2],
     swiglu_backward: [[CudaFunction; 2]; 2],
+    /// SwiGLU over a tensor's two halves, forward and backward, by [packed][bf16].
+    swiglu_halves: [[CudaFunction; 2]; 2],
+    swiglu_halves_backward: [[CudaFunction; 2]; 2],
     cross_entropy_forward_f32: CudaFunction,
     cross_entropy_forward_bf16: CudaFunction,
     cross_entropy_backward_f32: CudaFunction,
@@ -477,6 +529,14 @@ impl Kernels {
             swiglu_backward: [
                 [function("swiglu_backward_f32")?, function("swiglu_backward_bf16")?],
                 [function("swiglu_backward_packed_f32")?, function("swiglu_backward_packed_bf16")?],
+            ],
+            swiglu_halves: [
+                [function("swiglu_halves_f32")?, function("swiglu_halves_bf16")?],
+                [function("swiglu_halves_packed_f32")?, function("swiglu_halves_packed_bf16")?],
+            ],
+            swiglu_halves_backward: [
+                [function("swiglu_halves_backward_f32")?, function("swiglu_halves_backward_bf16")?],
+                [function("swiglu_halves_backward_packed_f32")?, function("swiglu_halves_backward_packed_bf16")?],
             ],
             cross_entropy_forward_f32: function("cross_entropy_forward_f32")?,
             cross_entropy_forward_bf16: function("cross_entropy_forward_bf16")?,
@@ -928,6 +988,73 @@ pub fn swiglu_backward(gate: &tch::Tensor, up: &tch::Tensor, grad: &tch::Tensor)
     view.launch(function, &[gate, up, grad, &grad_gate, &grad_up]).then_some([grad_gate, grad_up])
 }
 
+/// Rows of SwiGLU's two halves: `gate_up` `[.., 2f]` contiguous on CUDA in f32 or bf16, with
+/// `f` counted in the kernels' packs.
+struct Halves {
+    kernels: Arc<Kernels>,
+    packed: bool,
+    bf16: bool,
+    rows: i64,
+    /// `f`, in packs (or elements, where they do not pack).
+    width: i64,
+}
+
+impl Halves {
+    fn new(gate_up: &tch::Tensor) -> Option<Self> {
+        let tch::Device::Cuda(ordinal) = gate_up.device() else { return None };
+        let bf16 = is_bf16(gate_up.kind())?;
+        let full = *gate_up.size().last()?;
+        if full % 2 != 0 || !gate_up.is_contiguous() {
+            return None;
+        }
+        let (half, pack) = (full / 2, per_pack(gate_up.kind()));
+        let packed = half % pack == 0 && gate_up.data_ptr() as usize % 8 == 0;
+        let rows = if full == 0 { 0 } else { gate_up.numel() as i64 / full };
+        Some(Self { kernels: kernels(ordinal)?, packed, bf16, rows, width: if packed { half / pack } else { half } })
+    }
+
+    /// The output's shape: `gate_up`'s with half its last axis.
+    fn half_shape(gate_up: &tch::Tensor) -> Vec<i64> {
+        let mut shape = gate_up.size();
+        if let Some(last) = shape.last_mut() {
+            *last /= 2;
+        }
+        shape
+    }
+
+    /// Launches `function` (threads x over a row's packs, blocks y over the rows) over
+    /// `pointers`, then the row count and width; false if it failed.
+    fn launch(&self, function: &CudaFunction, pointers: &[&tch::Tensor]) -> bool {
+        let mut args: Vec<KernelArg> = pointers.iter().map(|t| KernelArg::Pointer(t.data_ptr() as u64)).collect();
+        args.extend([KernelArg::Pointer(self.rows as u64), KernelArg::Pointer(self.width as u64)]);
+        let grid = ((self.width as u64).div_ceil(256), self.rows.min(65_535) as u32);
+        self.rows == 0 || self.width == 0 || launch_grid(&self.kernels, function, grid, (256, 1), &args)
+    }
+}
+
+/// SwiGLU of `gate_up`'s two halves (the gate's columns, then up's), `[.., 2f]` to `[.., f]`, in
+/// one pass on CUDA in f32 or bf16 for a contiguous input; `None` where the kernel does not apply.
+pub fn swiglu_halves(gate_up: &tch::Tensor) -> Option<tch::Tensor> {
+    let view = Halves::new(gate_up)?;
+    let out = tch::Tensor::empty(Halves::half_shape(gate_up).as_slice(), (gate_up.kind(), gate_up.device()));
+    let function = &view.kernels.swiglu_halves[usize::from(view.packed)][usize::from(view.bf16)];
+    view.launch(function, &[gate_up, &out]).then_some(out)
+}
+
+/// The gradient of [`swiglu_halves`] with respect to `gate_up` from the output's gradient
+/// `grad` (contiguous, of `gate_up`'s kind), the halves' gradients side by side, in one pass;
+/// `None` where the kernel does not apply.
+pub fn swiglu_halves_backward(gate_up: &tch::Tensor, grad: &tch::Tensor) -> Option<tch::Tensor> {
+    let view = Halves::new(gate_up)?;
+    let fits = grad.size() == Halves::half_shape(gate_up) && grad.kind() == gate_up.kind() && grad.is_contiguous();
+    if !fits || (view.packed && grad.data_ptr() as usize % 8 != 0) {
+        return None;
+    }
+    let out = gate_up.empty_like();
+    let function = &view.kernels.swiglu_halves_backward[usize::from(view.packed)][usize::from(view.bf16)];
+    view.launch(function, &[gate_up, grad, &out]).then_some(out)
+}
+
 /// One kernel argument: a pointer or `long long` (eight bytes), an `unsigned int` or a `float`.
 #[derive(Clone, Copy)]
 enum KernelArg {
@@ -955,8 +1082,16 @@ fn per_pack(kind: tch::Kind) -> i64 {
 /// default stream; false where the grid is larger than CUDA's limit (2³¹ − 1 blocks) or (with a
 /// warning) the launch fails.
 fn launch(kernels: &Kernels, function: &CudaFunction, blocks: u64, threads: (u32, u32), args: &[KernelArg]) -> bool {
-    let Some(blocks) = u32::try_from(blocks).ok().filter(|&b| b <= i32::MAX as u32) else { return false };
-    let config = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (threads.0, threads.1, 1), shared_mem_bytes: 0 };
+    launch_grid(kernels, function, (blocks, 1), threads, args)
+}
+
+/// [`launch`] on a grid of `(x, y)` blocks (y at most 65,535, as CUDA allows).
+fn launch_grid(kernels: &Kernels, function: &CudaFunction, grid: (u64, u32), threads: (u32, u32), args: &[KernelArg]) -> bool {
+    let Some(blocks) = u32::try_from(grid.0).ok().filter(|&b| b <= i32::MAX as u32) else { return false };
+    if grid.1 > 65_535 {
+        return false;
+    }
+    let config = LaunchConfig { grid_dim: (blocks, grid.1, 1), block_dim: (threads.0, threads.1, 1), shared_mem_bytes: 0 };
     let stream = kernels.context.default_stream();
     let mut launch = stream.launch_builder(function);
     for arg in args {

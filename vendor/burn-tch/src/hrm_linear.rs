@@ -10,7 +10,8 @@
 //! multiple of 64 columns (a copy of the weight only) and the result is the view of its first
 //! columns. A gradient that arrives as such a view with zeros in its padding
 //! ([`TchTensor::zero_padded`], written by the cross-entropy's backward) is read whole; any
-//! other is copied into padded rows first.
+//! other is copied into padded rows first. An input's gradient that adds to one it already has
+//! (an input that also feeds a residual) is added within the product, where that one is not shared.
 
 use crate::TchTensor;
 
@@ -78,12 +79,36 @@ pub fn forward(x: &TchTensor, weight: &TchTensor) -> TchTensor {
 
 /// The input's gradient `grad · weightᵀ` of [`forward`].
 pub fn x_backward(weight: &TchTensor, grad: &TchTensor) -> TchTensor {
-    let [d_in, d_out] = weight.tensor.size()[..] else { panic!("a linear layer's weight is a matrix") };
+    let [d_in, _] = weight.tensor.size()[..] else { panic!("a linear layer's weight is a matrix") };
     let out_shape = with_last(&grad.tensor.size(), d_in);
+    let (grad_rows, weight) = x_backward_operands(weight, grad);
+    TchTensor::new(grad_rows.mm(&weight.tr()).reshape(out_shape.as_slice()))
+}
+
+/// `accumulated + grad · weightᵀ`, [`x_backward`] added into `accumulated` within the product
+/// (cuBLAS's `C += A·B`), where `accumulated` is contiguous, of the input's shape and kind and
+/// not shared; else `accumulated` back, untouched.
+pub fn x_backward_add(weight: &TchTensor, grad: &TchTensor, accumulated: TchTensor) -> Result<TchTensor, TchTensor> {
+    let [d_in, _] = weight.tensor.size()[..] else { panic!("a linear layer's weight is a matrix") };
+    let fits = accumulated.tensor.size() == with_last(&grad.tensor.size(), d_in)
+        && accumulated.tensor.kind() == grad.tensor.kind()
+        && accumulated.tensor.is_contiguous()
+        && accumulated.can_mut();
+    if !fits {
+        return Err(accumulated);
+    }
+    let (grad_rows, weight) = x_backward_operands(weight, grad);
+    let _ = rows(&accumulated.tensor).addmm_(&grad_rows, &weight.tr());
+    Ok(accumulated)
+}
+
+/// The gradient's rows and the weight that [`x_backward`] multiplies, both padded alike where
+/// the output is computed aligned.
+fn x_backward_operands(weight: &TchTensor, grad: &TchTensor) -> (tch::Tensor, tch::Tensor) {
+    let d_out = weight.tensor.size()[1];
     let width = padded_width(d_out, &grad.tensor);
     let weight = if width == d_out { weight.tensor.shallow_clone() } else { pad_columns(&weight.tensor, width) };
-    let product = padded_rows(grad, width).mm(&weight.tr());
-    TchTensor::new(product.reshape(out_shape.as_slice()))
+    (padded_rows(grad, width), weight)
 }
 
 /// The weight's gradient `xᵀ · grad` of [`forward`], summed over all rows in one product.

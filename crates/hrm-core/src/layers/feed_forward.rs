@@ -1,9 +1,10 @@
-//! SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`, all bias-free.
+//! SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`, all bias-free, gate and up as one
+//! product against their weights side by side.
 
 use burn::nn::{Linear, SwiGlu};
 use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 
-use super::project;
+use super::{project, project_by};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
 
@@ -28,10 +29,13 @@ impl<B: Backend> FeedForward<B> {
         self
     }
 
-    /// Applies the MLP to `[batch, seq, d_model]`.
+    /// Applies the MLP to `[batch, seq, d_model]`. Gate and up run as one product against
+    /// their weights joined `[d_model, 2 · ffn]` (a copy of the weights, small beside the
+    /// activations), so that their gradient is one tensor and its input gradient one product.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gate = project(&self.gate_up.linear_inner, x.clone());
-        project(&self.down, swiglu(gate, project(&self.gate_up.linear_outer, x)))
+        let weights =
+            Tensor::cat(vec![self.gate_up.linear_inner.weight.val(), self.gate_up.linear_outer.weight.val()], 1);
+        project(&self.down, swiglu_halves(project_by(weights, None, x)))
     }
 }
 
@@ -39,5 +43,12 @@ impl<B: Backend> FeedForward<B> {
 /// vendor/README.md) whose gradient autodiff takes in one step.
 pub fn swiglu<B: Backend, const D: usize>(gate: Tensor<B, D>, up: Tensor<B, D>) -> Tensor<B, D> {
     let gated = B::swiglu(gate.into_primitive().tensor(), up.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(gated))
+}
+
+/// [`swiglu`] of the two halves of `gate_up`'s last axis (gate first), `[.., 2f]` to `[.., f]`,
+/// as one backend operation whose gradient is one tensor (hrm's patched burn).
+pub fn swiglu_halves<B: Backend, const D: usize>(gate_up: Tensor<B, D>) -> Tensor<B, D> {
+    let gated = B::swiglu_halves(gate_up.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(gated))
 }

@@ -13,12 +13,12 @@ mod rope;
 pub use attention::CausalSelfAttention;
 pub use block::Block;
 pub use embedding::{ScaledEmbedding, grow_vocab};
-pub use feed_forward::{FeedForward, swiglu};
+pub use feed_forward::{FeedForward, swiglu, swiglu_halves};
 pub use kv_cache::KvCache;
 pub use moe::MoeFeedForward;
 pub use norm::{add_rms_norm, rms_norm};
 pub use precision::{
-    attention_strict, bf16_matmuls, matmul, matmul_bf16, matmul_strict, project, set_bf16_matmuls, set_strict_f32,
-    strict_f32,
+    attention_strict, bf16_matmuls, matmul, matmul_bf16, matmul_strict, project, project_by, set_bf16_matmuls,
+    set_strict_f32, strict_f32,
 };
 pub use rope::Rope;

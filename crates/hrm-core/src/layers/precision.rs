@@ -79,15 +79,25 @@ pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> T
 /// one matmul over all rows would have a long inner axis that cubek's kernels run at a
 /// fraction of the speed of the per-batch products (measured: docs/benchmarks.md).
 pub fn project<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    project_by(layer.weight.val(), layer.bias.as_ref().map(|bias| bias.val()), x)
+}
+
+/// [`project`] by a weight `[d_in, d_out]` and optional bias `[d_out]` given as tensors (the
+/// SwiGLU's gate and up weights side by side, say).
+pub fn project_by<B: Backend, const D: usize>(
+    weight: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
     let out = if strict_f32() {
-        matmul_strict(x, layer.weight.val().unsqueeze())
+        matmul_strict(x, weight.unsqueeze())
     } else if bf16_matmuls() && x.dtype() == DType::F32 {
-        linear(x.cast(DType::BF16), layer.weight.val().cast(DType::BF16), None).cast(DType::F32)
+        linear(x.cast(DType::BF16), weight.cast(DType::BF16), None).cast(DType::F32)
     } else {
-        return layer.forward(x);
+        return linear(x, weight, bias);
     };
-    match &layer.bias {
-        Some(bias) => out + bias.val().unsqueeze(),
+    match bias {
+        Some(bias) => out + bias.unsqueeze(),
         None => out,
     }
 }

@@ -247,6 +247,39 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
         }
     }
 
+    // hrm patch: SwiGLU over the two halves of one tensor (hrm-patched burn-backend adds the
+    // operation), whose gradient the backend writes as one tensor: taken apart as two slices
+    // and a SwiGLU, the halves' gradients would be written into a zeroed parent and added.
+    fn swiglu_halves(gate_up: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct SwiGluHalves;
+
+        impl<B: Backend> Backward<B, 1> for SwiGluHalves {
+            type State = FloatTensor<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| B::swiglu_halves_backward(ops.state, grad));
+            }
+        }
+
+        if !crate::hrm_patch::fused_backward() {
+            let [gate, up] = burn_backend::ops::split_halves::<Self>(gate_up);
+            return burn_backend::ops::swiglu_composed::<Self>(gate, up);
+        }
+        match SwiGluHalves.prepare::<C>([gate_up.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::swiglu_halves(gate_up.primitive.clone());
+                prep.finish(gate_up.primitive, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::swiglu_halves(gate_up.primitive)),
+        }
+    }
+
     // hrm patch: upstream has no cross-entropy operation (hrm-patched burn-backend adds one);
     // differentiated through its composition, the gather's gradient is a dense tensor of zeros
     // with one value a row, which log-softmax's backward then reads twice. This keeps what the

@@ -85,7 +85,7 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
                     .map(|id| checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(id));
 
                 if let Some(node) = node_x {
-                    let grad = B::linear_x_backward(weight.unwrap(), grad.clone());
+                    let grad = x_gradient::<B>(grads, node.id, weight.unwrap(), grad.clone());
                     grads.register::<B>(node.id, grad)
                 }
                 if let Some(node) = node_weight {
@@ -118,7 +118,7 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
                     .map(|id| checkpointer.retrieve_node_output::<B::FloatTensorPrimitive>(id));
 
                 if let Some(node) = node_x {
-                    let grad = B::linear_x_backward(weight.unwrap(), grad.clone());
+                    let grad = x_gradient::<B>(grads, node.id, weight.unwrap(), grad.clone());
                     grads.register::<B>(node.id, grad)
                 }
                 if let Some(node) = node_weight {
@@ -2245,5 +2245,21 @@ impl<B: Backend> Backward<B, 1> for MaxPool2D {
 
             grads.register::<B>(node.id, grad.x_grad);
         }
+    }
+}
+
+// hrm patch
+/// A linear layer's input gradient from the weight and the output's gradient, added within the
+/// product to any gradient the input has received so far (from a residual, say) instead of by
+/// the register's separate add.
+fn x_gradient<B: Backend>(
+    grads: &mut Gradients,
+    node: NodeId,
+    weight: FloatTensor<B>,
+    output_grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    match grads.take::<B>(node) {
+        Some(accumulated) => B::linear_x_backward_add(weight, output_grad, accumulated),
+        None => B::linear_x_backward(weight, output_grad),
     }
 }

@@ -12,8 +12,9 @@ use burn_backend::{
 };
 
 impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
-    // hrm patch (the three methods below): linear layers as one product over all rows, wide
-    // 16-bit outputs computed aligned (crate::hrm_linear).
+    // hrm patch (the four methods below): linear layers as one product over all rows, wide
+    // 16-bit outputs computed aligned, an input's gradient added into the one it has within
+    // the product where that one is not shared (crate::hrm_linear).
     fn linear(x: TchTensor, weight: TchTensor, bias: Option<TchTensor>) -> TchTensor {
         let out = crate::hrm_linear::forward(&x, &weight);
         match bias {
@@ -24,6 +25,13 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
 
     fn linear_x_backward(weight: TchTensor, output_grad: TchTensor) -> TchTensor {
         crate::hrm_linear::x_backward(&weight, &output_grad)
+    }
+
+    fn linear_x_backward_add(weight: TchTensor, output_grad: TchTensor, accumulated: TchTensor) -> TchTensor {
+        match crate::hrm_linear::x_backward_add(&weight, &output_grad, accumulated) {
+            Ok(sum) => sum,
+            Err(accumulated) => Self::float_add(Self::linear_x_backward(weight, output_grad), accumulated),
+        }
     }
 
     fn linear_weight_backward(x: TchTensor, output_grad: TchTensor) -> TchTensor {

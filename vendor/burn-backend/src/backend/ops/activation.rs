@@ -335,6 +335,26 @@ pub trait ActivationOps<B: Backend> {
         [B::float_mul(B::float_mul(grad, up), silu_slope), grad_up]
     }
 
+    // hrm patch (the two methods below): SwiGLU whose gate and up are the two halves of one
+    // tensor's last axis, the output of one product against the gate's and up's weights side
+    // by side, so that its gradient is one tensor again and feeds one product back.
+
+    /// [`swiglu`](ActivationOps::swiglu) of the first half of `gate_up`'s last axis (the gate)
+    /// and its second half (up): `[.., 2f]` in, `[.., f]` out.
+    fn swiglu_halves(gate_up: FloatTensor<B>) -> FloatTensor<B> {
+        let [gate, up] = split_halves::<B>(gate_up);
+        B::swiglu(gate, up)
+    }
+
+    /// Gradient of [`swiglu_halves`](ActivationOps::swiglu_halves) with respect to `gate_up`
+    /// from the output's gradient `grad`: the gate's and up's gradients side by side.
+    fn swiglu_halves_backward(gate_up: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+        let [gate, up] = split_halves::<B>(gate_up);
+        let [grad_gate, grad_up] = B::swiglu_backward(gate, up, grad);
+        let last = grad_gate.shape().num_dims() - 1;
+        B::float_cat(alloc::vec![grad_gate, grad_up], last)
+    }
+
     /// Applies the softmin function along the given dimension.
     ///
     /// Equivalent to `softmax(-tensor, dim)`.
@@ -412,6 +432,19 @@ pub fn cross_entropy_composed<B: Backend>(
 ) -> (FloatTensor<B>, FloatTensor<B>) {
     let log_probs = B::log_softmax(logits, dim);
     (B::float_neg(B::float_gather(dim, log_probs.clone(), labels)), log_probs)
+}
+
+// hrm patch
+/// The two halves of `tensor`'s last axis (its width even): SwiGLU's gate and up here, the
+/// halves RoPE swaps in `rotary_embedding_composed`.
+pub fn split_halves<B: Backend>(tensor: FloatTensor<B>) -> [FloatTensor<B>; 2] {
+    let shape = tensor.shape();
+    let last = shape.num_dims() - 1;
+    let half = shape[last] / 2;
+    let halves = |range: core::ops::Range<usize>| -> alloc::vec::Vec<crate::Slice> {
+        (0..last).map(|axis| (0..shape[axis]).into()).chain([range.into()]).collect()
+    };
+    [B::float_slice(tensor.clone(), &halves(0..half)), B::float_slice(tensor, &halves(half..2 * half))]
 }
 
 // hrm patch

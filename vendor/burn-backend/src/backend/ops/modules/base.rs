@@ -539,6 +539,17 @@ pub trait ModuleOps<B: Backend> {
     fn linear_x_backward(weight: FloatTensor<B>, output_grad: FloatTensor<B>) -> FloatTensor<B> {
         linear::linear_x_backward::<B>(weight, output_grad)
     }
+    // hrm patch
+    /// `linear_x_backward(weight, output_grad) + accumulated`: the input's gradient added to
+    /// the one registered for it so far (an input that also feeds a residual), which a backend
+    /// may add within the product.
+    fn linear_x_backward_add(
+        weight: FloatTensor<B>,
+        output_grad: FloatTensor<B>,
+        accumulated: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        B::float_add(B::linear_x_backward(weight, output_grad), accumulated)
+    }
     /// Backward pass for [linear](ModuleOps::linear), returning the gradient for `weight`.
     fn linear_weight_backward(x: FloatTensor<B>, output_grad: FloatTensor<B>) -> FloatTensor<B> {
         linear::linear_weight_backward::<B>(x, output_grad)
@@ -1411,14 +1422,8 @@ pub fn rms_norm_composed<B: Backend>(tensor: FloatTensor<B>, epsilon: f64) -> (F
 /// Rotary embedding composed of burn's operations: the default of
 /// [`ModuleOps::rotary_embedding`], and autodiff's fallback.
 pub fn rotary_embedding_composed<B: Backend>(x: FloatTensor<B>, cos: FloatTensor<B>, sin: FloatTensor<B>) -> FloatTensor<B> {
-    let shape = x.shape();
-    let last = shape.num_dims() - 1;
-    let half = shape[last] / 2;
-    let halves = |range: core::ops::Range<usize>| -> alloc::vec::Vec<crate::Slice> {
-        (0..last).map(|axis| (0..shape[axis]).into()).chain([range.into()]).collect()
-    };
-    let first = B::float_slice(x.clone(), &halves(0..half));
-    let second = B::float_slice(x.clone(), &halves(half..2 * half));
+    let last = x.shape().num_dims() - 1;
+    let [first, second] = crate::ops::split_halves::<B>(x.clone());
     let swapped = B::float_cat(alloc::vec![second, first], last);
     B::float_add(B::float_mul(x, cos), B::float_mul(swapped, sin))
 }
