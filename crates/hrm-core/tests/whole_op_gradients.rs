@@ -343,8 +343,9 @@ mod libtorch_cuda {
         check_all::<Autodiff<LibTorch<burn::tensor::bf16>>>(5e-2);
     }
 
-    /// hrm's AdamW kernels against burn-backend's composition, bit for bit, at a length the
-    /// kernels pack and one they do not, with and without weight decay.
+    /// hrm's AdamW kernels (each stage, and both in one pass) against burn-backend's
+    /// composition, bit for bit, at a length the kernels pack and one they do not, with and
+    /// without weight decay.
     fn check_adamw<E: burn::tensor::Element + burn::backend::libtorch::TchElement>() {
         type Torch<E> = LibTorch<E>;
         let device = LibTorchDevice::Cuda(0);
@@ -375,6 +376,18 @@ mod libtorch_cuda {
                 let fused = Torch::<E>::float_adamw_update(fresh(&params), fresh(&first), fresh(&second), update);
                 let composed = adamw_update_composed::<Torch<E>>(fresh(&params), fresh(&first), fresh(&second), update);
                 assert_eq!(bits(fused), bits(composed), "updates differ at length {length}, decay {weight_decay}");
+                // Both stages in one pass against the two compositions in turn.
+                let moments = [fresh(&first), fresh(&second), fresh(&grad)];
+                let [m, v, g] = moments;
+                let (values, m, v) = Torch::<E>::float_adamw_step(fresh(&params), m, v, g, (0.9, 0.95), update);
+                let (m_composed, v_composed) =
+                    adam_moments_composed::<Torch<E>>(fresh(&first), fresh(&second), fresh(&grad), 0.9, 0.95);
+                let values_composed =
+                    adamw_update_composed::<Torch<E>>(fresh(&params), m_composed.clone(), v_composed.clone(), update);
+                let at = format!("at length {length}, decay {weight_decay}");
+                assert_eq!(bits(values), bits(values_composed), "one-pass step's values differ {at}");
+                assert_eq!(bits(m), bits(m_composed), "one-pass step's first moments differ {at}");
+                assert_eq!(bits(v), bits(v_composed), "one-pass step's second moments differ {at}");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! AdamW over the whole model at once: the moments sit end to end in flat buckets laid out
-//! like the [`FlatGradients`], so a step is two backend operations per bucket (the moments,
-//! then the update; one pass each on libtorch's CUDA, about fifteen kernels elsewhere) where
+//! like the [`FlatGradients`], so a step is one backend operation per bucket (the moments and
+//! the update; one pass on libtorch's CUDA, about fifteen kernels elsewhere; two, the
+//! moments then an update per run, where a bucket's parameters differ in step count or rate) where
 //! burn's `AdamW` runs fifteen per parameter (PyTorch's reference uses its fused multi-tensor
 //! AdamW for the same reason). Each element gets exactly burn's arithmetic, in burn's order,
 //! so a run takes the same steps as with burn's optimiser; its state reads and writes burn's
@@ -72,22 +73,73 @@ impl Settings {
     fn update<B: AutodiffBackend>(
         self,
         values: Tensor<Inner<B>, 1>,
-        first: Tensor<Inner<B>, 1>,
-        second: Tensor<Inner<B>, 1>,
+        [first, second]: [Tensor<Inner<B>, 1>; 2],
         time: usize,
         lr: f64,
     ) -> Tensor<Inner<B>, 1> {
+        let [values, first, second] = [values, first, second].map(|t| t.into_primitive().tensor());
+        float(Inner::<B>::float_adamw_update(values, first, second, self.constants(time, lr)))
+    }
+
+    /// [`Self::moments`] then [`Self::update`] from the new moments, as one backend operation:
+    /// the new values and moments.
+    fn step<B: AutodiffBackend>(
+        self,
+        values: Tensor<Inner<B>, 1>,
+        [first, second, grad]: [Tensor<Inner<B>, 1>; 3],
+        time: usize,
+        lr: f64,
+    ) -> (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>) {
+        let [values, first, second, grad] = [values, first, second, grad].map(|t| t.into_primitive().tensor());
+        let betas = (self.beta_1, self.beta_2);
+        let (values, first, second) =
+            Inner::<B>::float_adamw_step(values, first, second, grad, betas, self.constants(time, lr));
+        (float(values), float(first), float(second))
+    }
+
+    /// The update's constants at step `time` and learning rate `lr`.
+    fn constants(self, time: usize, lr: f64) -> AdamWUpdate {
         let time = time as i32;
-        let update = AdamWUpdate {
+        AdamWUpdate {
             first_correction: 1f32 - self.beta_1.powi(time),
             second_correction: 1f32 - self.beta_2.powi(time),
             epsilon: self.epsilon,
             lr,
             weight_decay: self.weight_decay as f64,
-        };
-        let [values, first, second] = [values, first, second].map(|t| t.into_primitive().tensor());
-        float(Inner::<B>::float_adamw_update(values, first, second, update))
+        }
     }
+}
+
+/// Neighbouring parameters of one bucket that share a step count and a learning rate: they
+/// take the update together.
+struct Run {
+    /// Their slots in the layout.
+    slots: std::ops::Range<usize>,
+    time: usize,
+    rate: f64,
+}
+
+impl Run {
+    /// Elements in the run.
+    fn len(&self, layout: &[Slot]) -> usize {
+        layout[self.slots.clone()].iter().map(Slot::num_elements).sum()
+    }
+}
+
+/// `layout` cut into [`Run`]s, given each slot's step count and `lr`.
+fn runs(layout: &[Slot], times: &[usize], lr: impl Fn(ParamId) -> f64) -> Vec<Run> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < layout.len() {
+        let (bucket, time, rate) = (layout[start].bucket, times[start], lr(layout[start].id));
+        let mut end = start + 1;
+        while end < layout.len() && layout[end].bucket == bucket && times[end] == time && lr(layout[end].id) == rate {
+            end += 1;
+        }
+        runs.push(Run { slots: start..end, time, rate });
+        start = end;
+    }
+    runs
 }
 
 /// A flat float primitive as a tensor.
@@ -123,43 +175,45 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
         self.pack(&layout, &grads[0].device());
         let settings = self.settings;
         let mut packed = self.packed.take().expect("packed above");
-        // Owned, not cloned: backends that can update a buffer in place then do.
-        let moments = packed.first.into_iter().zip(packed.second).zip(grads);
-        (packed.first, packed.second) =
-            moments.map(|((first, second), grad)| settings.moments::<B>(first, second, grad)).unzip();
         packed.times.iter_mut().for_each(|t| *t += 1);
+        let runs = runs(&layout, &packed.times, lr);
 
         let mut params = Params::<B> { wanted: layout.iter().map(|s| s.id).collect(), found: HashMap::new() };
         model.visit(&mut params);
         let mut updated = HashMap::with_capacity(layout.len());
-        // Runs of neighbouring parameters of one bucket that share a step count and a
-        // learning rate take the update together.
-        let mut start = 0;
-        while start < layout.len() {
-            let (bucket, time, rate) = (layout[start].bucket, packed.times[start], lr(layout[start].id));
-            let mut end = start + 1;
-            while end < layout.len()
-                && layout[end].bucket == bucket
-                && packed.times[end] == time
-                && lr(layout[end].id) == rate
-            {
-                end += 1;
-            }
-            let run = &layout[start..end];
-            let (offset, len) = (run[0].offset, run.iter().map(Slot::num_elements).sum());
-            let values =
-                join(run.iter().map(|s| params.found.remove(&s.id).expect("every slot's parameter")).collect());
-            let new = settings.update::<B>(
-                values,
-                stretch(&packed.first[bucket], offset, len),
-                stretch(&packed.second[bucket], offset, len),
-                time,
-                rate,
-            );
+        let mut put = |run: &[Slot], new: &Tensor<Inner<B>, 1>| {
             for slot in run {
-                updated.insert(slot.id, (stretch(&new, slot.offset - offset, slot.num_elements()), slot.dims.clone()));
+                let values = stretch(new, slot.offset - run[0].offset, slot.num_elements());
+                updated.insert(slot.id, (values, slot.dims.clone()));
             }
-            start = end;
+        };
+        // Owned, not cloned: backends that can update a buffer in place then do.
+        let buckets = std::mem::take(&mut packed.first).into_iter().zip(std::mem::take(&mut packed.second)).zip(grads);
+        for (bucket, ((first, second), grad)) in buckets.enumerate() {
+            let bucket_runs: Vec<&Run> = runs.iter().filter(|run| layout[run.slots.start].bucket == bucket).collect();
+            let bucket_len = first.dims()[0];
+            let (first, second) = match bucket_runs[..] {
+                // The whole bucket at one step count and rate: moments and update in one operation.
+                [run] if run.len(&layout) == bucket_len => {
+                    let values = params.take(&layout[run.slots.clone()]);
+                    let (new, first, second) = settings.step::<B>(values, [first, second, grad], run.time, run.rate);
+                    put(&layout[run.slots.clone()], &new);
+                    (first, second)
+                }
+                _ => {
+                    let (first, second) = settings.moments::<B>(first, second, grad);
+                    for run in bucket_runs {
+                        let slots = &layout[run.slots.clone()];
+                        let (offset, len) = (slots[0].offset, run.len(&layout));
+                        let moments = [stretch(&first, offset, len), stretch(&second, offset, len)];
+                        let new = settings.update::<B>(params.take(slots), moments, run.time, run.rate);
+                        put(slots, &new);
+                    }
+                    (first, second)
+                }
+            };
+            packed.first.push(first);
+            packed.second.push(second);
         }
         self.packed = Some(packed);
         model.map(&mut Replace::<B> { updated })
@@ -297,6 +351,13 @@ fn from_record<B: AutodiffBackend>(record: AdaptorRecord<AdamW, B>) -> Option<Mo
 struct Params<B: AutodiffBackend> {
     wanted: std::collections::HashSet<ParamId>,
     found: HashMap<ParamId, Tensor<Inner<B>, 1>>,
+}
+
+impl<B: AutodiffBackend> Params<B> {
+    /// The values of `slots`' parameters end to end (each taken once).
+    fn take(&mut self, slots: &[Slot]) -> Tensor<Inner<B>, 1> {
+        join(slots.iter().map(|s| self.found.remove(&s.id).expect("every slot's parameter")).collect())
+    }
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Params<B> {

@@ -2,7 +2,7 @@
 //! broadcast passes (vendor/README.md): rotary embedding, a residual add with the RMSNorm after
 //! it, RMSNorm's backward, a last-axis slice's gradient (added in place, or written into zeros),
 //! SwiGLU (forward and backward, of two tensors or of one tensor's two halves), cross-entropy over rows that may be padded views (forward
-//! and backward) and AdamW's two stages. They are compiled once per process with NVRTC, and
+//! and backward) and AdamW's two stages (apart, or in one pass). They are compiled once per process with NVRTC, and
 //! launched on the device's legacy default stream, the stream libtorch's own kernels use, so
 //! they are ordered with those without any synchronisation.
 
@@ -305,21 +305,33 @@ __device__ __forceinline__ float to_kind(float v, const unsigned short*) {
     store(&bits, v);
     return load(&bits);
 }
+template <typename T>
+__device__ __forceinline__ void moments_of(float& m, float& v, float g, float beta_1, float beta_2, const T* kind) {
+    float squared = to_kind(__fmul_rn(to_kind(__fmul_rn(g, g), kind), 1.f - beta_2), kind);
+    v = to_kind(__fadd_rn(to_kind(__fmul_rn(v, beta_2), kind), squared), kind);
+    float scaled = to_kind(__fmul_rn(g, 1.f - beta_1), kind);
+    m = to_kind(__fadd_rn(to_kind(__fmul_rn(m, beta_1), kind), scaled), kind);
+}
+template <typename T>
+__device__ __forceinline__ float updated(float x, float m, float v, float inv_first_correction,
+                                         float inv_second_correction, float epsilon, float keep,
+                                         float lr, int decays, const T* kind) {
+    float m_hat = to_kind(__fmul_rn(m, inv_first_correction), kind);
+    float v_hat = to_kind(__fmul_rn(v, inv_second_correction), kind);
+    float denominator = to_kind(__fadd_rn(to_kind(__fsqrt_rn(v_hat), kind), epsilon), kind);
+    float delta = to_kind(__fdiv_rn(m_hat, denominator), kind);
+    float decayed = decays ? to_kind(__fmul_rn(x, keep), kind) : x;
+    return to_kind(__fsub_rn(decayed, to_kind(__fmul_rn(delta, lr), kind)), kind);
+}
 template <typename T, int P>
 __device__ void adam_moments(T* first, T* second, const T* grad, long long packs, float beta_1,
                              float beta_2) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= packs) return;
-    const T* kind = first;
     float m[P], v[P], g[P];
     Pack<T, P>::load(first + i * P, m); Pack<T, P>::load(second + i * P, v);
     Pack<T, P>::load(grad + i * P, g);
-    for (int k = 0; k < P; k++) {
-        float squared = to_kind(__fmul_rn(to_kind(__fmul_rn(g[k], g[k]), kind), 1.f - beta_2), kind);
-        v[k] = to_kind(__fadd_rn(to_kind(__fmul_rn(v[k], beta_2), kind), squared), kind);
-        float scaled = to_kind(__fmul_rn(g[k], 1.f - beta_1), kind);
-        m[k] = to_kind(__fadd_rn(to_kind(__fmul_rn(m[k], beta_1), kind), scaled), kind);
-    }
+    for (int k = 0; k < P; k++) moments_of(m[k], v[k], g[k], beta_1, beta_2, first);
     Pack<T, P>::store(first + i * P, m); Pack<T, P>::store(second + i * P, v);
 }
 template <typename T, int P>
@@ -329,21 +341,32 @@ __device__ void adamw_update(const T* values, const T* first, const T* second, T
                              int decays) {
     long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= packs) return;
-    const T* kind = values;
     float x[P], m[P], v[P];
     Pack<T, P>::load(values + i * P, x); Pack<T, P>::load(first + i * P, m);
     Pack<T, P>::load(second + i * P, v);
-    for (int k = 0; k < P; k++) {
-        float m_hat = to_kind(__fmul_rn(m[k], inv_first_correction), kind);
-        float v_hat = to_kind(__fmul_rn(v[k], inv_second_correction), kind);
-        float denominator = to_kind(__fadd_rn(to_kind(__fsqrt_rn(v_hat), kind), epsilon), kind);
-        float delta = to_kind(__fdiv_rn(m_hat, denominator), kind);
-        float decayed = decays ? to_kind(__fmul_rn(x[k], keep), kind) : x[k];
-        x[k] = to_kind(__fsub_rn(decayed, to_kind(__fmul_rn(delta, lr), kind)), kind);
-    }
+    for (int k = 0; k < P; k++)
+        x[k] = updated(x[k], m[k], v[k], inv_first_correction, inv_second_correction, epsilon, keep, lr, decays, values);
     Pack<T, P>::store(out + i * P, x);
 }
-#define ADAMW(moments, update, T, P)                                                         \
+// Both in one pass: the moments written in place, the new values into `out`.
+template <typename T, int P>
+__device__ void adamw_step(const T* values, T* first, T* second, const T* grad, T* out,
+                           long long packs, float beta_1, float beta_2, float inv_first_correction,
+                           float inv_second_correction, float epsilon, float keep, float lr,
+                           int decays) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= packs) return;
+    float x[P], m[P], v[P], g[P];
+    Pack<T, P>::load(values + i * P, x); Pack<T, P>::load(first + i * P, m);
+    Pack<T, P>::load(second + i * P, v); Pack<T, P>::load(grad + i * P, g);
+    for (int k = 0; k < P; k++) {
+        moments_of(m[k], v[k], g[k], beta_1, beta_2, values);
+        x[k] = updated(x[k], m[k], v[k], inv_first_correction, inv_second_correction, epsilon, keep, lr, decays, values);
+    }
+    Pack<T, P>::store(first + i * P, m); Pack<T, P>::store(second + i * P, v);
+    Pack<T, P>::store(out + i * P, x);
+}
+#define ADAMW(moments, update, step, T, P)                                                   \
     extern "C" __global__ void moments(T* first, T* second, const T* grad, long long packs,   \
                                        float beta_1, float beta_2) {                         \
         adam_moments<T, P>(first, second, grad, packs, beta_1, beta_2);                      \
@@ -354,11 +377,19 @@ __device__ void adamw_update(const T* values, const T* first, const T* second, T
                                       float lr, long long decays) {                          \
         adamw_update<T, P>(values, first, second, out, packs, inv_first_correction,          \
                            inv_second_correction, epsilon, keep, lr, (int)decays);           \
+    }                                                                                        \
+    extern "C" __global__ void step(const T* values, T* first, T* second, const T* grad,      \
+                                    T* out, long long packs, float beta_1, float beta_2,     \
+                                    float inv_first_correction, float inv_second_correction, \
+                                    float epsilon, float keep, float lr, long long decays) {  \
+        adamw_step<T, P>(values, first, second, grad, out, packs, beta_1, beta_2,            \
+                         inv_first_correction, inv_second_correction, epsilon, keep, lr,     \
+                         (int)decays);                                                       \
     }
-ADAMW(adam_moments_f32, adamw_update_f32, float, 1)
-ADAMW(adam_moments_bf16, adamw_update_bf16, unsigned short, 1)
-ADAMW(adam_moments_packed_f32, adamw_update_packed_f32, float, 2)
-ADAMW(adam_moments_packed_bf16, adamw_update_packed_bf16, unsigned short, 4)
+ADAMW(adam_moments_f32, adamw_update_f32, adamw_step_f32, float, 1)
+ADAMW(adam_moments_bf16, adamw_update_bf16, adamw_step_bf16, unsigned short, 1)
+ADAMW(adam_moments_packed_f32, adamw_update_packed_f32, adamw_step_packed_f32, float, 2)
+ADAMW(adam_moments_packed_bf16, adamw_update_packed_bf16, adamw_step_packed_bf16, unsigned short, 4)
 
 // Cross-entropy over rows of `classes` logits, row r at x + r · stride, one block per row.
 // 16-byte loads where `aligned` (rows and pointers on 16 bytes). The log-sum-exp runs online:
@@ -472,9 +503,10 @@ struct Kernels {
     /// A last-axis slice added in place, and written into zeros, by [packed][bf16].
     slice_add_rows: [[CudaFunction; 2]; 2],
     slice_into_zero_rows: [[CudaFunction; 2]; 2],
-    /// AdamW's moments and update, by [packed][bf16].
+    /// AdamW's moments, update, and both in one, by [packed][bf16].
     adam_moments: [[CudaFunction; 2]; 2],
     adamw_update: [[CudaFunction; 2]; 2],
+    adamw_step: [[CudaFunction; 2]; 2],
     /// SwiGLU forward and backward, by [packed][bf16].
     swiglu: [[CudaFunction; 2]; 2],
     swiglu_backward: [[CudaFunction; 2]; 2],
@@ -521,6 +553,10 @@ impl Kernels {
             adamw_update: [
                 [function("adamw_update_f32")?, function("adamw_update_bf16")?],
                 [function("adamw_update_packed_f32")?, function("adamw_update_packed_bf16")?],
+            ],
+            adamw_step: [
+                [function("adamw_step_f32")?, function("adamw_step_bf16")?],
+                [function("adamw_step_packed_f32")?, function("adamw_step_packed_bf16")?],
             ],
             swiglu: [
                 [function("swiglu_f32")?, function("swiglu_bf16")?],
@@ -958,16 +994,38 @@ pub fn adamw_update(
     let view = Elementwise::new(&[values, first, second])?;
     let out = values.empty_like();
     let function = &view.kernels.adamw_update[usize::from(view.packed)][usize::from(view.bf16)];
+    view.launch_with(function, &[values, first, second, &out], &update_constants(update)).then_some(out)
+}
+
+/// [`adam_moments`] (written in place into `first` and `second`) then [`adamw_update`] from the
+/// new moments, in one pass; the new values, or `None` (nothing written) where the kernel does
+/// not apply.
+pub fn adamw_step(
+    values: &tch::Tensor,
+    [first, second, grad]: [&tch::Tensor; 3],
+    (beta_1, beta_2): (f32, f32),
+    update: &burn_backend::ops::AdamWUpdate,
+) -> Option<tch::Tensor> {
+    let view = Elementwise::new(&[values, first, second, grad])?;
+    let out = values.empty_like();
+    let function = &view.kernels.adamw_step[usize::from(view.packed)][usize::from(view.bf16)];
+    let mut constants = vec![KernelArg::F32(beta_1), KernelArg::F32(beta_2)];
+    constants.extend(update_constants(update));
+    view.launch_with(function, &[values, first, second, grad, &out], &constants).then_some(out)
+}
+
+/// The update's constants as the kernels take them: the corrections' reciprocals, epsilon, the
+/// decay's keep factor, the learning rate and whether it decays.
+fn update_constants(update: &burn_backend::ops::AdamWUpdate) -> [KernelArg; 6] {
     let decay_rate = update.lr * update.weight_decay;
-    let constants = [
+    [
         KernelArg::F32(1.0 / update.first_correction),
         KernelArg::F32(1.0 / update.second_correction),
         KernelArg::F32(update.epsilon),
         KernelArg::F32((1.0 - decay_rate) as f32),
         KernelArg::F32(update.lr as f32),
         KernelArg::Pointer(u64::from(decay_rate != 0.0)),
-    ];
-    view.launch_with(function, &[values, first, second, &out], &constants).then_some(out)
+    ]
 }
 
 /// SwiGLU's gating `silu(gate) · up` in one pass, on CUDA in f32 or bf16 for contiguous inputs

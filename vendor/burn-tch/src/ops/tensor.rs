@@ -245,7 +245,8 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
         TchOps::slice_assign(tensor, slices, value)
     }
 
-    // hrm patch: AdamW's two stages on CUDA as one kernel of hrm's each (crate::hrm_kernels),
+    // hrm patch: AdamW's two stages on CUDA as one kernel of hrm's each, or both as one
+    // (crate::hrm_kernels),
     // rounding each step as libtorch's operations do; the moments in place where this tensor
     // owns them. Elsewhere, burn-backend's composition.
     fn float_adam_moments(
@@ -272,6 +273,24 @@ impl<E: TchElement> FloatTensorOps<Self> for LibTorch<E> {
             return TchTensor::new(out);
         }
         burn_backend::ops::adamw_update_composed::<Self>(values, first, second, update)
+    }
+
+    fn float_adamw_step(
+        values: TchTensor,
+        first: TchTensor,
+        second: TchTensor,
+        grad: TchTensor,
+        betas: (f32, f32),
+        update: burn_backend::ops::AdamWUpdate,
+    ) -> (TchTensor, TchTensor, TchTensor) {
+        let owned = first.can_mut() && second.can_mut();
+        if owned {
+            let moments = [&first.tensor, &second.tensor, &grad.tensor];
+            if let Some(out) = crate::hrm_kernels::adamw_step(&values.tensor, moments, betas, &update) {
+                return (TchTensor::new(out), first, second);
+            }
+        }
+        burn_backend::ops::adamw_step_composed::<Self>(values, first, second, grad, betas, update)
     }
 
     // hrm patch: a slice of the last axis only (a q, k or v chunk's gradient) by hrm's CUDA

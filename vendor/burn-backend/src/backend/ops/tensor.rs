@@ -563,9 +563,9 @@ pub trait FloatTensorOps<B: Backend> {
         value: FloatTensor<B>,
     ) -> FloatTensor<B>;
 
-    // hrm patch: AdamW's two element-wise stages as operations, so that a backend can run each
-    // as one pass over a flat bucket of parameters (hrm-train's FlatAdamW calls them). The
-    // defaults compose burn's AdamW arithmetic in its order.
+    // hrm patch: AdamW's two element-wise stages as operations, and both as one, so that a
+    // backend can run each as one pass over a flat bucket of parameters (hrm-train's FlatAdamW
+    // calls them). The defaults compose burn's AdamW arithmetic in its order.
 
     /// AdamW's moments after a gradient, `(β₁·first + (1 − β₁)·grad, β₂·second + (1 −
     /// β₂)·grad²)`; a backend may update them in place where it owns them.
@@ -588,6 +588,20 @@ pub trait FloatTensorOps<B: Backend> {
         update: AdamWUpdate,
     ) -> FloatTensor<B> {
         adamw_update_composed::<B>(values, first, second, update)
+    }
+
+    /// [`float_adam_moments`](FloatTensorOps::float_adam_moments) then
+    /// [`float_adamw_update`](FloatTensorOps::float_adamw_update) from the new moments, as
+    /// `(values, first, second)`: one step of AdamW, which a backend may take in one pass.
+    fn float_adamw_step(
+        values: FloatTensor<B>,
+        first: FloatTensor<B>,
+        second: FloatTensor<B>,
+        grad: FloatTensor<B>,
+        (beta_1, beta_2): (f32, f32),
+        update: AdamWUpdate,
+    ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+        adamw_step_composed::<B>(values, first, second, grad, (beta_1, beta_2), update)
     }
 
     // hrm patch: the two halves of a slice's gradient, so that a backend can write them in
@@ -1900,6 +1914,22 @@ pub fn adamw_update_composed<B: Backend>(
     };
     let step = scalar(&delta, update.lr);
     B::float_sub(decayed, B::float_mul_scalar(delta, step))
+}
+
+// hrm patch
+/// [`FloatTensorOps::float_adamw_step`] as the backend's two stages: its default, and a
+/// backend's fallback.
+pub fn adamw_step_composed<B: Backend>(
+    values: FloatTensor<B>,
+    first: FloatTensor<B>,
+    second: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    (beta_1, beta_2): (f32, f32),
+    update: AdamWUpdate,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let (first, second) = B::float_adam_moments(first, second, grad, beta_1, beta_2);
+    let values = B::float_adamw_update(values, first.clone(), second.clone(), update);
+    (values, first, second)
 }
 
 // hrm patch
