@@ -27,6 +27,9 @@ pub type AdamWRecord<B> = <OptimizerAdaptor<AdamW, Model<B>, B> as Optimizer<Mod
 
 type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 
+/// A flat tensor of the inner backend: a bucket of values, moments or gradients.
+type Flat<B> = Tensor<Inner<B>, 1>;
+
 /// One parameter's AdamW state, flattened.
 struct Moments<B: AutodiffBackend> {
     /// Steps taken (burn's `time`; bias correction uses it).
@@ -89,7 +92,7 @@ impl Settings {
         [first, second, grad]: [Tensor<Inner<B>, 1>; 3],
         time: usize,
         lr: f64,
-    ) -> (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>) {
+    ) -> (Flat<B>, Flat<B>, Flat<B>) {
         let [values, first, second, grad] = [values, first, second, grad].map(|t| t.into_primitive().tensor());
         let betas = (self.beta_1, self.beta_2);
         let (values, first, second) =
