@@ -35,8 +35,8 @@ struct Moments<B: AutodiffBackend> {
     /// Steps taken (burn's `time`; bias correction uses it).
     time: usize,
     dims: Vec<usize>,
-    first: Tensor<Inner<B>, 1>,
-    second: Tensor<Inner<B>, 1>,
+    first: Flat<B>,
+    second: Flat<B>,
 }
 
 /// The moments of the parameters of the last step, bucket by bucket as that step's
@@ -44,8 +44,8 @@ struct Moments<B: AutodiffBackend> {
 struct Packed<B: AutodiffBackend> {
     layout: Vec<Slot>,
     times: Vec<usize>,
-    first: Vec<Tensor<Inner<B>, 1>>,
-    second: Vec<Tensor<Inner<B>, 1>>,
+    first: Vec<Flat<B>>,
+    second: Vec<Flat<B>>,
 }
 
 /// AdamW's constants, as burn's `AdamWConfig` holds them.
@@ -60,12 +60,7 @@ struct Settings {
 impl Settings {
     /// burn's moments after `grad`, element by element as `burn::optim::AdamW` computes them
     /// (one backend operation: one pass where the backend fuses it).
-    fn moments<B: AutodiffBackend>(
-        self,
-        first: Tensor<Inner<B>, 1>,
-        second: Tensor<Inner<B>, 1>,
-        grad: Tensor<Inner<B>, 1>,
-    ) -> (Tensor<Inner<B>, 1>, Tensor<Inner<B>, 1>) {
+    fn moments<B: AutodiffBackend>(self, first: Flat<B>, second: Flat<B>, grad: Flat<B>) -> (Flat<B>, Flat<B>) {
         let [first, second, grad] = [first, second, grad].map(|t| t.into_primitive().tensor());
         let (first, second) = Inner::<B>::float_adam_moments(first, second, grad, self.beta_1, self.beta_2);
         (float(first), float(second))
@@ -75,11 +70,11 @@ impl Settings {
     /// element as `burn::optim::AdamW` computes it (one backend operation).
     fn update<B: AutodiffBackend>(
         self,
-        values: Tensor<Inner<B>, 1>,
-        [first, second]: [Tensor<Inner<B>, 1>; 2],
+        values: Flat<B>,
+        [first, second]: [Flat<B>; 2],
         time: usize,
         lr: f64,
-    ) -> Tensor<Inner<B>, 1> {
+    ) -> Flat<B> {
         let [values, first, second] = [values, first, second].map(|t| t.into_primitive().tensor());
         float(Inner::<B>::float_adamw_update(values, first, second, self.constants(time, lr)))
     }
@@ -88,8 +83,8 @@ impl Settings {
     /// the new values and moments.
     fn step<B: AutodiffBackend>(
         self,
-        values: Tensor<Inner<B>, 1>,
-        [first, second, grad]: [Tensor<Inner<B>, 1>; 3],
+        values: Flat<B>,
+        [first, second, grad]: [Flat<B>; 3],
         time: usize,
         lr: f64,
     ) -> (Flat<B>, Flat<B>, Flat<B>) {
@@ -184,7 +179,7 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
         let mut params = Params::<B> { wanted: layout.iter().map(|s| s.id).collect(), found: HashMap::new() };
         model.visit(&mut params);
         let mut updated = HashMap::with_capacity(layout.len());
-        let mut put = |run: &[Slot], new: &Tensor<Inner<B>, 1>| {
+        let mut put = |run: &[Slot], new: &Flat<B>| {
             for slot in run {
                 let values = stretch(new, slot.offset - run[0].offset, slot.num_elements());
                 updated.insert(slot.id, (values, slot.dims.clone()));
@@ -353,12 +348,12 @@ fn from_record<B: AutodiffBackend>(record: AdaptorRecord<AdamW, B>) -> Option<Mo
 /// Collects the current values of the `wanted` parameters, flattened.
 struct Params<B: AutodiffBackend> {
     wanted: std::collections::HashSet<ParamId>,
-    found: HashMap<ParamId, Tensor<Inner<B>, 1>>,
+    found: HashMap<ParamId, Flat<B>>,
 }
 
 impl<B: AutodiffBackend> Params<B> {
     /// The values of `slots`' parameters end to end (each taken once).
-    fn take(&mut self, slots: &[Slot]) -> Tensor<Inner<B>, 1> {
+    fn take(&mut self, slots: &[Slot]) -> Flat<B> {
         join(slots.iter().map(|s| self.found.remove(&s.id).expect("every slot's parameter")).collect())
     }
 }
@@ -373,7 +368,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Params<B> {
 
 /// Puts the updated values back into the module, as trainable parameters with their ids.
 struct Replace<B: AutodiffBackend> {
-    updated: HashMap<ParamId, (Tensor<Inner<B>, 1>, Vec<usize>)>,
+    updated: HashMap<ParamId, (Flat<B>, Vec<usize>)>,
 }
 
 impl<B: AutodiffBackend> ModuleMapper<B> for Replace<B> {
