@@ -377,9 +377,14 @@ mod libtorch_cuda {
                 let composed = adamw_update_composed::<Torch<E>>(fresh(&params), fresh(&first), fresh(&second), update);
                 assert_eq!(bits(fused), bits(composed), "updates differ at length {length}, decay {weight_decay}");
                 // Both stages in one pass against the two compositions in turn.
-                let moments = [fresh(&first), fresh(&second), fresh(&grad)];
-                let [m, v, g] = moments;
-                let (values, m, v) = Torch::<E>::float_adamw_step(fresh(&params), m, v, g, (0.9, 0.95), update);
+                let (values, m, v) = Torch::<E>::float_adamw_step(
+                    fresh(&params),
+                    fresh(&first),
+                    fresh(&second),
+                    fresh(&grad),
+                    (0.9, 0.95),
+                    update,
+                );
                 let (m_composed, v_composed) =
                     adam_moments_composed::<Torch<E>>(fresh(&first), fresh(&second), fresh(&grad), 0.9, 0.95);
                 let values_composed =

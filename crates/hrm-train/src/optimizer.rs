@@ -118,9 +118,14 @@ struct Run {
 }
 
 impl Run {
+    /// Its slots, out of `layout`.
+    fn of<'a>(&self, layout: &'a [Slot]) -> &'a [Slot] {
+        &layout[self.slots.clone()]
+    }
+
     /// Elements in the run.
     fn len(&self, layout: &[Slot]) -> usize {
-        layout[self.slots.clone()].iter().map(Slot::num_elements).sum()
+        self.of(layout).iter().map(Slot::num_elements).sum()
     }
 }
 
@@ -193,15 +198,15 @@ impl<B: AutodiffBackend> FlatAdamW<B> {
             let (first, second) = match bucket_runs[..] {
                 // The whole bucket at one step count and rate: moments and update in one operation.
                 [run] if run.len(&layout) == bucket_len => {
-                    let values = params.take(&layout[run.slots.clone()]);
+                    let values = params.take(run.of(&layout));
                     let (new, first, second) = settings.step::<B>(values, [first, second, grad], run.time, run.rate);
-                    put(&layout[run.slots.clone()], &new);
+                    put(run.of(&layout), &new);
                     (first, second)
                 }
                 _ => {
                     let (first, second) = settings.moments::<B>(first, second, grad);
                     for run in bucket_runs {
-                        let slots = &layout[run.slots.clone()];
+                        let slots = run.of(&layout);
                         let (offset, len) = (slots[0].offset, run.len(&layout));
                         let moments = [stretch(&first, offset, len), stretch(&second, offset, len)];
                         let new = settings.update::<B>(params.take(slots), moments, run.time, run.rate);

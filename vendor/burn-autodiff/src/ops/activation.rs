@@ -268,8 +268,7 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
         }
 
         if !crate::hrm_patch::fused_backward() {
-            let [gate, up] = burn_backend::ops::split_halves::<Self>(gate_up);
-            return burn_backend::ops::swiglu_composed::<Self>(gate, up);
+            return burn_backend::ops::swiglu_halves_composed::<Self>(gate_up);
         }
         match SwiGluHalves.prepare::<C>([gate_up.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {

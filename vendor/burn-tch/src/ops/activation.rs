@@ -72,22 +72,20 @@ impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
     }
 
     // hrm patch: SwiGLU of one tensor's two halves in one pass each way on CUDA
-    // (crate::hrm_kernels); elsewhere the halves as views, and the two gradients joined.
+    // (crate::hrm_kernels); elsewhere burn-backend's composition (the halves sliced apart, the
+    // two gradients joined).
     fn swiglu_halves(gate_up: TchTensor) -> TchTensor {
         if let Some(out) = crate::hrm_kernels::swiglu_halves(&gate_up.tensor) {
             return TchTensor::new(out);
         }
-        let [gate, up] = halves(&gate_up.tensor);
-        Self::swiglu(TchTensor::new(gate), TchTensor::new(up))
+        burn_backend::ops::swiglu_halves_composed::<Self>(gate_up)
     }
 
     fn swiglu_halves_backward(gate_up: TchTensor, grad: TchTensor) -> TchTensor {
         if let Some(out) = crate::hrm_kernels::swiglu_halves_backward(&gate_up.tensor, &grad.tensor) {
             return TchTensor::new(out);
         }
-        let [gate, up] = halves(&gate_up.tensor);
-        let [grad_gate, grad_up] = Self::swiglu_backward(TchTensor::new(gate), TchTensor::new(up), grad);
-        TchTensor::new(tch::Tensor::cat(&[grad_gate.tensor, grad_up.tensor], -1))
+        burn_backend::ops::swiglu_halves_backward_composed::<Self>(gate_up, grad)
     }
 
     // hrm patch (the three methods below): on CUDA, hrm's kernels (crate::hrm_kernels): one
@@ -153,10 +151,4 @@ impl<E: TchElement> ActivationOps<Self> for LibTorch<E> {
         let tensor = tensor.tensor.prelu(&alpha.tensor);
         TchTensor::from_existing(tensor, storage)
     }
-}
-
-/// hrm patch: the two halves of `tensor`'s last axis, as views.
-fn halves(tensor: &tch::Tensor) -> [tch::Tensor; 2] {
-    let half = tensor.size().last().map_or(0, |last| last / 2);
-    [tensor.narrow(-1, 0, half), tensor.narrow(-1, half, half)]
 }

@@ -342,17 +342,13 @@ pub trait ActivationOps<B: Backend> {
     /// [`swiglu`](ActivationOps::swiglu) of the first half of `gate_up`'s last axis (the gate)
     /// and its second half (up): `[.., 2f]` in, `[.., f]` out.
     fn swiglu_halves(gate_up: FloatTensor<B>) -> FloatTensor<B> {
-        let [gate, up] = split_halves::<B>(gate_up);
-        B::swiglu(gate, up)
+        swiglu_halves_composed::<B>(gate_up)
     }
 
     /// Gradient of [`swiglu_halves`](ActivationOps::swiglu_halves) with respect to `gate_up`
     /// from the output's gradient `grad`: the gate's and up's gradients side by side.
     fn swiglu_halves_backward(gate_up: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
-        let [gate, up] = split_halves::<B>(gate_up);
-        let [grad_gate, grad_up] = B::swiglu_backward(gate, up, grad);
-        let last = grad_gate.shape().num_dims() - 1;
-        B::float_cat(alloc::vec![grad_gate, grad_up], last)
+        swiglu_halves_backward_composed::<B>(gate_up, grad)
     }
 
     /// Applies the softmin function along the given dimension.
@@ -437,7 +433,7 @@ pub fn cross_entropy_composed<B: Backend>(
 // hrm patch
 /// The two halves of `tensor`'s last axis (its width even): SwiGLU's gate and up here, the
 /// halves RoPE swaps in `rotary_embedding_composed`.
-pub fn split_halves<B: Backend>(tensor: FloatTensor<B>) -> [FloatTensor<B>; 2] {
+pub(crate) fn split_halves<B: Backend>(tensor: FloatTensor<B>) -> [FloatTensor<B>; 2] {
     let shape = tensor.shape();
     let last = shape.num_dims() - 1;
     let half = shape[last] / 2;
@@ -445,6 +441,24 @@ pub fn split_halves<B: Backend>(tensor: FloatTensor<B>) -> [FloatTensor<B>; 2] {
         (0..last).map(|axis| (0..shape[axis]).into()).chain([range.into()]).collect()
     };
     [B::float_slice(tensor.clone(), &halves(0..half)), B::float_slice(tensor, &halves(half..2 * half))]
+}
+
+// hrm patch
+/// [`ActivationOps::swiglu_halves`] as the halves sliced apart and the backend's SwiGLU: its
+/// default, and a backend's fallback.
+pub fn swiglu_halves_composed<B: Backend>(gate_up: FloatTensor<B>) -> FloatTensor<B> {
+    let [gate, up] = split_halves::<B>(gate_up);
+    B::swiglu(gate, up)
+}
+
+// hrm patch
+/// [`ActivationOps::swiglu_halves_backward`] as the backend's SwiGLU backward of the halves,
+/// its two gradients joined: its default, and a backend's fallback.
+pub fn swiglu_halves_backward_composed<B: Backend>(gate_up: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+    let [gate, up] = split_halves::<B>(gate_up);
+    let [grad_gate, grad_up] = B::swiglu_backward(gate, up, grad);
+    let last = grad_gate.shape().num_dims() - 1;
+    B::float_cat(alloc::vec![grad_gate, grad_up], last)
 }
 
 // hrm patch
