@@ -10,8 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cudarc::driver::{CudaContext, CudaFunction, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::CompileOptions;
 
-/// Rotary embedding, `out = x · cos + swap_halves(x) · sin` over the last axis: each block
+/// Rotary embedding, `out = x · cos + swap_halves(x) · (sign · sin)` over the last axis (sign
+/// −1: the inverse rotation, the gradient): each block
 /// row of threads (threadIdx.y) takes one row of x, its threads `P` consecutive pairs
 /// (j, j + half) each, P = 8 bytes of elements where every row and pointer is 8-byte aligned
 /// (the `rotary_packed_*` kernels), else 1; x and out are `[batch, heads, seq, dim]` with any
@@ -23,12 +25,21 @@ __device__ __forceinline__ float load(const unsigned short* p) {
     return __uint_as_float(((unsigned int)*p) << 16);
 }
 __device__ __forceinline__ void store(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store(unsigned short* p, float v) {
+// bf16 rounded to nearest even: one conversion instruction from sm_80 on (the module is
+// compiled for the device's own architecture), else the same rounding on the bits.
+__device__ __forceinline__ unsigned short to_bf16(float v) {
+#if __CUDA_ARCH__ >= 800
+    unsigned short bits;
+    asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(bits) : "f"(v));
+    return bits;
+#else
     unsigned int u = __float_as_uint(v);
-    if ((u & 0x7fffffffu) > 0x7f800000u) { *p = (unsigned short)((u >> 16) | 0x40u); return; }
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
     u += 0x7fffu + ((u >> 16) & 1u);
-    *p = (unsigned short)(u >> 16);
+    return (unsigned short)(u >> 16);
+#endif
 }
+__device__ __forceinline__ void store(unsigned short* p, float v) { *p = to_bf16(v); }
 
 // P consecutive elements at p (aligned on P · sizeof(T) bytes) as floats, moved as one block
 // so that 8 or 16 bytes take one load or store.
@@ -49,7 +60,7 @@ template <typename T, int P>
 __device__ void rotary(const T* x, const T* cos, const T* sin, T* out, unsigned int heads,
                        unsigned int seq, unsigned int half, unsigned int stride_b,
                        unsigned int stride_h, unsigned int stride_s, unsigned int out_b,
-                       unsigned int out_h, unsigned int out_s, unsigned int rows) {
+                       unsigned int out_h, unsigned int out_s, unsigned int rows, float sign) {
     unsigned int row = blockIdx.x * blockDim.y + threadIdx.y;
     if (row >= rows) return;
     unsigned int s = row % seq;
@@ -65,8 +76,8 @@ __device__ void rotary(const T* x, const T* cos, const T* sin, T* out, unsigned 
         Pack<T, P>::load(c + j, c1); Pack<T, P>::load(c + j + half, c2);
         Pack<T, P>::load(n + j, n1); Pack<T, P>::load(n + j + half, n2);
         for (int k = 0; k < P; k++) {
-            r1[k] = x1[k] * c1[k] + x2[k] * n1[k];
-            r2[k] = x2[k] * c2[k] + x1[k] * n2[k];
+            r1[k] = x1[k] * c1[k] + x2[k] * (sign * n1[k]);
+            r2[k] = x2[k] * c2[k] + x1[k] * (sign * n2[k]);
         }
         Pack<T, P>::store(o + j, r1); Pack<T, P>::store(o + j + half, r2);
     }
@@ -78,9 +89,9 @@ __device__ void rotary(const T* x, const T* cos, const T* sin, T* out, unsigned 
                                     unsigned int stride_b, unsigned int stride_h,             \
                                     unsigned int stride_s, unsigned int out_b,                \
                                     unsigned int out_h, unsigned int out_s,                   \
-                                    unsigned int rows) {                                      \
+                                    unsigned int rows, float sign) {                          \
         rotary<T, P>(x, cos, sin, out, heads, seq, half, stride_b, stride_h, stride_s, out_b, \
-                     out_h, out_s, rows);                                                     \
+                     out_h, out_s, rows, sign);                                               \
     }
 ROTARY(rotary_f32, float, 1)
 ROTARY(rotary_bf16, unsigned short, 1)
@@ -301,9 +312,7 @@ SLICE_ROWS(slice_add_rows_packed_bf16, slice_into_zero_rows_packed_bf16, unsigne
 // in libtorch), so that the result is theirs bit for bit.
 __device__ __forceinline__ float to_kind(float v, const float*) { return v; }
 __device__ __forceinline__ float to_kind(float v, const unsigned short*) {
-    unsigned short bits;
-    store(&bits, v);
-    return load(&bits);
+    return __uint_as_float(((unsigned int)to_bf16(v)) << 16);
 }
 template <typename T>
 __device__ __forceinline__ void moments_of(float& m, float& v, float g, float beta_1, float beta_2, const T* kind) {
@@ -522,7 +531,19 @@ struct Kernels {
 impl Kernels {
     fn compile(ordinal: usize) -> Result<Self, String> {
         let context = CudaContext::new(ordinal).map_err(|e| format!("CUDA context: {e}"))?;
-        let ptx = cudarc::nvrtc::compile_ptx(SOURCE).map_err(|e| format!("NVRTC: {e}"))?;
+        let (major, minor) = context.compute_capability().map_err(|e| format!("compute capability: {e}"))?;
+        // For the device's own architecture (bf16 conversions in one instruction from sm_80),
+        // else NVRTC's default where this NVRTC does not know the device.
+        let native = CompileOptions {
+            options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
+            ..Default::default()
+        };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(SOURCE, native)
+            .or_else(|error| {
+                log::warn!("hrm's CUDA kernels for compute_{major}{minor}: {error}; compiling for NVRTC's default");
+                cudarc::nvrtc::compile_ptx(SOURCE)
+            })
+            .map_err(|e| format!("NVRTC: {e}"))?;
         let module = context.load_module(ptx).map_err(|e| format!("loading the module: {e}"))?;
         let function = |name: &str| module.load_function(name).map_err(|e| format!("{name}: {e}"));
         Ok(Self {
@@ -606,13 +627,14 @@ pub fn cuda_kernels_available(ordinal: usize) -> bool {
     kernels(ordinal).is_some()
 }
 
-/// `x · cos + swap_halves(x) · sin` of `x` `[batch, heads, seq, dim]` (last axis contiguous)
-/// and tables `[1, 1, seq, dim]` (rows contiguous), on CUDA in f32 or bf16; `None` where the
-/// kernel does not apply (the caller then composes libtorch's operations). The result keeps
+/// `x · cos + swap_halves(x) · sin` (with `sin` negated where `inverse`: the rotation's
+/// gradient) of `x` `[batch, heads, seq, dim]` (last axis contiguous) and tables
+/// `[1, 1, seq, dim]` (rows contiguous), on CUDA in f32 or bf16; `None` where the kernel does
+/// not apply (the caller then composes libtorch's operations). The result keeps
 /// x's order of heads and positions in memory: x laid out `[batch, seq, heads, dim]` (heads
 /// split from a projection) gives a result laid out so too, which attention reads as it is and
 /// whose transpose back to `[batch, seq, heads · dim]` is a view.
-pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -> Option<tch::Tensor> {
+pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor, inverse: bool) -> Option<tch::Tensor> {
     let tch::Device::Cuda(ordinal) = x.device() else { return None };
     let size = x.size();
     let &[batch, heads, seq, dim] = size.as_slice() else { return None };
@@ -668,6 +690,7 @@ pub fn rotary_embedding(x: &tch::Tensor, cos: &tch::Tensor, sin: &tch::Tensor) -
         KernelArg::Pointer(pointer(&out)),
     ];
     args.extend(sizes.map(|n| KernelArg::U32(n as u32)));
+    args.push(KernelArg::F32(if inverse { -1.0 } else { 1.0 }));
     launch(&kernels, function, blocks, (across, rows_per_block), &args).then_some(out)
 }
 

@@ -342,6 +342,9 @@ impl TchOps {
     }
 
     pub fn cat(tensors: Vec<TchTensor>, dim: usize) -> TchTensor {
+        if let Some(joined) = Self::adjacent_view(&tensors, dim) {
+            return joined;
+        }
         let tensors: Vec<tch::Tensor> = tensors
             .into_iter()
             .map(|t| t.tensor.shallow_clone())
@@ -349,6 +352,43 @@ impl TchOps {
         let tensor = tch::Tensor::cat(&tensors, dim as i64);
 
         TchTensor::new(tensor)
+    }
+
+    /// hrm patch: the concatenation along the first axis of contiguous tensors that lie end to
+    /// end in one buffer (views of it, such as parameters that are stretches of one flat
+    /// optimiser output) as one view of that buffer instead of a copy; `None` otherwise. The
+    /// view shares the buffer's storage record, so in-place operations see it as shared.
+    fn adjacent_view(tensors: &[TchTensor], dim: usize) -> Option<TchTensor> {
+        let (first, rest) = tensors.split_first()?;
+        if dim != 0 || rest.is_empty() || !first.tensor.is_contiguous() {
+            return None;
+        }
+        let buffer = first.storage.buffer_ref();
+        let (kind, size) = (first.tensor.kind(), first.tensor.size());
+        let bytes = |t: &tch::Tensor| t.numel() * kind.elt_size_in_bytes();
+        let mut end = first.tensor.data_ptr() as usize + bytes(&first.tensor);
+        let mut rows = size.first().copied()?;
+        for part in rest {
+            let t = &part.tensor;
+            let joins = std::sync::Arc::ptr_eq(part.storage.buffer_ref(), buffer)
+                && t.kind() == kind
+                && t.is_contiguous()
+                && t.size().get(1..) == size.get(1..)
+                && t.data_ptr() as usize == end;
+            if !joins {
+                return None;
+            }
+            end += bytes(t);
+            rows += t.size()[0];
+        }
+        let mut joined_size = size.clone();
+        joined_size[0] = rows;
+        let mut stride = vec![1i64; size.len()];
+        for d in (0..size.len().saturating_sub(1)).rev() {
+            stride[d] = stride[d + 1] * joined_size[d + 1];
+        }
+        let view = first.tensor.f_as_strided(joined_size.as_slice(), stride.as_slice(), None).ok()?;
+        Some(TchTensor::partial(view, first.storage.clone()))
     }
 
     pub fn equal(lhs: TchTensor, rhs: TchTensor) -> TchTensor {
