@@ -210,8 +210,10 @@ impl<B: Backend> Hrm<B> {
         for h in 0..gradient_cycle {
             let last_cycle = h + 1 == cycles.h;
             let l_steps = if last_cycle { cycles.l - 1 } else { cycles.l };
-            for _ in 0..l_steps {
-                z_l = self.l_module.forward(z_l, z_h.clone() + x.clone(), &self.rope, cache.as_deref_mut());
+            // z_H holds still through the cycle's L steps: one input injection serves them all.
+            let injection = (l_steps > 0).then(|| z_h.clone() + x.clone());
+            for injection in std::iter::repeat_n(injection, l_steps).flatten() {
+                z_l = self.l_module.forward(z_l, injection, &self.rope, cache.as_deref_mut());
                 observe(Level::Low, &z_l);
             }
             if !last_cycle {
