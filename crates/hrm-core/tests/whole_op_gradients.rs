@@ -175,6 +175,32 @@ fn check_last_axis_chunks<B: AutodiffBackend>([batch, seq, width]: [usize; 3], t
     assert_same_gradient(&[&x], whole, composed, weights([batch, seq, 3 * width], device), tolerance);
 }
 
+/// Slices that do not tile their parent: two chunks with a gap between them, and a chunk of
+/// a tensor that is also used whole, against products with selection matrices (no slices).
+fn check_partial_slices<B: AutodiffBackend>([batch, seq, width]: [usize; 3], tolerance: f32, device: &B::Device) {
+    let x = random::<B, 3>([batch, seq, 3 * width], device);
+    let selection = |entry: &dyn Fn(usize, usize) -> f32, columns: usize| {
+        let values = (0..3 * width).flat_map(|j| (0..columns).map(move |c| (j, c))).map(|(j, c)| entry(j, c));
+        let data = burn::tensor::TensorData::new(values.collect::<Vec<_>>(), [3 * width, columns]);
+        Tensor::<B, 2>::from_data(data, (device, float_dtype::<B>())).unsqueeze::<3>()
+    };
+    let chunk = |i: usize| x.clone().narrow(2, i * width, width);
+    let gapped = Tensor::cat(vec![chunk(0), chunk(2) * 3.0], 2);
+    let pick = |j: usize, c: usize| match c < width {
+        true if j == c => 1.0,
+        false if j == 2 * width + c - width => 3.0,
+        _ => 0.0,
+    };
+    let picked = x.clone().matmul(selection(&pick, 2 * width));
+    assert_same_gradient(&[&x], gapped, picked, weights([batch, seq, 2 * width], device), tolerance);
+
+    let mixed = chunk(1) * 2.0 + x.clone().mean_dim(2);
+    let mean = 1.0 / (3 * width) as f32;
+    let middle = |j: usize, c: usize| if j == width + c { 2.0 + mean } else { mean };
+    let selected = x.clone().matmul(selection(&middle, width));
+    assert_same_gradient(&[&x], mixed, selected, weights([batch, seq, width], device), tolerance);
+}
+
 /// A linear layer whose input also feeds a residual, `x + linear(x, w) · 1.5`, against the
 /// broadcast matmul: the residual's gradient reaches x first (its add is deeper in the graph),
 /// and the layer's input gradient is added into it (on libtorch's CUDA within the product).
@@ -282,6 +308,11 @@ fn last_axis_chunk_gradients_match_the_scaled_whole() {
 }
 
 #[test]
+fn partial_slice_gradients_match_the_selection_products() {
+    check_partial_slices::<CpuAd>([2, 3, 5], 1e-5, &Default::default());
+}
+
+#[test]
 fn add_rms_norm_gradients_match_the_composed_add_and_norm() {
     check_add_rms_norm::<CpuAd>([2, 7, 16], 1e-5, &Default::default());
 }
@@ -329,6 +360,7 @@ mod libtorch_cuda {
         check_add_rms_norm::<B>([3, 5, 255], tolerance, &device);
         check_last_axis_chunks::<B>([2, 64, 256], tolerance, &device);
         check_last_axis_chunks::<B>([2, 5, 5], tolerance, &device);
+        check_partial_slices::<B>([2, 64, 256], tolerance, &device);
         check_swiglu::<B>([4, 32, 256], tolerance, &device);
         // Halves that pack into 8-byte loads, and halves that do not.
         check_swiglu_halves::<B>([4, 32, 256], tolerance, &device);
@@ -420,6 +452,16 @@ mod libtorch_cuda {
         let q = qkv.narrow(2, 0, 256).reshape([2, 128, 4, 64]).swap_dims(1, 2);
         let rotated = Rope::<LibTorch<f32>>::new(64, 128, 10_000.0, &device).apply(q, 0);
         assert_eq!(rotated.into_primitive().tensor().tensor.stride(), [128 * 256, 64, 256, 1]);
+
+        // Stretches that lie end to end in one buffer join as a view of it; others are copied.
+        let flat = Tensor::<LibTorch<f32>, 1>::random([96], Distribution::Normal(0.0, 1.0), &device);
+        let stretch = |start, len| flat.clone().narrow(0, start, len);
+        let joined = Tensor::cat(vec![stretch(8, 40), stretch(48, 24)], 0);
+        let pointer = |t: &Tensor<LibTorch<f32>, 1>| t.clone().into_primitive().tensor().tensor.data_ptr();
+        assert_eq!(pointer(&joined), pointer(&stretch(8, 64)), "adjacent stretches were copied");
+        assert_eq!(values(joined), values(stretch(8, 64)));
+        let apart = Tensor::cat(vec![stretch(0, 8), stretch(48, 24)], 0);
+        assert_eq!(values(apart), [values(stretch(0, 8)), values(stretch(48, 24))].concat());
 
         // A bf16 T5-vocabulary LM head computes 32,128 columns and shows the first 32,100; the
         // loss keeps the logits and their log-sum-exp, and its gradient comes zero-padded alike.

@@ -1969,7 +1969,7 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
             ) {
                 let (cos, sin) = ops.state;
                 unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::rotary_embedding(grad, cos, B::float_neg(sin))
+                    B::rotary_embedding_backward(grad, cos, sin)
                 });
             }
         }

@@ -1567,15 +1567,11 @@ impl<B: Backend, C: CheckpointStrategy> FloatTensorOps<Self> for Autodiff<B, C> 
                 let [parent] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
                 let Some(parent) = parent else { return };
-                // hrm patch: where the parent has a gradient already (from the other chunks of
-                // a split, say), the slice's gradient is added into it (in place where the
-                // backend can), instead of zeros of the parent's shape, a copy and an addition
-                // over the whole; else it is written into zeros, as backends choose.
-                let accumulated = match grads.take::<B>(parent.id) {
-                    Some(existing) => B::float_slice_add_assign(existing, &slices, grad),
-                    None => B::float_slice_into_zeros(grad, shape, &slices),
-                };
-                grads.register::<B>(parent.id, accumulated);
+                // hrm patch: held until the parent's gradient is read, then assembled with
+                // its siblings' (one concatenation for the chunks of a split; else written
+                // into zeros, or added into the parent's gradient, in place where the backend
+                // can), instead of zeros of the parent's shape, a copy and an addition each.
+                grads.register_slice::<B>(parent.id, shape, slices, grad);
             }
         }
 

@@ -81,7 +81,9 @@ impl AutodiffServer {
         let tape_result = self.build_tape(node_id, step, builder, &mut consumed);
 
         let grads = Gradients::new::<B>(root_node.clone(), root_tensor);
-        let gradients = Self::execute_steps(tape_result.tape, grads, tape_result.checkpointer);
+        let mut gradients = Self::execute_steps(tape_result.tape, grads, tape_result.checkpointer);
+        // hrm patch: slices of leaves (parameters) have their gradients assembled now.
+        gradients.assemble_all::<B>();
 
         self.cleanup::<NC>(&consumed);
 
@@ -241,6 +243,9 @@ impl AutodiffServer {
         }
 
         let grads = Gradients::new::<B>(root_node.clone(), root_tensor, sync_registration);
-        Self::execute_steps(tape_result.tape, grads, tape_result.checkpointer)
+        let mut gradients = Self::execute_steps(tape_result.tape, grads, tape_result.checkpointer);
+        // hrm patch: slices of leaves (parameters) have their gradients assembled now.
+        gradients.assemble_all::<B>();
+        gradients
     }
 }

@@ -515,7 +515,7 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
     // in three kernels (the halves swapped into one copy, a product and a fused multiply-add)
     // instead of five.
     fn rotary_embedding(x: TchTensor, cos: TchTensor, sin: TchTensor) -> TchTensor {
-        if let Some(rotated) = crate::hrm_kernels::rotary_embedding(&x.tensor, &cos.tensor, &sin.tensor) {
+        if let Some(rotated) = crate::hrm_kernels::rotary_embedding(&x.tensor, &cos.tensor, &sin.tensor, false) {
             return TchTensor::new(rotated);
         }
         let last = x.tensor.dim() as i64 - 1;
@@ -524,6 +524,15 @@ impl<E: TchElement> ModuleOps<Self> for LibTorch<E> {
         let mut rotated = &x.tensor * &cos.tensor;
         let _ = rotated.addcmul_(&swapped, &sin.tensor);
         TchTensor::new(rotated)
+    }
+
+    // hrm patch: on CUDA, the inverse rotation by the same kernel with the sines' sign
+    // flipped inside it, instead of negating the table in a launch of its own first.
+    fn rotary_embedding_backward(grad: TchTensor, cos: TchTensor, sin: TchTensor) -> TchTensor {
+        match crate::hrm_kernels::rotary_embedding(&grad.tensor, &cos.tensor, &sin.tensor, true) {
+            Some(rotated) => TchTensor::new(rotated),
+            None => Self::rotary_embedding(grad, cos, TchTensor::new(-&sin.tensor)),
+        }
     }
 
     // hrm patch: on CUDA, attention that autodiff differentiates runs libtorch's cuDNN kernel

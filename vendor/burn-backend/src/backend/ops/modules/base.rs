@@ -1193,6 +1193,12 @@ pub trait ModuleOps<B: Backend> {
         rotary_embedding_composed::<B>(x, cos, sin)
     }
 
+    /// The gradient of [`rotary_embedding`](ModuleOps::rotary_embedding) for output gradient
+    /// `grad`: the inverse rotation, the same operation with `sin` negated.
+    fn rotary_embedding_backward(grad: FloatTensor<B>, cos: FloatTensor<B>, sin: FloatTensor<B>) -> FloatTensor<B> {
+        B::rotary_embedding(grad, cos, B::float_neg(sin))
+    }
+
     // hrm patch (the two methods below): attention whose backward is the backend's, where it
     // has one (libtorch's memory-efficient kernels), else recomputed from burn's operations.
 
