@@ -154,16 +154,14 @@ impl Gradients {
     /// one by one.
     pub fn register_slice<B: Backend>(&mut self, parent: NodeId, shape: Shape, slices: Vec<Slice>, grad: FloatTensor<B>) {
         // Distributed registration counts each registration as it comes: assemble at once.
+        let part = (slices, Box::new(grad) as Box<dyn Any + Send>);
         #[cfg(feature = "distributed")]
         if self.is_distributed() {
-            let assembled = match self.take::<B>(parent) {
-                Some(existing) => B::float_slice_add_assign(existing, &slices, grad),
-                None => B::float_slice_into_zeros(grad, shape, &slices),
-            };
+            let assembled = PendingSlices { shape, parts: alloc::vec![part] }.assembled::<B>(self.take::<B>(parent));
             return self.register::<B>(parent, assembled);
         }
         let pending = self.pending.entry(parent.value).or_insert_with(|| PendingSlices { shape, parts: Vec::new() });
-        pending.parts.push((slices, Box::new(grad)));
+        pending.parts.push(part);
     }
 
     /// Assembles every slice gradient still held into its parent's (at the end of backward).
