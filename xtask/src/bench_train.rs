@@ -4,12 +4,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, GradientsParams, Optimizer};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
 use hrm_core::{FlatConfig, LossKind, Model, ModelConfig, mean_cross_entropy, presets};
-use hrm_train::{FlatAdamW, FlatGradients, OptimConfig};
+use hrm_train::{ActivationCheckpointing, FlatAdamW, FlatGradients, OptimConfig};
 use serde::Serialize;
 
 /// Options of the training benchmark.
@@ -55,6 +57,10 @@ pub struct Args {
     /// Peak dense TFLOP/s of the device for MFU (H100 SXM bf16: 989; f32 via TF32: 494).
     #[arg(long, default_value_t = 989.0)]
     peak_tflops: f64,
+    /// Activation checkpointing: `none` keeps every activation the backward reads; `balanced`
+    /// (burn's `BalancedCheckpointing`) recomputes the memory-bound ones in the backward.
+    #[arg(long, default_value = "none")]
+    activation_checkpointing: ActivationCheckpointing,
     /// Where to save the JSON.
     #[arg(long, default_value = "target/bench/train.json")]
     out: PathBuf,
@@ -69,6 +75,7 @@ struct Report {
     device: String,
     dtype: String,
     optimizer: String,
+    activation_checkpointing: ActivationCheckpointing,
     batch: usize,
     seq: usize,
     first_step_s: f64,
@@ -92,28 +99,20 @@ struct Report {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let kernels = gpu_setup(&args)?;
     match (args.device.as_str(), args.dtype.as_str()) {
-        ("cpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, Default::default(), kernels),
-        ("ndarray", "f32") => {
-            bench::<burn::backend::Autodiff<burn::backend::NdArray>>(&args, Default::default(), kernels)
-        }
+        ("cpu", "f32") => on::<burn::backend::Flex>(&args, Default::default(), kernels),
+        ("ndarray", "f32") => on::<burn::backend::NdArray>(&args, Default::default(), kernels),
         #[cfg(feature = "cuda")]
-        ("cuda", "f32") => bench::<burn::backend::Autodiff<burn::backend::Cuda>>(&args, Default::default(), kernels),
+        ("cuda", "f32") => on::<burn::backend::Cuda>(&args, Default::default(), kernels),
         #[cfg(feature = "cuda")]
-        ("cuda", "bf16") => bench::<burn::backend::Autodiff<burn::backend::Cuda<burn::tensor::bf16>>>(
-            &args,
-            Default::default(),
-            kernels,
-        ),
+        ("cuda", "bf16") => on::<burn::backend::Cuda<burn::tensor::bf16>>(&args, Default::default(), kernels),
         #[cfg(feature = "wgpu")]
-        ("wgpu", "f32") => bench::<burn::backend::Autodiff<burn::backend::Wgpu>>(&args, Default::default(), kernels),
+        ("wgpu", "f32") => on::<burn::backend::Wgpu>(&args, Default::default(), kernels),
         #[cfg(feature = "tch")]
-        ("libtorch", "f32") => bench::<burn::backend::Autodiff<burn::backend::LibTorch>>(
-            &args,
-            burn::backend::libtorch::LibTorchDevice::Cuda(0),
-            kernels,
-        ),
+        ("libtorch", "f32") => {
+            on::<burn::backend::LibTorch>(&args, burn::backend::libtorch::LibTorchDevice::Cuda(0), kernels)
+        }
         #[cfg(feature = "tch")]
-        ("libtorch", "bf16") => bench::<burn::backend::Autodiff<burn::backend::LibTorch<burn::tensor::bf16>>>(
+        ("libtorch", "bf16") => on::<burn::backend::LibTorch<burn::tensor::bf16>>(
             &args,
             burn::backend::libtorch::LibTorchDevice::Cuda(0),
             kernels,
@@ -123,6 +122,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "{device}/{dtype} is not in this build (cpu/f32 (flex), ndarray/f32; cuda/f32|bf16 with --features cuda; wgpu/f32 with --features wgpu; libtorch/f32|bf16 with --features tch)"
             )
         }
+    }
+}
+
+/// Benches on backend `B` under autodiff with the `--activation-checkpointing` strategy.
+fn on<B: Backend>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::Result<()> {
+    match args.activation_checkpointing {
+        ActivationCheckpointing::None => bench::<Autodiff<B>>(args, device, kernels),
+        ActivationCheckpointing::Balanced => bench::<Autodiff<B, BalancedCheckpointing>>(args, device, kernels),
     }
 }
 
@@ -228,6 +235,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -
         device: args.device.clone(),
         dtype: args.dtype.clone(),
         optimizer: args.optimizer.clone(),
+        activation_checkpointing: args.activation_checkpointing,
         batch: args.batch,
         seq: args.seq,
         first_step_s,

@@ -1,6 +1,8 @@
 //! hrm-train: trains any hrm-core model on any hrm-data stream, as the reference systems do,
 //! with nothing lost on a crash.
 
+/// Activation checkpointing strategies (burn's autodiff `CheckpointStrategy`).
+pub mod activation_checkpointing;
 /// Atomic, checksummed checkpoint folders.
 pub mod checkpoint;
 /// The run config.
@@ -38,6 +40,7 @@ pub mod tensorboard;
 /// Checking and restoring the tokenizer from a checkpoint's copy.
 pub mod tokenizer_check;
 
+pub use activation_checkpointing::ActivationCheckpointing;
 pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};

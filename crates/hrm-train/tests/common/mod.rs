@@ -49,9 +49,18 @@ pub fn hrm(halt_max_steps: usize) -> ModelConfig {
 
 /// Starts a new run of `config` in `run` on the corpus in `corpus`.
 pub fn start(config: TrainConfig, corpus: &Path, run: &Path) -> Trainer<B> {
+    start_on::<B>(config, corpus, run)
+}
+
+/// [`start`] on autodiff backend `A`.
+pub fn start_on<A: burn::tensor::backend::AutodiffBackend>(
+    config: TrainConfig,
+    corpus: &Path,
+    run: &Path,
+) -> Trainer<A> {
     let mut config = config;
     let tokenizer = config.prepare_tokenizer(corpus).unwrap();
-    Trainer::<B>::start(config, tokenizer, RunDir::new(run), corpus, Default::default()).unwrap()
+    Trainer::<A>::start(config, tokenizer, RunDir::new(run), corpus, Default::default()).unwrap()
 }
 
 /// A tmpfs of a fixed size mounted on a temporary folder, unmounted on drop: a real disk that
