@@ -59,7 +59,7 @@ pub struct Args {
     peak_tflops: f64,
     /// Activation checkpointing: `none` keeps every activation the backward reads; `balanced`
     /// (burn's `BalancedCheckpointing`) recomputes the memory-bound ones in the backward.
-    #[arg(long, default_value = "none")]
+    #[arg(long, default_value = "none", value_name = "none|balanced")]
     activation_checkpointing: ActivationCheckpointing,
     /// Where to save the JSON.
     #[arg(long, default_value = "target/bench/train.json")]

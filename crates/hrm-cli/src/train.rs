@@ -57,8 +57,8 @@ pub struct TrainArgs {
     dtype: Dtype,
     /// Activation checkpointing: `none` keeps every activation the backward reads; `balanced`
     /// (burn's BalancedCheckpointing) recomputes the memory-bound ones in the backward. The
-    /// losses are the same; on hrm's fused GPU models it saves under 1 % of GPU memory and
-    /// costs up to 14 % of speed (docs/training.md), so it is for unfused backends.
+    /// losses are the same; on hrm's fused GPU models it saves no GPU memory (0.3–0.5 % more
+    /// measured) and costs up to 14 % of speed (docs/training.md), so it is for unfused backends.
     #[arg(long, default_value = "none", value_name = "none|balanced")]
     activation_checkpointing: ActivationCheckpointing,
     /// No progress bar (logs still go to stderr and the run folder).
