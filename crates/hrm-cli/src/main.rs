@@ -1,6 +1,7 @@
 //! `hrm`: train Hierarchical Reasoning Model language models.
 
 mod analyze;
+mod batch_probe;
 mod chat;
 mod data;
 mod device;
@@ -60,6 +61,9 @@ enum Command {
     Info(info::InfoArgs),
     /// Chat with a run's newest checkpoint (a terminal or a pipe): reasoning modes, memory, commands.
     Chat(chat::ChatArgs),
+    /// One training step at a batch size, for `hrm train --batch-size auto` (internal).
+    #[command(hide = true)]
+    ProbeBatch(batch_probe::ProbeArgs),
 }
 
 /// Log levels unless `RUST_LOG` says otherwise: hrm's progress at info; burn's collective
@@ -86,6 +90,7 @@ fn main() {
         Command::Import(args) => interop::import(args),
         Command::Info(args) => info::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::ProbeBatch(args) => batch_probe::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -8,8 +8,9 @@ use anyhow::Context;
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::tensor::backend::{AutodiffBackend, Backend};
+use hrm_data::AnyTokenizer;
 use hrm_data::DataConfig;
-use hrm_train::{ActivationCheckpointing, DataParallel, RunDir, TrainConfig, TrainOptions, Trainer};
+use hrm_train::{ActivationCheckpointing, BatchSize, DataParallel, RunDir, TrainConfig, TrainOptions, Trainer};
 
 use crate::device::{DeviceKind, DeviceList};
 use crate::with_backend;
@@ -61,6 +62,12 @@ pub struct TrainArgs {
     /// measured) and costs up to 14 % of speed (docs/training.md), so it is for unfused backends.
     #[arg(long, default_value = "none", value_name = "none|balanced")]
     activation_checkpointing: ActivationCheckpointing,
+    /// Sequences per micro-batch, instead of the config's `data.batch_size`: a number, or
+    /// `auto`, the largest that fits the GPU less a tenth (rounded down to a multiple of 8),
+    /// found by trying training steps in child processes before the run starts (about 2 log2 n
+    /// trials, each a few seconds; `RUST_LOG=hrm=debug` shows them). New runs on a GPU only.
+    #[arg(long, value_name = "N|auto", conflicts_with = "resume")]
+    batch_size: Option<BatchSize>,
     /// No progress bar (logs still go to stderr and the run folder).
     #[arg(long)]
     quiet: bool,
@@ -118,6 +125,93 @@ impl TrainArgs {
     }
 }
 
+/// Work that runs on the autodiff backend `--device`, `--dtype` and
+/// `--activation-checkpointing` choose (see [`dispatch`]).
+pub trait OnBackend {
+    /// Runs on autodiff backend `B`.
+    fn run<B: AutodiffBackend>(self) -> anyhow::Result<()>;
+}
+
+/// Runs `job` on the backend of `kind` with float type `dtype` under `checkpointing`,
+/// preparing the GPU first.
+pub fn dispatch(
+    job: impl OnBackend,
+    kind: DeviceKind,
+    dtype: Dtype,
+    checkpointing: ActivationCheckpointing,
+) -> anyhow::Result<()> {
+    match (dtype, kind) {
+        (Dtype::F32, _) => with_backend!(kind, |B, _device| checkpointed::<InnerBackend<B>>(job, checkpointing)),
+        (Dtype::Mixed, _) => {
+            hrm_core::layers::set_bf16_matmuls(true);
+            with_backend!(kind, |B, _device| checkpointed::<InnerBackend<B>>(job, checkpointing))
+        }
+        #[cfg(feature = "cuda")]
+        (Dtype::Bf16, DeviceKind::Cuda) => {
+            crate::device::prepare_gpu()?;
+            checkpointed::<burn::backend::Cuda<burn::tensor::bf16>>(job, checkpointing)
+        }
+        #[cfg(feature = "tch")]
+        (Dtype::Bf16, DeviceKind::Libtorch) => {
+            crate::device::prepare_libtorch()?;
+            checkpointed::<burn::backend::LibTorch<burn::tensor::bf16>>(job, checkpointing)
+        }
+        (Dtype::Bf16, other) => Err(anyhow::anyhow!(
+            "--dtype bf16 runs on NVIDIA GPUs only (`--device cuda` or `libtorch`, built with `--features cuda` or `tch`); got {other:?}"
+        )),
+    }
+}
+
+/// Runs `job` on backend `I` under autodiff with the `checkpointing` strategy.
+fn checkpointed<I: Backend>(job: impl OnBackend, checkpointing: ActivationCheckpointing) -> anyhow::Result<()> {
+    match checkpointing {
+        ActivationCheckpointing::None => job.run::<Autodiff<I>>(),
+        ActivationCheckpointing::Balanced => job.run::<Autodiff<I, BalancedCheckpointing>>(),
+    }
+}
+
+/// What a `hrm train` call trains: a run to resume, a run to continue on new data, or a new
+/// run with its config and prepared tokenizer.
+// One value a run, moved once: boxing its larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Start {
+    Resume(PathBuf),
+    Continue { run: PathBuf, data: DataConfig, base: PathBuf, steps: u64 },
+    New { config: TrainConfig, tokenizer: AnyTokenizer, base: PathBuf, run: PathBuf },
+}
+
+impl Start {
+    /// Reads the config (with `--set` and `--batch-size` applied) and, for a new run,
+    /// prepares its tokenizer and finds `--batch-size auto`'s batch on `list`'s first device.
+    fn from_args(args: &TrainArgs, list: &DeviceList) -> anyhow::Result<Self> {
+        if let Some(run) = &args.resume {
+            return Ok(Self::Resume(run.clone()));
+        }
+        let config_path = args.config.as_ref().expect("clap requires --config without --resume");
+        let mut config = load_config(config_path, &args.overrides)?;
+        let base = crate::folder::folder_of(config_path);
+        if let Some(BatchSize::Fixed(n)) = args.batch_size {
+            config.data.batch_size = n;
+        }
+        if let Some(run) = &args.continue_on {
+            if args.batch_size == Some(BatchSize::Auto) {
+                anyhow::bail!("--batch-size auto starts new runs; with --continue-on give a number");
+            }
+            return Ok(Self::Continue { run: run.clone(), data: config.data.clone(), base, steps: config.run.steps });
+        }
+        let run = args.output.clone().unwrap_or_else(|| {
+            let root = std::env::var_os("HRM_OUTPUT_BASE").map(PathBuf::from).unwrap_or_else(|| "runs".into());
+            root.join(config_path.file_stem().unwrap_or_default())
+        });
+        let tokenizer = config.prepare_tokenizer(&base)?;
+        if args.batch_size == Some(BatchSize::Auto) {
+            config.data.batch_size =
+                crate::batch_probe::auto_batch_size(&config, list, args.dtype, args.activation_checkpointing)?;
+        }
+        Ok(Self::New { config, tokenizer, base, run })
+    }
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let list = args.device_list()?;
     // Checked before any work. burn's collective moves gradients between GPUs through NCCL;
@@ -139,64 +233,34 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if list.indices.len() > 1 && args.continue_on.is_some() {
         anyhow::bail!("--continue-on trains on one device; drop --devices/--gpus, or resume the continued run on them");
     }
-    match (args.dtype, list.kind) {
-        (Dtype::F32, _) => {
-            with_backend!(list.kind, |B, _device| train_checkpointed::<InnerBackend<B>>(&args, &list, &options))
-        }
-        (Dtype::Mixed, _) => {
-            hrm_core::layers::set_bf16_matmuls(true);
-            with_backend!(list.kind, |B, _device| train_checkpointed::<InnerBackend<B>>(&args, &list, &options))
-        }
-        #[cfg(feature = "cuda")]
-        (Dtype::Bf16, DeviceKind::Cuda) => {
-            crate::device::prepare_gpu()?;
-            train_checkpointed::<burn::backend::Cuda<burn::tensor::bf16>>(&args, &list, &options)
-        }
-        #[cfg(feature = "tch")]
-        (Dtype::Bf16, DeviceKind::Libtorch) => {
-            crate::device::prepare_libtorch()?;
-            train_checkpointed::<burn::backend::LibTorch<burn::tensor::bf16>>(&args, &list, &options)
-        }
-        (Dtype::Bf16, other) => Err(anyhow::anyhow!(
-            "--dtype bf16 runs on NVIDIA GPUs only (`--device cuda` or `libtorch`, built with `--features cuda` or `tch`); got {other:?}"
-        )),
-    }
+    let start = Start::from_args(&args, &list)?;
+    dispatch(Train { start, list: &list, options: &options }, list.kind, args.dtype, args.activation_checkpointing)
 }
 
-/// Trains on backend `I` under autodiff with the `--activation-checkpointing` strategy.
-fn train_checkpointed<I: Backend>(args: &TrainArgs, list: &DeviceList, options: &TrainOptions) -> anyhow::Result<()> {
-    match args.activation_checkpointing {
-        ActivationCheckpointing::None => train_on::<Autodiff<I>>(args, list, options),
-        ActivationCheckpointing::Balanced => train_on::<Autodiff<I, BalancedCheckpointing>>(args, list, options),
-    }
+/// A training run to start, resume or continue on a device list.
+struct Train<'a> {
+    start: Start,
+    list: &'a DeviceList,
+    options: &'a TrainOptions,
 }
 
-/// Starts, resumes or continues the run the arguments describe on backend `B`, and trains it
-/// on `list`'s devices.
-fn train_on<B: AutodiffBackend>(args: &TrainArgs, list: &DeviceList, options: &TrainOptions) -> anyhow::Result<()> {
-    let mut devices = list.devices::<B>()?;
-    let trainer = if let Some(run) = &args.resume {
-        DataParallel::<B>::resume(RunDir::new(run), devices)?
-    } else {
-        let config_path = args.config.as_ref().expect("clap requires --config without --resume");
-        let mut config = load_config(config_path, &args.overrides)?;
-        let base = crate::folder::folder_of(config_path);
-        if let Some(run) = &args.continue_on {
-            let data: DataConfig = config.data.clone();
-            let device = devices.remove(0);
-            let summary =
-                Trainer::<B>::continue_on(RunDir::new(run), data, &base, config.run.steps, device)?.run(options)?;
-            return report(&summary);
-        } else {
-            let run = args.output.clone().unwrap_or_else(|| {
-                let root = std::env::var_os("HRM_OUTPUT_BASE").map(PathBuf::from).unwrap_or_else(|| "runs".into());
-                root.join(config_path.file_stem().unwrap_or_default())
-            });
-            let tokenizer = config.prepare_tokenizer(&base)?;
-            DataParallel::<B>::start(config, tokenizer, RunDir::new(&run), &base, devices)?
-        }
-    };
-    report(&trainer.run(options)?)
+impl OnBackend for Train<'_> {
+    fn run<B: AutodiffBackend>(self) -> anyhow::Result<()> {
+        let mut devices = self.list.devices::<B>()?;
+        let trainer = match self.start {
+            Start::Resume(run) => DataParallel::<B>::resume(RunDir::new(run), devices)?,
+            Start::Continue { run, data, base, steps } => {
+                let device = devices.remove(0);
+                let summary =
+                    Trainer::<B>::continue_on(RunDir::new(run), data, &base, steps, device)?.run(self.options)?;
+                return report(&summary);
+            }
+            Start::New { config, tokenizer, base, run } => {
+                DataParallel::<B>::start(config, tokenizer, RunDir::new(&run), &base, devices)?
+            }
+        };
+        report(&trainer.run(self.options)?)
+    }
 }
 
 /// Prints how a run ended.

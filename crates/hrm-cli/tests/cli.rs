@@ -123,9 +123,27 @@ fn set_overrides_reach_the_run() {
 }
 
 #[test]
+fn batch_size_sets_the_micro_batch_and_its_probe_runs_a_step() {
+    let dir = setup();
+    let out = hrm(
+        &["train", "-c", "tiny.toml", "-o", "run", "--batch-size", "3", "--set", "run.steps=2", "--quiet"],
+        dir.path(),
+    );
+    assert!(out.status.success() && text(&out).contains("Finished at step 2"), "{}", text(&out));
+    let saved = std::fs::read_to_string(dir.path().join("run/config.toml")).unwrap();
+    assert!(saved.contains("batch_size = 3"), "{saved}");
+    // The child `--batch-size auto` runs per candidate, on the saved config (vocabulary set):
+    // it succeeds when the steps fit.
+    let probe = ["probe-batch", "--config", "run/config.toml", "--batch", "5", "--device", "cpu", "--dtype", "f32"];
+    let out = hrm(&[&probe[..], &["--activation-checkpointing", "balanced"]].concat(), dir.path());
+    assert!(out.status.success() && text(&out).contains("batch 5 fits: loss "), "{}", text(&out));
+    assert!(!text(&hrm(&["--help"], dir.path())).contains("probe-batch"), "the probe is internal");
+}
+
+#[test]
 fn user_errors_say_what_is_wrong() {
     let dir = setup();
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["train", "--config", "missing.toml"], "cannot read config missing.toml"),
         (&["train", "--config", "tiny.toml", "--set", "run.stepz=5", "--quiet"], "stepz"),
         (&["train", "--config", "tiny.toml", "--set", "model.block.n_heads=3", "--quiet", "-o", "r2"], "d_model"),
@@ -136,6 +154,9 @@ fn user_errors_say_what_is_wrong() {
         (&["train", "--config", "tiny.toml", "--devices", "cuda:0,wgpu:1"], "mixes device kinds"),
         (&["train", "--config", "tiny.toml", "--gpus", "2"], "--gpus needs a GPU --device"),
         (&["generate", "no-such-run"], "not an hrm run folder"),
+        (&["train", "--config", "tiny.toml", "--batch-size", "auto", "--quiet"], "on the CPU give a number"),
+        (&["train", "--config", "tiny.toml", "--batch-size", "0"], "`0`: expected a number of sequences"),
+        (&["train", "--resume", "run", "--batch-size", "8"], "cannot be used with"),
     ];
     for (args, expected) in cases {
         let out = hrm(args, dir.path());

@@ -3,6 +3,8 @@
 
 /// Activation checkpointing strategies (burn's autodiff `CheckpointStrategy`).
 pub mod activation_checkpointing;
+/// `--batch-size auto`: the largest micro-batch that fits, found by probing steps.
+pub mod batch_size;
 /// Atomic, checksummed checkpoint folders.
 pub mod checkpoint;
 /// The run config.
@@ -41,6 +43,7 @@ pub mod tensorboard;
 pub mod tokenizer_check;
 
 pub use activation_checkpointing::ActivationCheckpointing;
+pub use batch_size::BatchSize;
 pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};
