@@ -30,9 +30,12 @@ pub struct ProbeArgs {
     /// Sequences per micro-batch to try.
     #[arg(long)]
     batch: usize,
-    /// The device, as `hrm train --devices` names one (`cuda:1`).
-    #[arg(long)]
-    device: String,
+    /// The backend.
+    #[arg(long, value_enum)]
+    device: DeviceKind,
+    /// The device's index.
+    #[arg(long, default_value_t = 0)]
+    index: usize,
     /// Float type.
     #[arg(long, value_enum)]
     dtype: Dtype,
@@ -45,9 +48,8 @@ pub struct ProbeArgs {
 /// config's model at `--batch` ran; fails, panics or crashes when they do not fit.
 pub fn run(args: ProbeArgs) -> anyhow::Result<()> {
     let config = TrainConfig::load(&args.config)?;
-    let list = DeviceList::parse(&args.device)?;
-    let kind = list.kind;
-    dispatch(Probe { config, batch: args.batch, list }, kind, args.dtype, args.activation_checkpointing)
+    let list = DeviceList { kind: args.device, indices: vec![args.index] };
+    dispatch(Probe { config, batch: args.batch, list }, args.device, args.dtype, args.activation_checkpointing)
 }
 
 /// One probe: a config, a batch and the device to try them on.
@@ -83,12 +85,11 @@ pub fn auto_batch_size(
     if seen.len() < list.indices.len() {
         anyhow::bail!("--batch-size auto with several ranks on one device would overfill it; give a number");
     }
-    let kind = format!("{:?}", list.kind).to_lowercase();
-    let device = format!("{kind}:{}", list.indices[0]);
+    let (kind, index) = (value_name(&list.kind), list.indices[0]);
+    let device = format!("{kind}:{index}");
     let file = tempfile::Builder::new().prefix("hrm-batch-probe-").suffix(".toml").tempfile()?;
     std::fs::write(file.path(), config.to_toml()).with_context(|| format!("cannot write {}", file.path().display()))?;
     let exe = std::env::current_exe().context("cannot find the hrm executable to run the probes")?;
-    let dtype_name = clap::ValueEnum::to_possible_value(&dtype).map_or_else(String::new, |v| v.get_name().to_owned());
     let started = Instant::now();
     let mut trials = 0;
     let mut failure = None;
@@ -99,8 +100,8 @@ pub fn auto_batch_size(
             .arg("probe-batch")
             .arg("--config")
             .arg(file.path())
-            .args(["--batch", &batch.to_string(), "--device", &device])
-            .args(["--dtype", &dtype_name, "--activation-checkpointing", &checkpointing.to_string()])
+            .args(["--batch", &batch.to_string(), "--device", &kind, "--index", &index.to_string()])
+            .args(["--dtype", &value_name(&dtype), "--activation-checkpointing", &checkpointing.to_string()])
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .output()
@@ -132,6 +133,11 @@ pub fn auto_batch_size(
         config.data.seq_len
     );
     Ok(chosen)
+}
+
+/// The name the command line gives `value`.
+fn value_name(value: &impl clap::ValueEnum) -> String {
+    value.to_possible_value().map_or_else(String::new, |v| v.get_name().to_owned())
 }
 
 /// The last `n` lines of a child's output.
