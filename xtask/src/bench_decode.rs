@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
+use hrm_core::HrmOps;
 use hrm_core::{FlatConfig, Model, ModelConfig, presets};
 use hrm_data::CharTokenizer;
 use hrm_infer::{GenerationConfig, SamplingConfig, generate_batch};
@@ -79,12 +79,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ("cpu", "f32") => bench::<burn::backend::Flex>(&args, "flex (CPU)"),
         #[cfg(feature = "cuda")]
         ("cuda", "f32") => {
-            hrm_core::gpu_setup::prepare()?;
+            hrm_core::gpu_setup::prepare();
             bench::<burn::backend::Cuda>(&args, "cuda")
         }
         #[cfg(feature = "cuda")]
         ("cuda", "bf16") => {
-            hrm_core::gpu_setup::prepare()?;
+            hrm_core::gpu_setup::prepare();
             bench::<burn::backend::Cuda<burn::tensor::bf16>>(&args, "cuda")
         }
         (device, dtype) => {
@@ -93,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
-fn bench<B: Backend>(args: &Args, backend: &str) -> anyhow::Result<()> {
+fn bench<B: HrmOps>(args: &Args, backend: &str) -> anyhow::Result<()> {
     let preset = presets::preset(&args.preset)?;
     let hrm = preset.config.clone();
     let flat = FlatConfig::new(hrm.vocab_size, hrm.block.clone(), hrm.h_layers + hrm.l_layers);

@@ -8,9 +8,10 @@ use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, GradientsParams, Optimizer};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
 use hrm_core::{FlatConfig, LossKind, Model, ModelConfig, mean_cross_entropy, presets};
+use hrm_core::{HrmAutodiffBackend, HrmOps};
 use hrm_train::{ActivationCheckpointing, FlatAdamW, FlatGradients, OptimConfig};
 use serde::Serialize;
 
@@ -126,7 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Benches on backend `B` under autodiff with the `--activation-checkpointing` strategy.
-fn on<B: Backend>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::Result<()> {
+fn on<B: HrmOps>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::Result<()> {
     match args.activation_checkpointing {
         ActivationCheckpointing::None => bench::<Autodiff<B>>(args, device, kernels),
         ActivationCheckpointing::Balanced => bench::<Autodiff<B, BalancedCheckpointing>>(args, device, kernels),
@@ -138,7 +139,7 @@ fn on<B: Backend>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::R
 fn gpu_setup(args: &Args) -> anyhow::Result<Kernels> {
     #[cfg(any(feature = "cuda", feature = "wgpu"))]
     if args.device == "cuda" || args.device == "wgpu" {
-        let setup = hrm_core::gpu_setup::prepare()?;
+        let setup = hrm_core::gpu_setup::prepare();
         return Ok(Kernels {
             cache: setup.kernel_cache.map(|d| d.display().to_string()),
             matmul: Some(setup.matmul_kernels),
@@ -182,7 +183,7 @@ fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize) -> f64 {
     crate::flops::gradient_step_per_position(config, seq) * (batch * seq) as f64
 }
 
-fn bench<B: AutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::Result<()> {
+fn bench<B: HrmAutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::Result<()> {
     let gpu_memory = crate::runs::GpuMemory::start();
     let config = model_config(args)?;
     let parameters = config.num_params();
@@ -265,7 +266,7 @@ enum Stepper<B: AutodiffBackend> {
     Burn(OptimizerAdaptor<AdamW, Model<B>, B>),
 }
 
-impl<B: AutodiffBackend> Stepper<B> {
+impl<B: HrmAutodiffBackend> Stepper<B> {
     fn new(name: &str) -> anyhow::Result<Self> {
         let config = OptimConfig { beta1: 0.9, beta2: 0.999, eps: 1e-5, weight_decay: 0.1, ..OptimConfig::default() };
         Ok(match name {

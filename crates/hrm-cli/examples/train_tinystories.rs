@@ -14,9 +14,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use burn::tensor::backend::{AutodiffBackend, Backend};
 use clap::Parser;
 use hrm_core::{BlockConfig, HrmConfig, ModelConfig};
+use hrm_core::{HrmAutodiffBackend, HrmOps};
 use hrm_data::{DataConfig, HubDataset, HubOptions, HubShard, SourceSpec};
 use hrm_infer::{GenerationConfig, SamplingConfig, generate};
 use hrm_train::{RunConfig, RunDir, TokenizerConfig, TrainConfig, TrainOptions, Trainer};
@@ -119,7 +119,7 @@ fn config(data: &Path, steps: u64, tokenizer: TokenizerConfig) -> TrainConfig {
     }
 }
 
-fn train<B: AutodiffBackend>(args: &Args, data: &Path, device: B::Device) -> anyhow::Result<()> {
+fn train<B: HrmAutodiffBackend>(args: &Args, data: &Path, device: B::Device) -> anyhow::Result<()> {
     let run = RunDir::new(&args.output);
     let trainer = if hrm_train::checkpoint::list(&run.checkpoints()).is_empty() {
         let kind = match args.tokenizer.as_str() {
@@ -145,7 +145,7 @@ fn train<B: AutodiffBackend>(args: &Args, data: &Path, device: B::Device) -> any
     print_samples::<B::InnerBackend>(&args.output, &device)
 }
 
-fn print_samples<B: Backend>(run: &Path, device: &B::Device) -> anyhow::Result<()> {
+fn print_samples<B: HrmOps>(run: &Path, device: &B::Device) -> anyhow::Result<()> {
     let loaded = hrm_train::load_run::<B>(&RunDir::new(run), device)?;
     let config = GenerationConfig {
         max_new_tokens: Some(200),

@@ -61,7 +61,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     }
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = load_run::<Inner>(&run_dir, &device)?;
+        let run = crate::with_precision(load_run::<Inner>(&run_dir, &device)?);
         let Model::Hrm(model) = &run.model else { bail!("state analysis needs an HRM; this run trains a flat model") };
         let mut ids = run.tokenizer.encode(&args.text)?;
         ids.truncate(run.config.data.seq_len);

@@ -11,12 +11,12 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::tensor::backend::AutodiffBackend;
 use hrm_train::batch_size::{MAX_AUTO_BATCH, largest_fitting, probe_step, with_headroom};
 use hrm_train::{ActivationCheckpointing, TrainConfig};
 
 use crate::device::{DeviceKind, DeviceList};
 use crate::train::{Dtype, OnBackend, dispatch};
+use hrm_core::HrmAutodiffBackend;
 
 /// Optimiser steps a probe runs: the second holds AdamW's moments besides the activations.
 const PROBE_STEPS: usize = 2;
@@ -60,9 +60,9 @@ struct Probe {
 }
 
 impl OnBackend for Probe {
-    fn run<B: AutodiffBackend>(self) -> anyhow::Result<()> {
+    fn run<B: HrmAutodiffBackend>(self, precision: hrm_core::layers::Precision) -> anyhow::Result<()> {
         let device = self.list.devices::<B>()?.remove(0);
-        let loss = probe_step::<B>(&self.config, self.batch, PROBE_STEPS, &device)?;
+        let loss = probe_step::<B>(&self.config, self.batch, PROBE_STEPS, precision, &device)?;
         println!("batch {} fits: loss {loss:.4}", self.batch);
         Ok(())
     }

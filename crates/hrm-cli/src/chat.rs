@@ -45,7 +45,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     };
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = load_run::<Inner>(&RunDir::new(&args.run), &device)?;
+        let run = crate::with_precision(load_run::<Inner>(&RunDir::new(&args.run), &device)?);
         let context = run.config.data.seq_len;
         let info = ModelInfo {
             description: run.config.model.summary(),

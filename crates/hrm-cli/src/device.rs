@@ -42,12 +42,9 @@ impl DeviceKind {
 /// Before the first GPU operation: keeps compiled kernels between runs in
 /// [`hrm_core::kernel_cache::default_dir`] (`HRM_KERNEL_CACHE=off` turns it off), so a run's
 /// first step skips the kernel compiler when an earlier run compiled the same kernels.
-///
-/// Also picks the matmul kernels burn launches: `$HRM_MATMUL_KERNELS` (comma-separated, see
-/// [`hrm_core::gpu_matmul::KERNEL_NAMES`]) or [`hrm_core::gpu_matmul::DEFAULT_KERNELS`].
 #[cfg(any(feature = "cuda", feature = "wgpu", feature = "metal"))]
 pub fn prepare_gpu() -> anyhow::Result<()> {
-    let setup = hrm_core::gpu_setup::prepare()?;
+    let setup = hrm_core::gpu_setup::prepare();
     if let Some(dir) = &setup.kernel_cache {
         tracing::debug!("compiled kernels are kept in {}", dir.display());
     }

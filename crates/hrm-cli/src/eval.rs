@@ -58,6 +58,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             &base,
             args.batches,
             thinking.as_ref(),
+            crate::precision(false),
             &device,
         )?;
         if args.json {
@@ -105,7 +106,7 @@ fn score_file(args: &EvalArgs, run_dir: &RunDir, path: &Path) -> anyhow::Result<
         std::fs::read_to_string(path).with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = load_run::<Inner>(run_dir, &device)?;
+        let run = crate::with_precision(load_run::<Inner>(run_dir, &device)?);
         let thinking = thinking(args).unwrap_or(hrm_core::Thinking { adaptive: false, ..Default::default() });
         let bar = crate::progress::bar(0, "windows");
         let score = score_text(

@@ -46,7 +46,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = load_run::<Inner>(&RunDir::new(&args.run), &device)?;
+        let run = crate::with_precision(load_run::<Inner>(&RunDir::new(&args.run), &device)?);
         let (tokenizer, model) = (&run.tokenizer, &run.model);
         let config = args.generation.config(run.config.data.seq_len);
         let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();

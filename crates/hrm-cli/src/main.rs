@@ -19,7 +19,10 @@ mod sweep;
 mod tokenizer;
 mod train;
 
+use std::sync::OnceLock;
+
 use clap::{Parser, Subcommand};
+use hrm_core::layers::Precision;
 
 /// Train, run and study Hierarchical Reasoning Model language models.
 #[derive(Parser)]
@@ -66,6 +69,24 @@ enum Command {
     ProbeBatch(batch_probe::ProbeArgs),
 }
 
+/// `--strict-f32`, as this process was asked.
+static STRICT_F32: OnceLock<bool> = OnceLock::new();
+
+/// The precision this process's models compute at: strict f32 where `--strict-f32` asks,
+/// else bf16 products of f32 weights where `mixed`, else the backend's own.
+pub fn precision(mixed: bool) -> Precision {
+    match (STRICT_F32.get().copied().unwrap_or(false), mixed) {
+        (true, _) => Precision::StrictF32,
+        (false, true) => Precision::Bf16Products,
+        (false, false) => Precision::Native,
+    }
+}
+
+/// A loaded run whose model computes at this process's [`precision`] (f32 weights).
+pub fn with_precision<B: hrm_core::HrmOps>(run: hrm_train::LoadedRun<B>) -> hrm_train::LoadedRun<B> {
+    hrm_train::LoadedRun { model: run.model.with_precision(precision(false)), ..run }
+}
+
 /// Log levels unless `RUST_LOG` says otherwise: hrm's progress at info; burn's collective
 /// prints its whole config at info when each rank joins, so only its warnings.
 const DEFAULT_LOG: &str = "info,burn_collective=warn";
@@ -76,7 +97,7 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    hrm_core::layers::set_strict_f32(cli.strict_f32);
+    STRICT_F32.set(cli.strict_f32).expect("set once, before any command runs");
     let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),

@@ -39,7 +39,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     let run_dir = RunDir::new(&args.run);
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = load_run::<Inner>(&run_dir, &device)?;
+        let run = crate::with_precision(load_run::<Inner>(&run_dir, &device)?);
         let vocabulary = match args.vocabulary_docs {
             0 => None,
             n => {

@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::Context;
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::BalancedCheckpointing;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use hrm_data::AnyTokenizer;
 use hrm_data::DataConfig;
 use hrm_train::{ActivationCheckpointing, BatchSize, DataParallel, RunDir, TrainConfig, TrainOptions, Trainer};
 
 use crate::device::{DeviceKind, DeviceList};
 use crate::with_backend;
+use hrm_core::layers::Precision;
+use hrm_core::{HrmAutodiffBackend, HrmOps};
 
 /// The backend under autodiff backend `B`.
 type InnerBackend<B> = <B as AutodiffBackend>::InnerBackend;
@@ -129,7 +131,7 @@ impl TrainArgs {
 /// `--activation-checkpointing` choose (see [`dispatch`]).
 pub trait OnBackend {
     /// Runs on autodiff backend `B`.
-    fn run<B: AutodiffBackend>(self) -> anyhow::Result<()>;
+    fn run<B: HrmAutodiffBackend>(self, precision: Precision) -> anyhow::Result<()>;
 }
 
 /// Runs `job` on the backend of `kind` with float type `dtype` under `checkpointing`,
@@ -140,21 +142,20 @@ pub fn dispatch(
     dtype: Dtype,
     checkpointing: ActivationCheckpointing,
 ) -> anyhow::Result<()> {
+    let precision = crate::precision(dtype == Dtype::Mixed);
     match (dtype, kind) {
-        (Dtype::F32, _) => with_backend!(kind, |B, _device| checkpointed::<InnerBackend<B>>(job, checkpointing)),
-        (Dtype::Mixed, _) => {
-            hrm_core::layers::set_bf16_matmuls(true);
-            with_backend!(kind, |B, _device| checkpointed::<InnerBackend<B>>(job, checkpointing))
+        (Dtype::F32 | Dtype::Mixed, _) => {
+            with_backend!(kind, |B, _device| checkpointed::<InnerBackend<B>>(job, checkpointing, precision))
         }
         #[cfg(feature = "cuda")]
         (Dtype::Bf16, DeviceKind::Cuda) => {
             crate::device::prepare_gpu()?;
-            checkpointed::<burn::backend::Cuda<burn::tensor::bf16>>(job, checkpointing)
+            checkpointed::<burn::backend::Cuda<burn::tensor::bf16>>(job, checkpointing, precision)
         }
         #[cfg(feature = "tch")]
         (Dtype::Bf16, DeviceKind::Libtorch) => {
             crate::device::prepare_libtorch()?;
-            checkpointed::<burn::backend::LibTorch<burn::tensor::bf16>>(job, checkpointing)
+            checkpointed::<burn::backend::LibTorch<burn::tensor::bf16>>(job, checkpointing, precision)
         }
         (Dtype::Bf16, other) => Err(anyhow::anyhow!(
             "--dtype bf16 runs on NVIDIA GPUs only (`--device cuda` or `libtorch`, built with `--features cuda` or `tch`); got {other:?}"
@@ -163,10 +164,14 @@ pub fn dispatch(
 }
 
 /// Runs `job` on backend `I` under autodiff with the `checkpointing` strategy.
-fn checkpointed<I: Backend>(job: impl OnBackend, checkpointing: ActivationCheckpointing) -> anyhow::Result<()> {
+fn checkpointed<I: HrmOps>(
+    job: impl OnBackend,
+    checkpointing: ActivationCheckpointing,
+    precision: Precision,
+) -> anyhow::Result<()> {
     match checkpointing {
-        ActivationCheckpointing::None => job.run::<Autodiff<I>>(),
-        ActivationCheckpointing::Balanced => job.run::<Autodiff<I, BalancedCheckpointing>>(),
+        ActivationCheckpointing::None => job.run::<Autodiff<I>>(precision),
+        ActivationCheckpointing::Balanced => job.run::<Autodiff<I, BalancedCheckpointing>>(precision),
     }
 }
 
@@ -216,12 +221,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let list = args.device_list()?;
     // Checked before any work. burn's collective moves gradients between GPUs through NCCL;
     // the default host exchange does not.
-    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
-    let exchange = hrm_train::parallel::gradient_exchange()?;
+    let exchange = gradient_exchange()?;
     #[cfg(feature = "cuda")]
     if list.kind == DeviceKind::Cuda
         && list.indices.len() > 1
-        && matches!(exchange, hrm_train::parallel::GradientExchange::Collective(_))
+        && matches!(exchange, hrm_train::GradientExchange::Collective(_))
     {
         let cache = hrm_core::kernel_cache::user_cache_dir().unwrap_or_else(|| std::env::temp_dir().join("hrm"));
         crate::nccl::ensure_loadable(&cache)?;
@@ -234,7 +238,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         anyhow::bail!("--continue-on trains on one device; drop --devices/--gpus, or resume the continued run on them");
     }
     let start = Start::from_args(&args, &list)?;
-    dispatch(Train { start, list: &list, options: &options }, list.kind, args.dtype, args.activation_checkpointing)
+    dispatch(
+        Train { start, list: &list, options: &options, exchange },
+        list.kind,
+        args.dtype,
+        args.activation_checkpointing,
+    )
 }
 
 /// A training run to start, resume or continue on a device list.
@@ -242,25 +251,33 @@ struct Train<'a> {
     start: Start,
     list: &'a DeviceList,
     options: &'a TrainOptions,
+    exchange: hrm_train::GradientExchange,
 }
 
 impl OnBackend for Train<'_> {
-    fn run<B: AutodiffBackend>(self) -> anyhow::Result<()> {
+    fn run<B: HrmAutodiffBackend>(self, precision: Precision) -> anyhow::Result<()> {
+        let options = &TrainOptions { precision, ..self.options.clone() };
         let mut devices = self.list.devices::<B>()?;
         let trainer = match self.start {
-            Start::Resume(run) => DataParallel::<B>::resume(RunDir::new(run), devices)?,
+            Start::Resume(run) => DataParallel::<B>::resume(RunDir::new(run), devices, self.exchange)?,
             Start::Continue { run, data, base, steps } => {
                 let device = devices.remove(0);
-                let summary =
-                    Trainer::<B>::continue_on(RunDir::new(run), data, &base, steps, device)?.run(self.options)?;
+                let summary = Trainer::<B>::continue_on(RunDir::new(run), data, &base, steps, device)?.run(options)?;
                 return report(&summary);
             }
             Start::New { config, tokenizer, base, run } => {
-                DataParallel::<B>::start(config, tokenizer, RunDir::new(&run), &base, devices)?
+                DataParallel::<B>::start(config, tokenizer, RunDir::new(&run), &base, devices, self.exchange)?
             }
         };
-        report(&trainer.run(self.options)?)
+        report(&trainer.run(options)?)
     }
+}
+
+/// How the ranks of a run over several devices average their gradients: `$HRM_ALLREDUCE`
+/// (`host`, the default; or burn's collective `tree`, `ring`, `centralized`).
+fn gradient_exchange() -> anyhow::Result<hrm_train::GradientExchange> {
+    let name = std::env::var("HRM_ALLREDUCE").unwrap_or_else(|_| "host".into());
+    name.parse().with_context(|| format!("HRM_ALLREDUCE={name}"))
 }
 
 /// Prints how a run ended.

@@ -1,5 +1,6 @@
 //! Adaptive computation time: the carry between segments and the per-position halting rule.
 
+use crate::ops::HrmOps;
 use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 use rand::Rng;
 
@@ -18,7 +19,7 @@ pub struct HrmCarry<B: Backend> {
     pub halted: Tensor<B, 2, Bool>,
 }
 
-impl<B: Backend> HrmCarry<B> {
+impl<B: HrmOps> HrmCarry<B> {
     /// Whether every position of every sequence has halted (reads one value back from the device).
     pub fn all_halted(&self) -> bool {
         self.halted.clone().int().min().into_data().iter::<i64>().next() == Some(1)
@@ -36,7 +37,7 @@ pub struct HaltPolicy<B: Backend> {
     pub min_steps: Option<Tensor<B, 2, Int>>,
 }
 
-impl<B: Backend> HaltPolicy<B> {
+impl<B: HrmOps> HaltPolicy<B> {
     /// Runs every position exactly `max_steps` segments, as the reference does in evaluation.
     pub fn fixed(max_steps: usize) -> Self {
         Self { max_steps, use_q: false, min_steps: None }

@@ -4,6 +4,7 @@
 use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 
 use crate::layers::KvCache;
+use crate::ops::HrmOps;
 
 /// The decoding state of a batch of sequences; start with [`DecodeCache::default`] and pass
 /// it to every [`crate::LanguageModel::decode`] call of one generation.
@@ -34,7 +35,7 @@ pub struct Decoded<B: Backend> {
     pub steps: Option<Tensor<B, 2, Int>>,
 }
 
-impl<B: Backend> DecodeCache<B> {
+impl<B: HrmOps> DecodeCache<B> {
     /// Positions decoded so far, padding included.
     pub fn len(&self) -> usize {
         self.len

@@ -6,8 +6,9 @@ use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 use crate::config::FlatConfig;
 use crate::decode::{DecodeCache, Decoded};
 use crate::init::ParamInit;
-use crate::layers::{Block, Rope, ScaledEmbedding};
+use crate::layers::{Block, Precision, Rope, ScaledEmbedding};
 use crate::model::LanguageModel;
+use crate::ops::HrmOps;
 use crate::thinking::Thinking;
 
 /// A causal decoder-only transformer with post-norm blocks.
@@ -17,11 +18,12 @@ pub struct Flat<B: Backend> {
     blocks: Vec<Block<B>>,
     lm_head: Linear<B>,
     rope: Rope<B>,
+    precision: Precision,
 }
 
 impl FlatConfig {
     /// Builds the model with every weight drawn from one stream seeded by `seed`.
-    pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> Flat<B> {
+    pub fn init<B: HrmOps>(&self, seed: u64, device: &B::Device) -> Flat<B> {
         let block = &self.block;
         let mut init = ParamInit::new(seed);
         Flat {
@@ -29,16 +31,23 @@ impl FlatConfig {
             blocks: (0..self.n_layers).map(|_| Block::new(block, &mut init, device)).collect(),
             lm_head: init.linear(block.d_model, self.vocab_size, device),
             rope: Rope::new(block.head_dim(), block.max_seq_len, block.rope_theta, device),
+            precision: Precision::Native,
         }
     }
 }
 
-impl<B: Backend> Flat<B> {
+impl<B: HrmOps> Flat<B> {
+    /// The same model computing its products and attention at `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        let blocks = self.blocks.into_iter().map(|b| b.with_precision(precision)).collect();
+        Self { blocks, precision, ..self }
+    }
+
     /// Next-token logits `[batch, seq, vocab]` for `tokens` `[batch, seq]`.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let x = self.embedding.forward(tokens);
         let h = self.blocks.iter().fold(x, |h, block| block.forward(h, &self.rope));
-        crate::layers::project(&self.lm_head, h)
+        crate::layers::project(&self.lm_head, h, self.precision)
     }
 
     /// The token embedding.
@@ -58,7 +67,7 @@ impl<B: Backend> Flat<B> {
     }
 }
 
-impl<B: Backend> LanguageModel<B> for Flat<B> {
+impl<B: HrmOps> LanguageModel<B> for Flat<B> {
     fn logits_with(&self, tokens: Tensor<B, 2, Int>, _: &Thinking) -> Tensor<B, 3> {
         self.forward(tokens)
     }
@@ -79,7 +88,7 @@ impl<B: Backend> LanguageModel<B> for Flat<B> {
         let h = self.blocks.iter().fold(x, |h, block| block.forward_with(h, &self.rope, Some(&mut *pass)));
         pass.finish(new);
         cache.advance(new, None);
-        Decoded { logits: crate::layers::project(&self.lm_head, h), steps: None }
+        Decoded { logits: crate::layers::project(&self.lm_head, h, self.precision), steps: None }
     }
 
     fn max_seq_len(&self) -> usize {

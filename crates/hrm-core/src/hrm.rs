@@ -10,13 +10,13 @@
 
 use burn::module::{AutodiffModule, Param};
 use burn::nn::Linear;
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
 
 use crate::act::{HaltPolicy, HrmCarry};
 use crate::config::HrmConfig;
 use crate::init::ParamInit;
-use crate::layers::{KvCache, Rope, ScaledEmbedding};
+use crate::layers::{KvCache, Precision, Rope, ScaledEmbedding};
+use crate::ops::{HrmAutodiffBackend, HrmOps};
 use crate::reasoning::ReasoningModule;
 use crate::thinking::Thinking;
 
@@ -71,12 +71,13 @@ pub struct Hrm<B: Backend> {
     halt_max_steps: usize,
     /// TRM: the whole last cycle carries gradient, not only its last L and H calls.
     full_cycle_gradient: bool,
+    precision: Precision,
 }
 
 impl HrmConfig {
     /// Builds the model with every weight drawn from one stream seeded by `seed`, so the
     /// same seed gives the same model on every backend.
-    pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> Hrm<B> {
+    pub fn init<B: HrmOps>(&self, seed: u64, device: &B::Device) -> Hrm<B> {
         let block = &self.block;
         let d = block.d_model;
         let mut init = ParamInit::new(seed);
@@ -106,11 +107,22 @@ impl HrmConfig {
             l_cycles: self.l_cycles,
             halt_max_steps: self.halt_max_steps,
             full_cycle_gradient: trm,
+            precision: Precision::Native,
         }
     }
 }
 
-impl<B: Backend> Hrm<B> {
+impl<B: HrmOps> Hrm<B> {
+    /// The same model computing its products and attention at `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Self {
+            h_module: self.h_module.map(|m| m.with_precision(precision)),
+            l_module: self.l_module.with_precision(precision),
+            precision,
+            ..self
+        }
+    }
+
     /// The trained N and T.
     pub fn cycles(&self) -> Cycles {
         Cycles { h: self.h_cycles, l: self.l_cycles }
@@ -193,7 +205,7 @@ impl<B: Backend> Hrm<B> {
         let x = self.embedding.forward(tokens);
         let (z_h, z_l) = self.reason(carry.z_h.clone(), carry.z_l.clone(), x.clone(), cycles, None, observe);
         let (z_h, _) = self.gradient_step((z_h, z_l), x, cycles, None, observe);
-        crate::layers::project(&self.lm_head, z_h)
+        crate::layers::project(&self.lm_head, z_h, self.precision)
     }
 
     /// Every L and H call of a segment except the final L call and the final H call.
@@ -258,8 +270,8 @@ impl<B: Backend> Hrm<B> {
         let frozen: Tensor<B, 3, Bool> = carry.halted.clone().unsqueeze_dim::<3>(2).expand(z_h.shape());
         let z_h = z_h.mask_where(frozen.clone(), carry.z_h);
         let z_l = z_l.mask_where(frozen, carry.z_l);
-        let logits = crate::layers::project(&self.lm_head, z_h.clone());
-        let q = crate::layers::project(&self.q_head, z_h.clone());
+        let logits = crate::layers::project(&self.lm_head, z_h.clone(), self.precision);
+        let q = crate::layers::project(&self.q_head, z_h.clone(), self.precision);
         let q_halt = q.clone().narrow(2, 0, 1).squeeze_dim::<2>(2);
         let q_continue = q.narrow(2, 1, 1).squeeze_dim::<2>(2);
         let steps = carry.steps + carry.halted.clone().bool_not().int();
@@ -268,7 +280,7 @@ impl<B: Backend> Hrm<B> {
     }
 }
 
-impl<B: AutodiffBackend> Hrm<B> {
+impl<B: HrmAutodiffBackend> Hrm<B> {
     /// One training segment with the one-step gradient: every call but the last L and H runs
     /// on the inner backend, so it records no autodiff graph and memory does not grow with N×T.
     pub fn train_segment(&self, carry: HrmCarry<B>, tokens: Tensor<B, 2, Int>, cycles: Cycles) -> SegmentOutput<B> {

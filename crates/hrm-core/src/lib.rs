@@ -13,7 +13,7 @@ pub mod decode;
 pub mod error;
 /// The flat transformer baseline.
 pub mod flat;
-/// Which matmul kernels burn's GPU backends launch.
+/// Which matmul kernels hrm's products launch on burn's GPU backends.
 #[cfg(feature = "gpu-kernels")]
 pub mod gpu_matmul;
 /// What a process does before its first GPU operation.
@@ -33,6 +33,8 @@ pub mod libtorch;
 pub mod loss;
 /// One trait and one enum over every model.
 pub mod model;
+/// hrm's operations as a burn backend extension: the [`ops::HrmOps`] trait and its backends.
+pub mod ops;
 /// Named sizes from the reference systems.
 pub mod presets;
 /// A recurrent reasoning module (H or L).
@@ -48,4 +50,5 @@ pub use flat::Flat;
 pub use hrm::{Cycles, Hrm, Level, SegmentOutput};
 pub use loss::{IGNORE_LABEL, LossKind, cross_entropy, mean_cross_entropy};
 pub use model::{LanguageModel, Model};
+pub use ops::{HrmAutodiffBackend, HrmOps};
 pub use thinking::{ReasoningMode, Thinking};

@@ -1,5 +1,6 @@
 //! Language-model losses: softmax and stablemax cross-entropy with an ignore label.
 
+use crate::ops::HrmOps;
 use burn::tensor::{Int, Tensor, TensorPrimitive, backend::Backend};
 use serde::{Deserialize, Serialize};
 
@@ -21,10 +22,10 @@ pub enum LossKind {
 /// Per-position cross-entropy `[batch, seq]` of `logits` `[batch, seq, vocab]` against
 /// `labels` `[batch, seq]`; positions labelled [`IGNORE_LABEL`] give 0.
 ///
-/// Softmax cross-entropy runs as one backend operation (hrm's patched burn, vendor/README.md):
+/// Softmax cross-entropy runs as one backend operation ([`HrmOps::cross_entropy`]):
 /// autodiff keeps the log-probabilities and forms the logits' gradient `softmax·g − one_hot·g`
 /// directly, instead of a dense gather gradient that log-softmax's backward then reads.
-pub fn cross_entropy<B: Backend>(kind: LossKind, logits: Tensor<B, 3>, labels: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+pub fn cross_entropy<B: HrmOps>(kind: LossKind, logits: Tensor<B, 3>, labels: Tensor<B, 2, Int>) -> Tensor<B, 2> {
     let valid = labels.clone().not_equal_elem(IGNORE_LABEL);
     let safe_labels = labels.mask_fill(valid.clone().bool_not(), 0).unsqueeze_dim::<3>(2);
     let losses = match kind {
@@ -38,7 +39,7 @@ pub fn cross_entropy<B: Backend>(kind: LossKind, logits: Tensor<B, 3>, labels: T
 }
 
 /// Mean cross-entropy over the positions whose label is not [`IGNORE_LABEL`] (0 if none).
-pub fn mean_cross_entropy<B: Backend>(kind: LossKind, logits: Tensor<B, 3>, labels: Tensor<B, 2, Int>) -> Tensor<B, 1> {
+pub fn mean_cross_entropy<B: HrmOps>(kind: LossKind, logits: Tensor<B, 3>, labels: Tensor<B, 2, Int>) -> Tensor<B, 1> {
     let count = labels.clone().not_equal_elem(IGNORE_LABEL).int().sum().float().clamp_min(1.0);
     cross_entropy(kind, logits, labels).sum() / count
 }

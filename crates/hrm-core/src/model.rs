@@ -6,10 +6,11 @@ use crate::config::ModelConfig;
 use crate::decode::{DecodeCache, Decoded};
 use crate::flat::Flat;
 use crate::hrm::Hrm;
+use crate::ops::HrmOps;
 use crate::thinking::Thinking;
 
 /// A causal language model: next-token logits for a batch of token ids.
-pub trait LanguageModel<B: Backend> {
+pub trait LanguageModel<B: HrmOps> {
     /// Logits `[batch, seq, vocab]` for `tokens` `[batch, seq]`; position `t` sees tokens `..=t`.
     /// An HRM reasons with its trained N and T and halts where its Q head says so.
     fn logits(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
@@ -47,7 +48,7 @@ pub enum Model<B: Backend> {
 
 impl ModelConfig {
     /// Builds the configured model with weights drawn from `seed`.
-    pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> Model<B> {
+    pub fn init<B: HrmOps>(&self, seed: u64, device: &B::Device) -> Model<B> {
         match self {
             Self::Hrm(c) => Model::Hrm(c.init(seed, device)),
             Self::Flat(c) => Model::Flat(c.init(seed, device)),
@@ -55,12 +56,21 @@ impl ModelConfig {
     }
 }
 
-impl<B: Backend> Model<B> {
+impl<B: HrmOps> Model<B> {
     /// The model with its vocabulary grown to `vocab_size` (old weights kept bit for bit).
     pub fn grow_vocab(self, vocab_size: usize, seed: u64) -> Self {
         match self {
             Self::Hrm(m) => Self::Hrm(m.grow_vocab(vocab_size, seed)),
             Self::Flat(m) => Self::Flat(m.grow_vocab(vocab_size, seed)),
+        }
+    }
+
+    /// The same model computing its products and attention at `precision` (every model
+    /// starts at [`Precision::Native`](crate::layers::Precision::Native)).
+    pub fn with_precision(self, precision: crate::layers::Precision) -> Self {
+        match self {
+            Self::Hrm(m) => Self::Hrm(m.with_precision(precision)),
+            Self::Flat(m) => Self::Flat(m.with_precision(precision)),
         }
     }
 
@@ -73,7 +83,7 @@ impl<B: Backend> Model<B> {
     }
 }
 
-impl<B: Backend> LanguageModel<B> for Model<B> {
+impl<B: HrmOps> LanguageModel<B> for Model<B> {
     fn logits_with(&self, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Tensor<B, 3> {
         match self {
             Self::Hrm(m) => m.logits_with(tokens, thinking),

@@ -4,7 +4,8 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
-use crate::layers::{Block, KvCache, Rope};
+use crate::layers::{Block, KvCache, Precision, Rope};
+use crate::ops::HrmOps;
 
 /// `z ← blocks(z + injection)`: the injection is added once, at the module input.
 #[derive(burn::module::Module, Debug)]
@@ -12,7 +13,7 @@ pub struct ReasoningModule<B: Backend> {
     blocks: Vec<Block<B>>,
 }
 
-impl<B: Backend> ReasoningModule<B> {
+impl<B: HrmOps> ReasoningModule<B> {
     /// `layers` blocks of shape `config`, weights drawn from `init`.
     pub fn new(config: &BlockConfig, layers: usize, init: &mut ParamInit, device: &B::Device) -> Self {
         Self { blocks: (0..layers).map(|_| Block::new(config, init, device)).collect() }
@@ -22,6 +23,11 @@ impl<B: Backend> ReasoningModule<B> {
     pub fn grow(mut self, extra: usize, config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
         self.blocks.extend((0..extra).map(|_| Block::near_identity(config, init, device)));
         self
+    }
+
+    /// The same module computing its products and attention at `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Self { blocks: self.blocks.into_iter().map(|b| b.with_precision(precision)).collect() }
     }
 
     /// Number of blocks.

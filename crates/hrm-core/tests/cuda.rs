@@ -100,7 +100,7 @@ fn compare(reference: &[f32], other: &[f32]) -> (f32, f64) {
 
 /// The table's gradient of `sum(embedding(tokens) · w)`, `w` rising along `d_model`, for a
 /// fixed 8 × 512 batch over a 300-word vocabulary (every row hit ~14 times).
-fn embedding_gradient<B: burn::tensor::backend::AutodiffBackend>(device: &B::Device) -> Vec<f32> {
+fn embedding_gradient<B: hrm_core::HrmAutodiffBackend>(device: &B::Device) -> Vec<f32> {
     use hrm_core::init::ParamInit;
     use hrm_core::layers::ScaledEmbedding;
     let (batch, seq, vocab, d) = (8, 512, 300, 64);
@@ -114,7 +114,7 @@ fn embedding_gradient<B: burn::tensor::backend::AutodiffBackend>(device: &B::Dev
 #[test]
 #[ignore = "needs a CUDA GPU"]
 fn embedding_gradient_matches_cpu_with_repeated_tokens() {
-    // The row sums of the gradient run as atomic adds on CUDA (vendor/README.md).
+    // Repeated tokens add several rows into one row of the table's gradient.
     let on_cuda = embedding_gradient::<Autodiff<Cuda>>(&Default::default());
     let on_cpu = embedding_gradient::<CpuAd>(&Default::default());
     let scale = on_cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));

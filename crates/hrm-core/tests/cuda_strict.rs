@@ -1,4 +1,4 @@
-//! CUDA parity in strict f32 (`layers::set_strict_f32`): Micro-10M's logits on CUDA match the
+//! CUDA parity in strict f32 (`Precision::StrictF32`): Micro-10M's logits on CUDA match the
 //! CPU's within 1e-3, one segment and full ACT inference, and a forward + backward runs.
 //! Needs a GPU: `cargo test --release -p hrm-core --features cuda --test cuda_strict -- --ignored`.
 #![cfg(feature = "cuda")]
@@ -8,7 +8,7 @@ mod common;
 use burn::backend::{Autodiff, Cuda};
 use burn::module::AutodiffModule;
 use common::*;
-use hrm_core::layers::set_strict_f32;
+use hrm_core::layers::Precision;
 use hrm_core::presets::preset;
 use hrm_core::{LanguageModel, mean_cross_entropy};
 
@@ -26,8 +26,7 @@ fn micro_10m_strict_f32_logits_match_cpu_within_1e_3() {
     let cpu_segment = values(cpu_out.logits);
     let cpu_act = values(cpu_model.logits(cpu_tokens));
 
-    set_strict_f32(true);
-    let cuda_model = config.init::<Autodiff<Cuda>>(17, &cuda_device);
+    let cuda_model = config.init::<Autodiff<Cuda>>(17, &cuda_device).with_precision(Precision::StrictF32);
     let cuda_tokens = tokens::<Autodiff<Cuda>>(batch, seq, config.vocab_size, &cuda_device);
     let out = cuda_model.train_segment(
         cuda_model.initial_carry([batch, seq], &cuda_device),
@@ -41,7 +40,6 @@ fn micro_10m_strict_f32_logits_match_cpu_within_1e_3() {
     let finite = grad_values.iter().flatten().all(|g| g.iter().all(|v| v.is_finite()));
     let inner = cuda_model.valid();
     let act_diff = max_abs_diff(&cpu_act, &values(inner.logits(cuda_tokens.inner())));
-    set_strict_f32(false);
 
     println!("strict f32, one segment (N=T=2) forward + backward: max |cuda - cpu| logits = {segment_diff:e}");
     println!("strict f32, ACT inference ({} segments): max |cuda - cpu| = {act_diff:e}", config.halt_max_steps);

@@ -2,9 +2,9 @@
 
 mod common;
 
-use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use common::*;
+use hrm_core::HrmOps;
 use hrm_core::{Cycles, HaltPolicy, LanguageModel, ModelConfig};
 
 #[test]
@@ -80,7 +80,7 @@ fn changing_a_token_changes_its_own_logits() {
     assert!(max_abs_diff(&last(x), &last(y)) > 1e-3);
 }
 
-fn logits_on<B: Backend>(config: &ModelConfig, device: &B::Device) -> Vec<f32> {
+fn logits_on<B: HrmOps>(config: &ModelConfig, device: &B::Device) -> Vec<f32> {
     let model = config.init::<B>(42, device);
     values(model.logits(tokens::<B>(2, 10, 37, device)))
 }

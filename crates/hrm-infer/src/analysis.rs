@@ -1,7 +1,8 @@
 //! How an HRM reasons on a text: the norm of z_L and z_H after every call of one segment and
 //! how much each call changes them, and after how many ACT segments each position halts.
 
-use burn::tensor::{Int, Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor};
+use hrm_core::HrmOps;
 use hrm_core::{DecodeCache, Hrm, LanguageModel, Level, Thinking};
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +54,7 @@ pub struct Analysis {
 }
 
 /// Traces one segment of `model` over `tokens` `[1, seq]` and measures halting with `thinking`.
-pub fn analyze<B: Backend>(model: &Hrm<B>, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Analysis {
+pub fn analyze<B: HrmOps>(model: &Hrm<B>, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Analysis {
     let cycles = thinking.cycles(model.cycles());
     let seq = tokens.dims()[1];
     let initial = model.initial_carry([1, seq], &tokens.device());
@@ -100,7 +101,7 @@ pub fn analyze<B: Backend>(model: &Hrm<B>, tokens: Tensor<B, 2, Int>, thinking: 
 }
 
 /// ‖z‖ per position of `[1, seq, d]`.
-fn norms<B: Backend>(z: Tensor<B, 3>) -> Vec<f64> {
+fn norms<B: HrmOps>(z: Tensor<B, 3>) -> Vec<f64> {
     let n = z.square().sum_dim(2).sqrt();
     n.into_data().convert::<f64>().to_vec::<f64>().unwrap_or_default()
 }

@@ -7,11 +7,11 @@
 
 use std::io::{self, BufRead, Write};
 
-use burn::tensor::backend::Backend;
 use hrm_core::{LanguageModel, ReasoningMode};
 use hrm_data::Tokenizer;
 
 use crate::generate::{GeneratedToken, Generation, GenerationConfig, generate};
+use hrm_core::HrmOps;
 
 /// How turns are written into the model's text.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +48,7 @@ pub struct ModelInfo {
 }
 
 /// A chat session over one model.
-pub struct Chat<'a, B: Backend, M: LanguageModel<B>> {
+pub struct Chat<'a, B: HrmOps, M: LanguageModel<B>> {
     model: &'a M,
     tokenizer: &'a dyn Tokenizer,
     device: B::Device,
@@ -65,7 +65,7 @@ pub struct Chat<'a, B: Backend, M: LanguageModel<B>> {
     limited_max: usize,
 }
 
-impl<'a, B: Backend, M: LanguageModel<B>> Chat<'a, B, M> {
+impl<'a, B: HrmOps, M: LanguageModel<B>> Chat<'a, B, M> {
     /// A session with `config` (its stop strings gain the template's turn end).
     pub fn new(
         model: &'a M,

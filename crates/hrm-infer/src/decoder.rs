@@ -1,7 +1,8 @@
 //! Feeds a batch of growing token sequences to a model and returns each row's next-token
 //! logits, through the key/value cache or by recomputing the window.
 
-use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use hrm_core::HrmOps;
 use hrm_core::{DecodeCache, LanguageModel, Thinking};
 
 /// Next-token logits of one row, and the ACT segments its last position ran (HRM only).
@@ -20,7 +21,7 @@ pub struct NextLogits {
 /// cache (positions are absolute, so the cache cannot slide); the model thus always sees
 /// between half a window and a whole one. Uncached mode re-reads each row's newest `window`
 /// tokens for every step (the reference behaviour, kept for benchmarks and checks).
-pub struct Decoder<'a, B: Backend, M: LanguageModel<B>> {
+pub struct Decoder<'a, B: HrmOps, M: LanguageModel<B>> {
     model: &'a M,
     device: B::Device,
     thinking: Thinking,
@@ -29,7 +30,7 @@ pub struct Decoder<'a, B: Backend, M: LanguageModel<B>> {
     rows: Vec<Vec<u32>>,
 }
 
-impl<'a, B: Backend, M: LanguageModel<B>> Decoder<'a, B, M> {
+impl<'a, B: HrmOps, M: LanguageModel<B>> Decoder<'a, B, M> {
     /// A decoder over `model` seeing at most `window` tokens (capped at its `max_seq_len`),
     /// cached or not.
     pub fn new(model: &'a M, device: &B::Device, thinking: Thinking, window: usize, cached: bool) -> Self {
@@ -100,7 +101,7 @@ impl<'a, B: Backend, M: LanguageModel<B>> Decoder<'a, B, M> {
 }
 
 /// Splits `[batch, 1, vocab]` logits (and `[batch, 1]` steps) into rows.
-fn split<B: Backend>(logits: Tensor<B, 3>, steps: Option<Tensor<B, 2, Int>>) -> Vec<NextLogits> {
+fn split<B: HrmOps>(logits: Tensor<B, 3>, steps: Option<Tensor<B, 2, Int>>) -> Vec<NextLogits> {
     let [batch, _, vocab] = logits.dims();
     let values: Vec<f32> = logits.into_data().convert::<f32>().to_vec().unwrap_or_default();
     let steps: Option<Vec<i64>> = steps.and_then(|s| s.into_data().convert::<i64>().to_vec().ok());

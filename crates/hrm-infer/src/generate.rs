@@ -3,13 +3,13 @@
 
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use hrm_core::{LanguageModel, ReasoningMode, Thinking};
 use hrm_data::Tokenizer;
 use serde::{Deserialize, Serialize};
 
 use crate::decoder::Decoder;
 use crate::sample::{Sampler, SamplingConfig};
+use hrm_core::HrmOps;
 
 /// What to generate and when to stop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +125,7 @@ impl Generation {
 }
 
 /// Continues `prompt`, calling `on_token` with each token as it is produced.
-pub fn generate<B: Backend, M: LanguageModel<B>>(
+pub fn generate<B: HrmOps, M: LanguageModel<B>>(
     model: &M,
     tokenizer: &dyn Tokenizer,
     prompt: &str,
@@ -139,7 +139,7 @@ pub fn generate<B: Backend, M: LanguageModel<B>>(
 
 /// Continues every prompt in one batch (row `i` samples from seed `seed + i`), calling
 /// `on_token(row, token)` as tokens are produced; rows stop independently.
-pub fn generate_batch<B: Backend, M: LanguageModel<B>>(
+pub fn generate_batch<B: HrmOps, M: LanguageModel<B>>(
     model: &M,
     tokenizer: &dyn Tokenizer,
     prompts: &[&str],

@@ -1,6 +1,7 @@
 //! Perplexity and bits per byte of a model on any text.
 
-use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use hrm_core::HrmOps;
 use hrm_core::{IGNORE_LABEL, LanguageModel, LossKind, Thinking, cross_entropy};
 use hrm_data::Tokenizer;
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ pub struct TextScore {
 /// share their edge token; in each, every token after the first is predicted from those
 /// before it. Windows run in batches of `batch_size`; `progress(done, total)` follows them.
 #[allow(clippy::too_many_arguments)]
-pub fn score_text<B: Backend, M: LanguageModel<B>>(
+pub fn score_text<B: HrmOps, M: LanguageModel<B>>(
     model: &M,
     tokenizer: &dyn Tokenizer,
     text: &str,

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use burn::tensor::backend::Backend;
 use hrm_core::{LanguageModel, ReasoningMode};
 use hrm_data::Tokenizer;
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::generate::{GenerationConfig, StopReason, generate};
 use crate::quality::{TextQuality, WordVocabulary, text_quality};
 use crate::sample::SamplingConfig;
+use hrm_core::HrmOps;
 
 /// The version tag every report carries.
 pub const SWEEP_SCHEMA: &str = "hrm-sweep/1";
@@ -170,7 +170,7 @@ impl SweepReport {
 }
 
 /// Runs `plan` (each setting's `context` defaults to `context`), calling `progress(done, total)`.
-pub fn run_sweep<B: Backend, M: LanguageModel<B>>(
+pub fn run_sweep<B: HrmOps, M: LanguageModel<B>>(
     model: &M,
     tokenizer: &dyn Tokenizer,
     plan: &SweepPlan,

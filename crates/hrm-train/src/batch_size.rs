@@ -10,7 +10,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, ElementConversion, Int, Tensor};
 use hrm_core::Model;
 
@@ -19,6 +18,7 @@ use crate::error::{Result, TrainError};
 use crate::gradients::FlatGradients;
 use crate::objective::{hrm_segment_loss, lm_loss};
 use crate::optimizer::FlatAdamW;
+use hrm_core::HrmAutodiffBackend;
 
 /// The largest batch [`largest_fitting`] tries unless told otherwise.
 pub const MAX_AUTO_BATCH: usize = 1024;
@@ -104,10 +104,11 @@ pub fn with_headroom(largest: usize) -> usize {
 /// accumulated when `optim.grad_accum` asks for several, then AdamW. Returns the last loss,
 /// read back so that all queued work has run. A batch too large for the device fails here:
 /// an error, a panic or a crash, depending on the backend.
-pub fn probe_step<B: AutodiffBackend>(
+pub fn probe_step<B: HrmAutodiffBackend>(
     config: &TrainConfig,
     batch: usize,
     steps: usize,
+    precision: hrm_core::layers::Precision,
     device: &B::Device,
 ) -> Result<f64> {
     if config.model.vocab_size() == 0 {
@@ -117,7 +118,7 @@ pub fn probe_step<B: AutodiffBackend>(
     }
     let seq = config.data.seq_len;
     let model_config = &config.model;
-    let mut model: Model<B> = model_config.init(config.run.seed, device);
+    let mut model: Model<B> = model_config.init(config.run.seed, device).with_precision(precision);
     let mut optim = FlatAdamW::new(&config.optim);
     let vocab = model_config.vocab_size() as f64;
     let micro_batches = config.optim.grad_accum.clamp(1, 2);

@@ -19,6 +19,7 @@ use hrm_core::{Model, ModelConfig};
 
 use crate::error::{Result, TrainError};
 use crate::run_dir::RunDir;
+use hrm_core::HrmOps;
 
 /// Name of the manifest inside a checkpoint folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -175,7 +176,7 @@ impl Intact {
     }
 
     /// The model in `model.mpk`, built for `config` (see [`decode_model`]).
-    pub fn model<B: Backend>(&self, config: &ModelConfig, seed: u64, device: &B::Device) -> Result<Model<B>> {
+    pub fn model<B: HrmOps>(&self, config: &ModelConfig, seed: u64, device: &B::Device) -> Result<Model<B>> {
         decode_model(self.bytes("model.mpk")?, config, seed, device).map_err(|reason| TrainError::Checkpoint {
             path: self.path.clone(),
             reason: format!("model.mpk: {reason}"),
@@ -183,7 +184,7 @@ impl Intact {
     }
 
     /// Decodes the burn record in file `name` (named MessagePack, full precision).
-    pub fn record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
+    pub fn record<B: HrmOps, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
         decode_record(self.bytes(name)?, device)
             .map_err(|e| TrainError::Checkpoint { path: self.path.clone(), reason: format!("{name}: {e}") })
     }
@@ -191,7 +192,7 @@ impl Intact {
 
 /// Decodes a burn record (named MessagePack, full precision). burn panics on some malformed
 /// records (an invalid parameter id, found by fuzzing); that becomes an error too.
-fn decode_record<B: Backend, R: Record<B>>(bytes: &[u8], device: &B::Device) -> std::result::Result<R, String> {
+fn decode_record<B: HrmOps, R: Record<B>>(bytes: &[u8], device: &B::Device) -> std::result::Result<R, String> {
     crate::msgpack::check_lengths(bytes)?;
     guarded(|| {
         NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
@@ -209,7 +210,7 @@ fn guarded<T>(decode: impl FnOnce() -> std::result::Result<T, String>) -> std::r
 /// Decodes a model record (named MessagePack, full precision) for `config`. Every
 /// parameter's shape is checked against the config, so a record of another model is refused
 /// by parameter name instead of failing later inside a matmul.
-pub fn decode_model<B: Backend>(
+pub fn decode_model<B: HrmOps>(
     bytes: &[u8],
     config: &ModelConfig,
     seed: u64,
@@ -228,9 +229,9 @@ pub fn decode_model<B: Backend>(
 }
 
 /// How many weights of `model` are NaN or infinite (one device-to-host read).
-pub fn non_finite_weights<B: Backend>(model: &Model<B>) -> u64 {
+pub fn non_finite_weights<B: HrmOps>(model: &Model<B>) -> u64 {
     struct Count<B: Backend>(Option<Tensor<B, 1, burn::tensor::Int>>);
-    impl<B: Backend> ModuleVisitor<B> for Count<B> {
+    impl<B: HrmOps> ModuleVisitor<B> for Count<B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let value = param.val();
             let bad = value.clone().is_nan().int().sum() + value.is_inf().int().sum();
@@ -246,13 +247,13 @@ pub fn non_finite_weights<B: Backend>(model: &Model<B>) -> u64 {
 }
 
 /// Every float parameter of `model` as (path, shape), in visiting order.
-fn param_shapes<B: Backend>(model: &Model<B>) -> Vec<(String, Vec<usize>)> {
+fn param_shapes<B: HrmOps>(model: &Model<B>) -> Vec<(String, Vec<usize>)> {
     #[derive(Default)]
     struct Shapes {
         path: Vec<String>,
         found: Vec<(String, Vec<usize>)>,
     }
-    impl<B: Backend> ModuleVisitor<B> for Shapes {
+    impl<B: HrmOps> ModuleVisitor<B> for Shapes {
         fn enter_module(&mut self, name: &str, _: &str) {
             self.path.push(name.to_string());
         }

@@ -6,6 +6,7 @@ use hrm_data::Batches;
 use serde::Serialize;
 
 use crate::error::Result;
+use hrm_core::HrmOps;
 
 /// Metrics over a validation set.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -26,7 +27,7 @@ pub struct EvalMetrics {
 /// position for its full `halt_max_steps` segments with its trained N and T, as the reference
 /// evaluates, so the result is deterministic; `thinking` overrides N, T and halting (the
 /// reasoning modes). The flat model ignores it.
-pub fn evaluate<B: Backend>(
+pub fn evaluate<B: HrmOps>(
     model: &Model<B>,
     batches: &mut Batches,
     max_batches: usize,
@@ -76,7 +77,7 @@ pub struct LoadedRun<B: Backend> {
     pub checkpoint: std::path::PathBuf,
 }
 
-impl<B: Backend> LoadedRun<B> {
+impl<B: HrmOps> LoadedRun<B> {
     /// The checkpoint folder's name, e.g. `step-000001000`.
     pub fn checkpoint_name(&self) -> String {
         self.checkpoint.file_name().map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned())
@@ -84,7 +85,7 @@ impl<B: Backend> LoadedRun<B> {
 }
 
 /// The model of a run's newest intact checkpoint, with the run's config and tokenizer.
-pub fn load_run<B: Backend>(run: &crate::RunDir, device: &B::Device) -> Result<LoadedRun<B>> {
+pub fn load_run<B: HrmOps>(run: &crate::RunDir, device: &B::Device) -> Result<LoadedRun<B>> {
     let mut config = run.load_config()?;
     let (tokenizer, fallback) = crate::tokenizer_check::run_tokenizer(run)?;
     if let Some(why) = fallback {
@@ -98,16 +99,19 @@ pub fn load_run<B: Backend>(run: &crate::RunDir, device: &B::Device) -> Result<L
 }
 
 /// Evaluates a run's newest intact checkpoint on the validation split of `data` (paths
-/// relative to `base`), with the run's own tokenizer; `thinking` as in [`evaluate`].
-pub fn evaluate_run<B: Backend>(
+/// relative to `base`), with the run's own tokenizer, the model at `precision`; `thinking` as
+/// in [`evaluate`].
+pub fn evaluate_run<B: HrmOps>(
     run: &crate::RunDir,
     data: &hrm_data::DataConfig,
     base: &std::path::Path,
     max_batches: usize,
     thinking: Option<&Thinking>,
+    precision: hrm_core::layers::Precision,
     device: &B::Device,
 ) -> Result<(EvalMetrics, std::path::PathBuf)> {
     let LoadedRun { config, tokenizer, model, checkpoint: path, .. } = load_run::<B>(run, device)?;
+    let model = model.with_precision(precision);
     let loss = config.model.loss();
     let mut batches = data.batches(
         hrm_data::Split::Validation,

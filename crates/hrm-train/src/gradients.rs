@@ -8,7 +8,8 @@
 use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
+use hrm_core::{HrmAutodiffBackend, HrmOps};
 
 /// Elements per bucket (parameters are never split; a larger one gets a bucket of its own).
 /// 4M f32 values are 16 MiB: buckets this size are few (four for Micro-10M, whose embedding
@@ -38,7 +39,7 @@ impl Slot {
     }
 
     /// This parameter's stretch of `buckets` (laid out as the slot says), flat.
-    pub(crate) fn view<B: Backend>(&self, buckets: &[Tensor<B, 1>]) -> Tensor<B, 1> {
+    pub(crate) fn view<B: HrmOps>(&self, buckets: &[Tensor<B, 1>]) -> Tensor<B, 1> {
         stretch(&buckets[self.bucket], self.offset, self.num_elements())
     }
 }
@@ -50,7 +51,7 @@ pub struct FlatGradients<B: AutodiffBackend> {
     buckets: Vec<Tensor<B::InnerBackend, 1>>,
 }
 
-impl<B: AutodiffBackend> FlatGradients<B> {
+impl<B: HrmAutodiffBackend> FlatGradients<B> {
     /// Takes every gradient `grads` holds for `module`'s parameters (one copy, a
     /// concatenation per bucket); `None` when none of them has a gradient.
     pub fn from_params<M: AutodiffModule<B>>(module: &M, mut grads: GradientsParams) -> Option<Self> {
@@ -60,7 +61,7 @@ impl<B: AutodiffBackend> FlatGradients<B> {
             buckets: Vec<Vec<Tensor<B::InnerBackend, 1>>>,
             filled: usize,
         }
-        impl<B: AutodiffBackend> ModuleVisitor<B> for Take<'_, B> {
+        impl<B: HrmAutodiffBackend> ModuleVisitor<B> for Take<'_, B> {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
                 if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
                     let len = g.shape().num_elements();
@@ -127,11 +128,15 @@ impl<B: AutodiffBackend> FlatGradients<B> {
 }
 
 /// One flat tensor of `parts`, end to end (no copy for a single part).
-pub(crate) fn join<B: Backend>(parts: Vec<Tensor<B, 1>>) -> Tensor<B, 1> {
-    if parts.len() == 1 { parts.into_iter().next().expect("one part") } else { Tensor::cat(parts, 0) }
+pub(crate) fn join<B: HrmOps>(parts: Vec<Tensor<B, 1>>) -> Tensor<B, 1> {
+    if parts.len() == 1 {
+        return parts.into_iter().next().expect("one part");
+    }
+    let parts = parts.into_iter().map(|t| t.into_primitive().tensor()).collect();
+    Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(B::join(parts, 0)))
 }
 
 /// One stretch of a flat buffer as its own tensor (a view where the backend allows).
-pub(crate) fn stretch<B: Backend>(values: &Tensor<B, 1>, offset: usize, len: usize) -> Tensor<B, 1> {
+pub(crate) fn stretch<B: HrmOps>(values: &Tensor<B, 1>, offset: usize, len: usize) -> Tensor<B, 1> {
     if offset == 0 && len == values.dims()[0] { values.clone() } else { values.clone().narrow(0, offset, len) }
 }

@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore};
-use burn::tensor::backend::Backend;
 use hrm_core::ModelConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::state::TrainState;
 use crate::{RunDir, TrainConfig, checkpoint, load_run};
+use hrm_core::HrmOps;
 
 /// The weights file of an export.
 pub const WEIGHTS_FILE: &str = "model.safetensors";
@@ -51,7 +51,7 @@ pub const SAMPLE_FILE: &str = "sample.safetensors";
 /// written. With `sample`, also [`SAMPLE_FILE`]: that text's `input_ids` `[1, seq]` (i64)
 /// and the model's `logits` `[1, seq, vocab]` (f32, trained N and T, adaptive halting), for
 /// checking another implementation against ours.
-pub fn export_run<B: Backend>(
+pub fn export_run<B: HrmOps>(
     run: &RunDir,
     out: &Path,
     sample: Option<&str>,
@@ -92,7 +92,7 @@ pub fn export_run<B: Backend>(
 }
 
 /// Writes [`SAMPLE_FILE`] for `text` (cut to the model's `max_seq_len`).
-fn write_sample<B: Backend>(
+fn write_sample<B: HrmOps>(
     model: &hrm_core::Model<B>,
     tokenizer: &hrm_data::AnyTokenizer,
     text: &str,
@@ -127,7 +127,7 @@ fn write_sample<B: Backend>(
 
 /// Makes the run folder `run` (which must hold no run) from the export in `dir`: its
 /// config, tokenizer and one checkpoint with the weights, so every `hrm` command takes it.
-pub fn import_export<B: Backend>(dir: &Path, run: &RunDir, device: &B::Device) -> Result<PathBuf> {
+pub fn import_export<B: HrmOps>(dir: &Path, run: &RunDir, device: &B::Device) -> Result<PathBuf> {
     let config_path = dir.join(CONFIG_FILE);
     let bytes = std::fs::read(&config_path).map_err(|e| TrainError::io(&config_path, e))?;
     let config: ExportConfig = serde_json::from_slice(&bytes)

@@ -17,6 +17,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor};
+use hrm_core::layers::Precision;
 use hrm_core::{HaltPolicy, HrmCarry, Model, exploration_min_steps};
 use hrm_data::{AnyTokenizer, Batches, DataConfig, HubOptions, Prefetcher, Shard, Split};
 use rand::{SeedableRng, rngs::StdRng};
@@ -32,6 +33,7 @@ use crate::optimizer::{AdamWRecord, FlatAdamW};
 use crate::parallel::{PeerLink, average_gradients, weights_checksum};
 use crate::run_dir::{RunDir, RunLog};
 use crate::state::{PeerPosition, SavedCarry, TrainState};
+use hrm_core::HrmAutodiffBackend;
 
 mod data_parallel;
 pub use data_parallel::DataParallel;
@@ -51,6 +53,9 @@ pub struct TrainOptions {
     pub pause_at_step: Option<u64>,
     /// Faults to inject on purpose (tests of the guards); none by default.
     pub faults: Faults,
+    /// How the model computes its products and attention (mixed precision: bf16 products of
+    /// f32 weights); the backend's own by default.
+    pub precision: Precision,
 }
 
 /// Faults injected at given steps (1-based, as logged), to prove the guards work.
@@ -204,7 +209,7 @@ fn record_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainErro
     TrainError::Checkpoint { path: path.to_path_buf(), reason: format!("{what}: {e}") }
 }
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B: HrmAutodiffBackend> Trainer<B> {
     /// A new run in `run` (which must hold no checkpoint), with a prepared tokenizer and a
     /// config whose model vocabulary already matches it. `data_base` anchors relative paths.
     pub fn start(
@@ -497,6 +502,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// rank of a data-parallel run alike, rank 0 deciding (pause, early stop, best
     /// checkpoint) and the others following.
     pub fn run(mut self, options: &TrainOptions) -> Result<TrainSummary> {
+        self.model = self.model.with_precision(options.precision);
         let mut total = self.config.run.steps;
         let bar = progress_bar(options.progress && self.link.is_leader(), total, self.state.step);
         let mut losses = Vec::new();
@@ -1010,7 +1016,7 @@ pub fn decode_carries(bytes: &[u8], config: &TrainConfig) -> std::result::Result
 }
 
 /// Mean segments per position over the micro-batches' carries (1 for the flat model).
-fn mean_act_steps<B: AutodiffBackend>(micro: &[MicroBatch<B>]) -> f64 {
+fn mean_act_steps<B: HrmAutodiffBackend>(micro: &[MicroBatch<B>]) -> f64 {
     let (mut steps, mut positions) = (0.0, 0.0);
     for (inputs, _, carry) in micro {
         if let Some(carry) = carry {
@@ -1022,9 +1028,9 @@ fn mean_act_steps<B: AutodiffBackend>(micro: &[MicroBatch<B>]) -> f64 {
 }
 
 /// Ids of every parameter of `model`.
-fn param_ids<B: AutodiffBackend>(model: &Model<B>) -> Vec<burn::module::ParamId> {
+fn param_ids<B: HrmAutodiffBackend>(model: &Model<B>) -> Vec<burn::module::ParamId> {
     struct Ids(Vec<burn::module::ParamId>);
-    impl<B: AutodiffBackend> burn::module::ModuleVisitor<B> for Ids {
+    impl<B: HrmAutodiffBackend> burn::module::ModuleVisitor<B> for Ids {
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
             self.0.push(param.id);
         }

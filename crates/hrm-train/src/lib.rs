@@ -51,6 +51,7 @@ pub use gradients::FlatGradients;
 pub use interop::{ExportConfig, export_run, import_export};
 pub use learner::{DataParallel, Faults, RankFailure, StopReason, TrainOptions, TrainSummary, Trainer};
 pub use optimizer::FlatAdamW;
+pub use parallel::GradientExchange;
 pub use run_dir::RunDir;
 pub use schedule::ScheduleConfig;
 pub use tokenizer_check::{RunCopy, TokenizerCheck, check_tokenizer, restore_tokenizer};

@@ -5,6 +5,7 @@
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Bool, Int, Tensor};
+use hrm_core::HrmAutodiffBackend;
 use hrm_core::{Cycles, Hrm, HrmCarry, LossKind, SegmentOutput, cross_entropy};
 
 /// `BCE(sigmoid(x), y)` computed stably from logits `x`.
@@ -42,7 +43,7 @@ pub struct SegmentReport {
 
 impl SegmentReport {
     /// Reads the stacked report.
-    pub fn read<B: AutodiffBackend>(report: Tensor<B, 1>) -> Self {
+    pub fn read<B: HrmAutodiffBackend>(report: Tensor<B, 1>) -> Self {
         let v: Vec<f64> = report.into_data().convert::<f64>().to_vec().unwrap_or_default();
         Self { total: v[0], lm: v[1], q: v[2], correct: v[3], active: v[4] }
     }
@@ -52,7 +53,7 @@ impl SegmentReport {
 /// with ACT (`q_weight > 0`) the continue target comes from one more no-gradient segment
 /// from the new carry, `sigmoid(is_last ? q_halt' : max(q_halt', q_continue'))`.
 #[allow(clippy::too_many_arguments)]
-pub fn hrm_segment_loss<B: AutodiffBackend>(
+pub fn hrm_segment_loss<B: HrmAutodiffBackend>(
     model: &Hrm<B>,
     out: &SegmentOutput<B>,
     running: Tensor<B, 2, Bool>,
@@ -83,7 +84,7 @@ pub fn hrm_segment_loss<B: AutodiffBackend>(
 }
 
 /// The bootstrapped continue target, computed without gradient on the inner backend.
-fn continue_target<B: AutodiffBackend>(
+fn continue_target<B: HrmAutodiffBackend>(
     model: &Hrm<B>,
     carry: &HrmCarry<B>,
     tokens: &Tensor<B, 2, Int>,
@@ -104,7 +105,11 @@ fn continue_target<B: AutodiffBackend>(
 }
 
 /// Loss of the flat baseline (or an HRM without ACT run as one segment): LM loss everywhere.
-pub fn lm_loss<B: AutodiffBackend>(logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>, loss: LossKind) -> SegmentLoss<B> {
+pub fn lm_loss<B: HrmAutodiffBackend>(
+    logits: Tensor<B, 3>,
+    targets: Tensor<B, 2, Int>,
+    loss: LossKind,
+) -> SegmentLoss<B> {
     let [batch, seq] = targets.dims();
     let mask = Tensor::<B, 2>::ones([batch, seq], &targets.device());
     let running = mask.clone().equal_elem(1.0);

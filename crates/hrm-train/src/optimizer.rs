@@ -14,12 +14,14 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
 use burn::optim::{AdamW, AdamWState, AdaptiveMomentumState, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::ops::{AdamWUpdate, FloatTensor, FloatTensorOps};
+use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
 use hrm_core::Model;
 
 use crate::config::OptimConfig;
 use crate::gradients::{FlatGradients, Slot, join, stretch};
+use hrm_core::ops::AdamWUpdate;
+use hrm_core::{HrmAutodiffBackend, HrmOps};
 
 /// burn's AdamW state of a model's parameters, as `OptimizerAdaptor<AdamW, _, _>` records it
 /// (a map from parameter id to [`AdaptorRecord`]).
@@ -60,15 +62,15 @@ struct Settings {
 impl Settings {
     /// burn's moments after `grad`, element by element as `burn::optim::AdamW` computes them
     /// (one backend operation: one pass where the backend fuses it).
-    fn moments<B: AutodiffBackend>(self, first: Flat<B>, second: Flat<B>, grad: Flat<B>) -> (Flat<B>, Flat<B>) {
+    fn moments<B: HrmAutodiffBackend>(self, first: Flat<B>, second: Flat<B>, grad: Flat<B>) -> (Flat<B>, Flat<B>) {
         let [first, second, grad] = [first, second, grad].map(|t| t.into_primitive().tensor());
-        let (first, second) = Inner::<B>::float_adam_moments(first, second, grad, self.beta_1, self.beta_2);
+        let (first, second) = Inner::<B>::adam_moments(first, second, grad, self.beta_1, self.beta_2);
         (float(first), float(second))
     }
 
     /// burn's AdamW update of `values` (flat) from its moments at step `time`, element by
     /// element as `burn::optim::AdamW` computes it (one backend operation).
-    fn update<B: AutodiffBackend>(
+    fn update<B: HrmAutodiffBackend>(
         self,
         values: Flat<B>,
         [first, second]: [Flat<B>; 2],
@@ -76,12 +78,12 @@ impl Settings {
         lr: f64,
     ) -> Flat<B> {
         let [values, first, second] = [values, first, second].map(|t| t.into_primitive().tensor());
-        float(Inner::<B>::float_adamw_update(values, first, second, self.constants(time, lr)))
+        float(Inner::<B>::adamw_update(values, first, second, self.constants(time, lr)))
     }
 
     /// [`Self::moments`] then [`Self::update`] from the new moments, as one backend operation:
     /// the new values and moments.
-    fn step<B: AutodiffBackend>(
+    fn step<B: HrmAutodiffBackend>(
         self,
         values: Flat<B>,
         [first, second, grad]: [Flat<B>; 3],
@@ -91,7 +93,7 @@ impl Settings {
         let [values, first, second, grad] = [values, first, second, grad].map(|t| t.into_primitive().tensor());
         let betas = (self.beta_1, self.beta_2);
         let (values, first, second) =
-            Inner::<B>::float_adamw_step(values, first, second, grad, betas, self.constants(time, lr));
+            Inner::<B>::adamw_step(values, first, second, grad, betas, self.constants(time, lr));
         (float(values), float(first), float(second))
     }
 
@@ -159,7 +161,7 @@ pub struct FlatAdamW<B: AutodiffBackend> {
     loose: HashMap<ParamId, Moments<B>>,
 }
 
-impl<B: AutodiffBackend> FlatAdamW<B> {
+impl<B: HrmAutodiffBackend> FlatAdamW<B> {
     /// An optimiser with no state, with `config`'s betas, epsilon and weight decay.
     pub fn new(config: &OptimConfig) -> Self {
         let settings = Settings {
@@ -311,7 +313,7 @@ macro_rules! for_rank {
 }
 
 /// One parameter's state as burn's AdamW records it.
-fn to_record<B: AutodiffBackend>(m: &Moments<B>) -> AdaptorRecord<AdamW, B> {
+fn to_record<B: HrmAutodiffBackend>(m: &Moments<B>) -> AdaptorRecord<AdamW, B> {
     for_rank!(m.dims.len(), D => {
         let dims: [usize; D] = m.dims.clone().try_into().expect("rank matched");
         let momentum = AdaptiveMomentumState {
@@ -326,8 +328,8 @@ fn to_record<B: AutodiffBackend>(m: &Moments<B>) -> AdaptorRecord<AdamW, B> {
 
 /// One parameter's state from burn's AdamW record (`None` for a rank-0 record, which no
 /// parameter has).
-fn from_record<B: AutodiffBackend>(record: AdaptorRecord<AdamW, B>) -> Option<Moments<B>> {
-    fn flat<B: AutodiffBackend, const D: usize>(state: AdamWState<Inner<B>, D>) -> Moments<B> {
+fn from_record<B: HrmAutodiffBackend>(record: AdaptorRecord<AdamW, B>) -> Option<Moments<B>> {
+    fn flat<B: HrmAutodiffBackend, const D: usize>(state: AdamWState<Inner<B>, D>) -> Moments<B> {
         let m = state.momentum;
         Moments {
             time: m.time,
@@ -356,14 +358,14 @@ struct Params<B: AutodiffBackend> {
     found: HashMap<ParamId, Flat<B>>,
 }
 
-impl<B: AutodiffBackend> Params<B> {
+impl<B: HrmAutodiffBackend> Params<B> {
     /// The values of `slots`' parameters end to end (each taken once).
     fn take(&mut self, slots: &[Slot]) -> Flat<B> {
         join(slots.iter().map(|s| self.found.remove(&s.id).expect("every slot's parameter")).collect())
     }
 }
 
-impl<B: AutodiffBackend> ModuleVisitor<B> for Params<B> {
+impl<B: HrmAutodiffBackend> ModuleVisitor<B> for Params<B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if self.wanted.contains(&param.id) {
             self.found.insert(param.id, param.val().inner().reshape([-1]));
@@ -376,7 +378,7 @@ struct Replace<B: AutodiffBackend> {
     updated: HashMap<ParamId, (Flat<B>, Vec<usize>)>,
 }
 
-impl<B: AutodiffBackend> ModuleMapper<B> for Replace<B> {
+impl<B: HrmAutodiffBackend> ModuleMapper<B> for Replace<B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let (id, tensor, mapper) = param.consume();
         let tensor = match self.updated.remove(&id) {

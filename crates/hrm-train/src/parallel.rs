@@ -23,6 +23,7 @@ use burn::tensor::{AllocationProperty, Bytes, Tensor, TensorData, TensorPrimitiv
 
 use crate::error::{Result, TrainError};
 use crate::gradients::FlatGradients;
+use hrm_core::HrmAutodiffBackend;
 
 type Shared = Arc<dyn Any + Send + Sync>;
 
@@ -144,8 +145,8 @@ impl PeerLink {
     }
 }
 
-/// How the ranks average their gradients: `$HRM_ALLREDUCE`.
-#[derive(Debug, Clone, Copy)]
+/// How the ranks average their gradients.
+#[derive(Debug, Clone, Copy, Default)]
 pub enum GradientExchange {
     /// burn's collective all-reduce with this local strategy: `tree` (arity 2), `ring` or
     /// `centralized`. burn moves tensors between GPUs through NCCL; on two H200s the replicas
@@ -155,23 +156,30 @@ pub enum GradientExchange {
     /// [`PeerGroup`] hands every rank the others', and each rank sums them in rank order on
     /// its own device, so every replica gets the same bits. No NCCL; costs a device-to-host
     /// and W−1 host-to-device copies of the gradients a step.
+    #[default]
     Host,
 }
 
-/// The exchange `$HRM_ALLREDUCE` names (`host` when unset).
-pub fn gradient_exchange() -> Result<GradientExchange> {
-    match std::env::var("HRM_ALLREDUCE").as_deref() {
-        Err(_) | Ok("host") => Ok(GradientExchange::Host),
-        Ok("tree") => Ok(GradientExchange::Collective(AllReduceStrategy::Tree(2))),
-        Ok("ring") => Ok(GradientExchange::Collective(AllReduceStrategy::Ring)),
-        Ok("centralized") => Ok(GradientExchange::Collective(AllReduceStrategy::Centralized)),
-        Ok(other) => Err(TrainError::Config(format!("HRM_ALLREDUCE={other}: use tree, ring, centralized or host"))),
+impl std::str::FromStr for GradientExchange {
+    type Err = TrainError;
+
+    /// `host`, `tree`, `ring` or `centralized`.
+    fn from_str(name: &str) -> Result<Self> {
+        match name {
+            "host" => Ok(Self::Host),
+            "tree" => Ok(Self::Collective(AllReduceStrategy::Tree(2))),
+            "ring" => Ok(Self::Collective(AllReduceStrategy::Ring)),
+            "centralized" => Ok(Self::Collective(AllReduceStrategy::Centralized)),
+            other => Err(TrainError::Config(format!(
+                "unknown gradient exchange `{other}`: use host, tree, ring or centralized"
+            ))),
+        }
     }
 }
 
 /// Joins burn's collective as this rank (a no-op for a group of one, or one that averages
 /// through host memory).
-pub fn join_collective<B: AutodiffBackend>(link: &PeerLink, device: &B::Device) -> Result<()> {
+pub fn join_collective<B: HrmAutodiffBackend>(link: &PeerLink, device: &B::Device) -> Result<()> {
     let GradientExchange::Collective(strategy) = link.exchange() else {
         return Ok(());
     };
@@ -184,7 +192,7 @@ pub fn join_collective<B: AutodiffBackend>(link: &PeerLink, device: &B::Device) 
 }
 
 /// Leaves burn's collective (a no-op where [`join_collective`] was one).
-pub fn leave_collective<B: AutodiffBackend>(link: &PeerLink) {
+pub fn leave_collective<B: HrmAutodiffBackend>(link: &PeerLink) {
     if link.world() > 1 && matches!(link.exchange(), GradientExchange::Collective(_)) {
         // Leaving fails only if the rank never joined; there is nothing to undo then.
         let _ = finish_collective::<B::InnerBackend>(PeerId::from(link.rank));
@@ -192,7 +200,7 @@ pub fn leave_collective<B: AutodiffBackend>(link: &PeerLink) {
 }
 
 /// The mean over all ranks of every gradient in `grads`, all-reduced bucket by bucket.
-pub fn average_gradients<B: AutodiffBackend>(link: &PeerLink, grads: &mut FlatGradients<B>) -> Result<()> {
+pub fn average_gradients<B: HrmAutodiffBackend>(link: &PeerLink, grads: &mut FlatGradients<B>) -> Result<()> {
     if link.world() == 1 {
         return Ok(());
     }
@@ -243,11 +251,11 @@ impl HostCopy {
 }
 
 /// Sum and sum of squares of every weight: equal on every rank while the replicas agree.
-pub fn weights_checksum<B: AutodiffBackend, M: AutodiffModule<B>>(module: &M) -> [f64; 2] {
+pub fn weights_checksum<B: HrmAutodiffBackend, M: AutodiffModule<B>>(module: &M) -> [f64; 2] {
     struct Sums<B: AutodiffBackend> {
         total: Option<Tensor<B::InnerBackend, 1>>,
     }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Sums<B> {
+    impl<B: HrmAutodiffBackend> ModuleVisitor<B> for Sums<B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let w = param.val().inner().reshape([-1]);
             let part = Tensor::cat(vec![w.clone().sum(), w.square().sum()], 0);

@@ -1,8 +1,8 @@
 //! What a checkpoint holds besides weights and optimiser moments: counters, the data cursor,
 //! early-stopping state, dataset history, and the ACT carry of a batch in progress.
 
-use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
+use hrm_core::HrmOps;
 use hrm_core::{HrmCarry, ModelConfig};
 use hrm_data::DataCursor;
 use serde::{Deserialize, Serialize};
@@ -83,7 +83,7 @@ pub struct SavedCarry {
 
 impl SavedCarry {
     /// Copies a carry to the host.
-    pub fn save<B: Backend>(carry: &HrmCarry<B>) -> Self {
+    pub fn save<B: HrmOps>(carry: &HrmCarry<B>) -> Self {
         Self {
             z_h: carry.z_h.to_data(),
             z_l: carry.z_l.to_data(),
@@ -114,7 +114,7 @@ impl SavedCarry {
     }
 
     /// Puts the carry back on `device` (after [`SavedCarry::check`]).
-    pub fn load<B: Backend>(&self, device: &B::Device) -> HrmCarry<B> {
+    pub fn load<B: HrmOps>(&self, device: &B::Device) -> HrmCarry<B> {
         HrmCarry {
             z_h: Tensor::from_data(self.z_h.clone(), device),
             z_l: Tensor::from_data(self.z_l.clone(), device),

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 
 use hrm_core::{BlockConfig, FlatConfig, ModelConfig};
 use hrm_train::{
-    DataParallel, Faults, RankFailure, RunDir, StopReason, TrainConfig, TrainError, TrainOptions, TrainSummary,
+    DataParallel, Faults, GradientExchange, RankFailure, RunDir, StopReason, TrainConfig, TrainError, TrainOptions,
+    TrainSummary,
 };
 
 mod common;
@@ -18,13 +19,24 @@ use common::*;
 static COLLECTIVE: Mutex<()> = Mutex::new(());
 
 fn start_on(config: TrainConfig, corpus: &Path, run: &Path, ranks: usize) -> DataParallel<B> {
+    start_exchanging(config, corpus, run, ranks, GradientExchange::Host)
+}
+
+fn start_exchanging(
+    config: TrainConfig,
+    corpus: &Path,
+    run: &Path,
+    ranks: usize,
+    exchange: GradientExchange,
+) -> DataParallel<B> {
     let mut config = config;
     let tokenizer = config.prepare_tokenizer(corpus).unwrap();
-    DataParallel::<B>::start(config, tokenizer, RunDir::new(run), corpus, vec![Default::default(); ranks]).unwrap()
+    let devices = vec![Default::default(); ranks];
+    DataParallel::<B>::start(config, tokenizer, RunDir::new(run), corpus, devices, exchange).unwrap()
 }
 
 fn resume_on(run: &Path, ranks: usize) -> hrm_train::Result<DataParallel<B>> {
-    DataParallel::<B>::resume(RunDir::new(run), vec![Default::default(); ranks])
+    DataParallel::<B>::resume(RunDir::new(run), vec![Default::default(); ranks], GradientExchange::Host)
 }
 
 fn assert_replicas_agree(summary: &TrainSummary, ranks: usize) {
@@ -128,14 +140,26 @@ fn runs_two_ranks_cannot_make_are_refused() {
     let mut growing = config.clone();
     growing.growth.every_bytes = 1000;
     let devices = vec![Default::default(); 2];
-    let err =
-        DataParallel::<B>::start(growing, tokenizer.clone(), RunDir::new(dir.path().join("grow")), dir.path(), devices)
-            .err()
-            .unwrap();
+    let err = DataParallel::<B>::start(
+        growing,
+        tokenizer.clone(),
+        RunDir::new(dir.path().join("grow")),
+        dir.path(),
+        devices,
+        Default::default(),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, TrainError::Config(ref m) if m.contains("one device only")), "{err}");
 
-    let no_devices =
-        DataParallel::<B>::start(config, tokenizer, RunDir::new(dir.path().join("none")), dir.path(), vec![]);
+    let no_devices = DataParallel::<B>::start(
+        config,
+        tokenizer,
+        RunDir::new(dir.path().join("none")),
+        dir.path(),
+        vec![],
+        Default::default(),
+    );
     assert!(matches!(no_devices, Err(TrainError::Config(ref m)) if m.contains("at least one device")));
 }
 
@@ -146,12 +170,10 @@ fn every_gradient_exchange_averages_alike() {
     write_corpus(dir.path());
     let mut runs = Vec::new();
     for strategy in ["tree", "ring", "centralized", "host"] {
-        // SAFETY: the lock above keeps every other reader of HRM_ALLREDUCE (the ranks) out.
-        unsafe { std::env::set_var("HRM_ALLREDUCE", strategy) };
         let run = dir.path().join(strategy);
-        let summary = start_on(tiny_config(hrm(2), 6), dir.path(), &run, 3).run(&TrainOptions::default());
-        unsafe { std::env::remove_var("HRM_ALLREDUCE") };
-        let summary = summary.unwrap();
+        let exchange = strategy.parse().unwrap();
+        let summary = start_exchanging(tiny_config(hrm(2), 6), dir.path(), &run, 3, exchange);
+        let summary = summary.run(&TrainOptions::default()).unwrap();
         assert_replicas_agree(&summary, 3);
         runs.push(summary.losses);
     }

@@ -1,12 +1,11 @@
 //! Growing a trained HRM (continual learning): more vocabulary, more blocks.
 
-use burn::tensor::backend::Backend;
-
 use super::Hrm;
 use crate::init::ParamInit;
 use crate::layers::ScaledEmbedding;
+use crate::ops::HrmOps;
 
-impl<B: Backend> Hrm<B> {
+impl<B: HrmOps> Hrm<B> {
     /// The token embedding.
     pub fn embedding(&self) -> &ScaledEmbedding<B> {
         &self.embedding
@@ -25,12 +24,13 @@ impl<B: Backend> Hrm<B> {
     /// growth); `block` must be the model's block config, weights are drawn from `seed`.
     pub fn grow_layers(self, extra_h: usize, extra_l: usize, block: &crate::BlockConfig, seed: u64) -> Self {
         let mut init = ParamInit::new(seed);
-        let device = self.h_init.val().device();
-        Self {
+        let (device, precision) = (self.h_init.val().device(), self.precision);
+        let grown = Self {
             h_module: self.h_module.map(|h| h.grow(extra_h, block, &mut init, &device)),
             l_module: self.l_module.grow(extra_l, block, &mut init, &device),
             ..self
-        }
+        };
+        grown.with_precision(precision)
     }
 
     /// Blocks in H and in L (H has none of its own in a TRM).

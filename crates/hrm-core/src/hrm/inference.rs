@@ -1,14 +1,15 @@
 //! The HRM at inference: full-recompute logits and cached incremental decoding with ACT.
 
-use burn::tensor::{Bool, Int, Tensor, backend::Backend};
+use burn::tensor::{Bool, Int, Tensor};
 
 use super::{Cycles, Hrm};
 use crate::act::HrmCarry;
 use crate::decode::{DecodeCache, Decoded};
 use crate::model::LanguageModel;
+use crate::ops::HrmOps;
 use crate::thinking::Thinking;
 
-impl<B: Backend> Hrm<B> {
+impl<B: HrmOps> Hrm<B> {
     /// Runs segment `segment` over the decoded positions before `upto` that halted before
     /// reaching it, from their final states, so its cache covers every earlier position.
     fn fill_in(&self, cache: &mut DecodeCache<B>, segment: usize, upto: usize, cycles: Cycles) {
@@ -28,7 +29,7 @@ impl<B: Backend> Hrm<B> {
     }
 }
 
-impl<B: Backend> LanguageModel<B> for Hrm<B> {
+impl<B: HrmOps> LanguageModel<B> for Hrm<B> {
     fn logits_with(&self, tokens: Tensor<B, 2, Int>, thinking: &Thinking) -> Tensor<B, 3> {
         self.forward(tokens, thinking.cycles(self.cycles()), &self.halt_policy(thinking))
     }

@@ -1,13 +1,13 @@
 //! Causal multi-head self-attention with a fused qkv projection and rotary positions.
 
 use burn::nn::Linear;
-use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{DType, Tensor, backend::Backend};
+use burn::tensor::{Bool, DType, Tensor, TensorPrimitive, backend::Backend};
 
-use super::{KvCache, Rope, attention_strict, bf16_matmuls, project, strict_f32};
+use super::{KvCache, Precision, Rope, attention_strict, project};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
+use crate::ops::HrmOps;
 
 /// Causal self-attention: bias-free `qkv` and `out` projections, RoPE on q and k.
 #[derive(burn::module::Module, Debug)]
@@ -15,13 +15,20 @@ pub struct CausalSelfAttention<B: Backend> {
     qkv: Linear<B>,
     out: Linear<B>,
     n_heads: usize,
+    precision: Precision,
 }
 
-impl<B: Backend> CausalSelfAttention<B> {
+impl<B: HrmOps> CausalSelfAttention<B> {
     /// An attention layer for `config`, weights drawn from `init`.
     pub fn new(config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
         let d = config.d_model;
-        Self { qkv: init.linear(d, 3 * d, device), out: init.linear(d, d, device), n_heads: config.n_heads }
+        let (qkv, out) = (init.linear(d, 3 * d, device), init.linear(d, d, device));
+        Self { qkv, out, n_heads: config.n_heads, precision: Precision::Native }
+    }
+
+    /// The same layer computing its products and attention at `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Self { precision, ..self }
     }
 
     /// The same layer with its output projection zeroed, so it adds nothing to the residual.
@@ -39,8 +46,23 @@ impl<B: Backend> CausalSelfAttention<B> {
     /// see the cached keys and values too, and their own are appended.
     pub fn forward_with(&self, x: Tensor<B, 3>, rope: &Rope<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
         let [batch, seq, d_model] = x.dims();
+        // Causal alignment is bottom-right: new query i sees keys ..= start + i.
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+        let native = match self.precision {
+            Precision::Native => true,
+            Precision::Bf16Products => x.dtype() != DType::F32,
+            Precision::StrictF32 => false,
+        };
+        if cache.is_none() && native {
+            let qkv = project(&self.qkv, x, self.precision).into_primitive().tensor();
+            let (cos, sin) = rope.tables(0, seq);
+            let [cos, sin] = [cos, sin].map(|t| t.into_primitive().tensor());
+            let context = B::qkv_attention(qkv, cos, sin, self.n_heads, options);
+            let context = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(context));
+            return project(&self.out, context.swap_dims(1, 2).reshape([batch, seq, d_model]), self.precision);
+        }
         let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, self.n_heads, d_model / self.n_heads]).swap_dims(1, 2);
-        let mut qkv = project(&self.qkv, x).chunk(3, 2).into_iter().map(heads);
+        let mut qkv = project(&self.qkv, x, self.precision).chunk(3, 2).into_iter().map(heads);
         let (q, k, v) = (qkv.next().unwrap(), qkv.next().unwrap(), qkv.next().unwrap());
         let start = cache.as_ref().map_or(0, |c| c.len());
         let (q, k) = (rope.apply(q, start), rope.apply(k, start));
@@ -52,16 +74,28 @@ impl<B: Backend> CausalSelfAttention<B> {
             }
             None => (k, v, None),
         };
-        // Causal alignment is bottom-right: new query i sees keys ..= start + i.
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        let context = if strict_f32() {
-            attention_strict(q, k, v, mask)
-        } else if bf16_matmuls() && q.dtype() == DType::F32 {
-            let half = |t: Tensor<B, 4>| t.cast(DType::BF16);
-            attention(half(q), half(k), half(v), mask, None, options).cast(DType::F32)
-        } else {
-            attention(q, k, v, mask, None, options)
+        let context = match self.precision {
+            Precision::StrictF32 => attention_strict(q, k, v, mask),
+            Precision::Bf16Products if q.dtype() == DType::F32 => {
+                let half = |t: Tensor<B, 4>| t.cast(DType::BF16);
+                attention(half(q), half(k), half(v), mask, options).cast(DType::F32)
+            }
+            _ => attention(q, k, v, mask, options),
         };
-        project(&self.out, context.swap_dims(1, 2).reshape([batch, seq, d_model]))
+        project(&self.out, context.swap_dims(1, 2).reshape([batch, seq, d_model]), self.precision)
     }
+}
+
+/// Attention as the backend's [`HrmOps::masked_attention`] (burn's meaning of `mask` and of the
+/// causal diagonal on every backend).
+fn attention<B: HrmOps>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+    mask: Option<Tensor<B, 4, Bool>>,
+    options: AttentionModuleOptions,
+) -> Tensor<B, 4> {
+    let [q, k, v] = [q, k, v].map(|t| t.into_primitive().tensor());
+    let out = B::masked_attention(q, k, v, mask.map(|m| m.into_primitive()), options);
+    Tensor::from_primitive(TensorPrimitive::Float(out))
 }

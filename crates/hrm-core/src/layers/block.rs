@@ -3,9 +3,10 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{CausalSelfAttention, FeedForward, KvCache, MoeFeedForward, Rope, add_rms_norm};
+use super::{CausalSelfAttention, FeedForward, KvCache, MoeFeedForward, Precision, Rope, add_rms_norm};
 use crate::config::BlockConfig;
 use crate::init::ParamInit;
+use crate::ops::HrmOps;
 
 /// Post-norm block with gain-free RMSNorm, as in the reference HRM.
 #[derive(burn::module::Module, Debug)]
@@ -18,7 +19,7 @@ pub struct Block<B: Backend> {
     norm_eps: f64,
 }
 
-impl<B: Backend> Block<B> {
+impl<B: HrmOps> Block<B> {
     /// A block for `config`, weights drawn from `init`.
     pub fn new(config: &BlockConfig, init: &mut ParamInit, device: &B::Device) -> Self {
         let attention = CausalSelfAttention::new(config, init, device);
@@ -39,6 +40,16 @@ impl<B: Backend> Block<B> {
             feed_forward: block.feed_forward.map(FeedForward::silenced),
             experts: block.experts.map(MoeFeedForward::silenced),
             ..block
+        }
+    }
+
+    /// The same block computing its products and attention at `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Self {
+            attention: self.attention.with_precision(precision),
+            feed_forward: self.feed_forward.map(|f| f.with_precision(precision)),
+            experts: self.experts.map(|e| e.with_precision(precision)),
+            ..self
         }
     }
 

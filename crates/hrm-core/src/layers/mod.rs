@@ -17,8 +17,5 @@ pub use feed_forward::{FeedForward, swiglu, swiglu_halves};
 pub use kv_cache::KvCache;
 pub use moe::MoeFeedForward;
 pub use norm::{add_rms_norm, rms_norm};
-pub use precision::{
-    attention_strict, bf16_matmuls, matmul, matmul_bf16, matmul_strict, project, project_by, set_bf16_matmuls,
-    set_strict_f32, strict_f32,
-};
+pub use precision::{Precision, attention_strict, matmul, matmul_bf16, matmul_strict, project, project_by};
 pub use rope::Rope;

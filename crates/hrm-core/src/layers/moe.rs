@@ -16,9 +16,10 @@ use burn::nn::Linear;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{matmul, project, swiglu};
+use super::{Precision, matmul, project, swiglu};
 use crate::config::{BlockConfig, MoeConfig};
 use crate::init::ParamInit;
+use crate::ops::HrmOps;
 
 /// A sigmoid-routed mixture of SwiGLU experts.
 #[derive(burn::module::Module, Debug)]
@@ -34,9 +35,10 @@ pub struct MoeFeedForward<B: Backend> {
     bias: RunningState<Tensor<B, 1>>,
     top_k: usize,
     balance_rate: f64,
+    precision: Precision,
 }
 
-impl<B: Backend> MoeFeedForward<B> {
+impl<B: HrmOps> MoeFeedForward<B> {
     /// The experts of `moe` for a block of `config`, weights drawn from `init`.
     pub fn new(config: &BlockConfig, moe: &MoeConfig, init: &mut ParamInit, device: &B::Device) -> Self {
         let (d, h, e) = (config.d_model, moe.expert_dim, moe.n_experts);
@@ -53,7 +55,13 @@ impl<B: Backend> MoeFeedForward<B> {
             bias: RunningState::new(Tensor::zeros([e], device)),
             top_k: moe.top_k,
             balance_rate: moe.balance_rate,
+            precision: Precision::Native,
         }
+    }
+
+    /// The same layer computing its products at `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Self { precision, ..self }
     }
 
     /// The same layer with its down projections zeroed, so it adds nothing to the residual.
@@ -70,7 +78,7 @@ impl<B: Backend> MoeFeedForward<B> {
     /// Router logits `[tokens, experts]` for `x` `[batch, seq, d_model]` (before the sigmoid).
     pub fn router_scores(&self, x: Tensor<B, 3>) -> Tensor<B, 2> {
         let [batch, seq, d] = x.dims();
-        project(&self.router, x.reshape([batch * seq, d]))
+        project(&self.router, x.reshape([batch * seq, d]), self.precision)
     }
 
     /// Applies the experts to `[batch, seq, d_model]`; on an autodiff backend (training) it
@@ -96,8 +104,11 @@ impl<B: Backend> MoeFeedForward<B> {
         }
         let gates = scores * chosen.float(); // [tokens, experts]
         let stacked = tokens.unsqueeze::<3>().expand([experts, batch * seq, d]);
-        let hidden = swiglu(matmul(stacked.clone(), self.gate.val()), matmul(stacked, self.up.val()));
-        let out = matmul(hidden, self.down.val()); // [experts, tokens, d]
+        let hidden = swiglu(
+            matmul(stacked.clone(), self.gate.val(), self.precision),
+            matmul(stacked, self.up.val(), self.precision),
+        );
+        let out = matmul(hidden, self.down.val(), self.precision); // [experts, tokens, d]
         let weighted = out * gates.swap_dims(0, 1).unsqueeze_dim::<3>(2);
         weighted.sum_dim(0).reshape([batch, seq, d])
     }

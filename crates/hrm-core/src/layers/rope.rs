@@ -1,12 +1,13 @@
 //! Rotary position embedding in the "rotate half" convention of the reference (HF/Llama).
 
+use crate::ops::HrmOps;
 use burn::tensor::{Tensor, TensorData, TensorPrimitive, backend::Backend};
 
 /// Precomputed cos/sin tables `[max_seq_len, head_dim]` for rotary embedding.
 ///
 /// burn's `RotaryEncoding` rotates interleaved pairs through a small matmul; this applies
-/// the reference's half-split rotation as one backend operation (hrm's patched burn,
-/// vendor/README.md), and takes a start position so cached decoding can rotate one new
+/// the reference's half-split rotation as one backend operation ([`HrmOps::rotary_embedding`]),
+/// and takes a start position so cached decoding can rotate one new
 /// position.
 #[derive(burn::module::Module, Debug)]
 pub struct Rope<B: Backend> {
@@ -15,7 +16,7 @@ pub struct Rope<B: Backend> {
     signed_sin: Tensor<B, 2>,
 }
 
-impl<B: Backend> Rope<B> {
+impl<B: HrmOps> Rope<B> {
     /// Tables for positions `0..max_seq_len` of heads `head_dim` wide with base `theta`.
     pub fn new(head_dim: usize, max_seq_len: usize, theta: f64, device: &B::Device) -> Self {
         let half = head_dim / 2;
@@ -45,12 +46,16 @@ impl<B: Backend> Rope<B> {
     /// Rotates `x` `[batch, heads, seq, head_dim]` whose first position is `start`:
     /// `x · cos + [x₂, x₁] · [−sin, sin]` over the two halves of each head.
     pub fn apply(&self, x: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
-        let [_, _, seq, head_dim] = x.dims();
-        let range = start..start + seq;
-        let table = |t: &Tensor<B, 2>| t.clone().slice([range.clone(), 0..head_dim]).unsqueeze::<4>();
+        let [_, _, seq, _] = x.dims();
+        let (cos, sin) = self.tables(start, seq);
         let primitive = |t: Tensor<B, 4>| t.into_primitive().tensor();
-        let rotated =
-            B::rotary_embedding(primitive(x), primitive(table(&self.cos)), primitive(table(&self.signed_sin)));
+        let rotated = B::rotary_embedding(primitive(x), primitive(cos), primitive(sin));
         Tensor::from_primitive(TensorPrimitive::Float(rotated))
+    }
+
+    /// The cos and signed sin rows of positions `start..start + seq`, `[1, 1, seq, head_dim]`.
+    pub fn tables(&self, start: usize, seq: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let table = |t: &Tensor<B, 2>| t.clone().slice([start..start + seq]).unsqueeze::<4>();
+        (table(&self.cos), table(&self.signed_sin))
     }
 }

@@ -2,9 +2,10 @@
 #![allow(dead_code)]
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use hrm_core::{BlockConfig, FlatConfig, HrmConfig};
+use hrm_core::{HrmAutodiffBackend, HrmOps};
 use rand::{SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, Normal};
 
@@ -24,15 +25,15 @@ pub fn tiny_flat() -> FlatConfig {
 }
 
 /// A deterministic `[batch, seq]` batch of token ids below `vocab`.
-pub fn tokens<B: Backend>(batch: usize, seq: usize, vocab: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+pub fn tokens<B: HrmOps>(batch: usize, seq: usize, vocab: usize, device: &B::Device) -> Tensor<B, 2, Int> {
     let ids: Vec<i64> = (0..batch * seq).map(|i| ((i * 7 + 3) % vocab) as i64).collect();
     Tensor::from_data(TensorData::new(ids, [batch, seq]), device)
 }
 
 /// Every float parameter's values, flattened, in visiting order.
-pub fn param_values<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<f32>> {
+pub fn param_values<B: HrmOps, M: Module<B>>(module: &M) -> Vec<Vec<f32>> {
     struct Collect(Vec<Vec<f32>>);
-    impl<B: Backend> ModuleVisitor<B> for Collect {
+    impl<B: HrmOps> ModuleVisitor<B> for Collect {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             self.0.push(param.val().into_data().convert::<f32>().to_vec().unwrap());
         }
@@ -43,9 +44,9 @@ pub fn param_values<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<f32>> {
 }
 
 /// Every float parameter's gradient (None where it has none), in visiting order.
-pub fn param_grads<B: AutodiffBackend, M: Module<B>>(module: &M, grads: &B::Gradients) -> Vec<Option<Vec<f32>>> {
+pub fn param_grads<B: HrmAutodiffBackend, M: Module<B>>(module: &M, grads: &B::Gradients) -> Vec<Option<Vec<f32>>> {
     struct Collect<'a, B: AutodiffBackend>(&'a B::Gradients, Vec<Option<Vec<f32>>>);
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
+    impl<B: HrmAutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let grad = param.val().grad(self.0).map(|g| g.into_data().convert::<f32>().to_vec().unwrap());
             self.1.push(grad);
@@ -59,9 +60,9 @@ pub fn param_grads<B: AutodiffBackend, M: Module<B>>(module: &M, grads: &B::Grad
 /// Adds N(0, std²) noise drawn from `seed` to every float parameter (e.g. to wake the
 /// zero-initialised Q head); seeded here, not through the backend's global generator, so
 /// tests running in parallel cannot disturb each other.
-pub fn perturb<B: Backend, M: Module<B>>(module: M, std: f64, seed: u64) -> M {
+pub fn perturb<B: HrmOps, M: Module<B>>(module: M, std: f64, seed: u64) -> M {
     struct Noise(StdRng, f64);
-    impl<B: Backend> ModuleMapper<B> for Noise {
+    impl<B: HrmOps> ModuleMapper<B> for Noise {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             param.map(|t| {
                 let normal = Normal::new(0.0, self.1).expect("a finite, positive std");
@@ -82,6 +83,6 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// A tensor's values as f32.
-pub fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+pub fn values<B: HrmOps, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data().convert::<f32>().to_vec().unwrap()
 }

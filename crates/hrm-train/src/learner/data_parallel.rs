@@ -12,9 +12,10 @@ use super::{Bytes, TrainOptions, TrainSummary, Trainer, record_error};
 use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
-use crate::parallel::{PeerGroup, PeerLink, gradient_exchange, join_collective, leave_collective};
+use crate::parallel::{GradientExchange, PeerGroup, PeerLink, join_collective, leave_collective};
 use crate::run_dir::RunDir;
 use crate::state::{SavedCarry, TrainState};
+use hrm_core::HrmAutodiffBackend;
 
 /// A run over several devices: one [`Trainer`] per device ("rank"), each on its own shard of
 /// the data, with gradients averaged every step (crate::parallel says how). One device is
@@ -24,35 +25,38 @@ pub struct DataParallel<B: AutodiffBackend> {
     devices: Vec<B::Device>,
 }
 
-impl<B: AutodiffBackend> DataParallel<B> {
+impl<B: HrmAutodiffBackend> DataParallel<B> {
     /// A new run in `run` over `devices` (see [`Trainer::start`]). Rank r trains on global
     /// batches r, r + W, r + 2W, ... of the data stream (W devices), so the global batch is
-    /// W × `data.batch_size` × `optim.grad_accum` windows.
+    /// W × `data.batch_size` × `optim.grad_accum` windows; the ranks average their gradients
+    /// by `exchange`.
     pub fn start(
         config: TrainConfig,
         tokenizer: AnyTokenizer,
         run: RunDir,
         data_base: &Path,
         devices: Vec<B::Device>,
+        exchange: GradientExchange,
     ) -> Result<Self> {
-        let group = Self::group(&devices)?;
+        let group = Self::group(&devices, exchange)?;
         let leader = Trainer::start_linked(config, tokenizer, run, data_base, devices[0].clone(), group)?;
         Ok(Self { leader, devices })
     }
 
     /// Continues the run in `run` over `devices`, as many as it was trained on, every rank
-    /// from its own data position and ACT state (see [`Trainer::resume`]).
-    pub fn resume(run: RunDir, devices: Vec<B::Device>) -> Result<Self> {
-        let group = Self::group(&devices)?;
+    /// from its own data position and ACT state (see [`Trainer::resume`]), averaging by
+    /// `exchange`.
+    pub fn resume(run: RunDir, devices: Vec<B::Device>, exchange: GradientExchange) -> Result<Self> {
+        let group = Self::group(&devices, exchange)?;
         let leader = Trainer::resume_linked(run, devices[0].clone(), group)?;
         Ok(Self { leader, devices })
     }
 
-    fn group(devices: &[B::Device]) -> Result<PeerLink> {
+    fn group(devices: &[B::Device], exchange: GradientExchange) -> Result<PeerLink> {
         if devices.is_empty() {
             return Err(TrainError::Config("data-parallel training needs at least one device".into()));
         }
-        Ok(PeerLink::new(PeerGroup::new(devices.len(), gradient_exchange()?), 0))
+        Ok(PeerLink::new(PeerGroup::new(devices.len(), exchange), 0))
     }
 
     /// Trains on every device at once until the run ends (see [`Trainer::run`]); rank 0's
@@ -102,7 +106,7 @@ impl<B: AutodiffBackend> DataParallel<B> {
 /// Runs one rank to its end on the calling thread: builds its trainer there (so every
 /// tensor a rank uses was made by its own thread), joins the collective, trains, leaves; a
 /// failure (error or panic) is reported to the group so no rank waits for it.
-fn run_rank<B: AutodiffBackend>(
+fn run_rank<B: HrmAutodiffBackend>(
     link: PeerLink,
     build: impl FnOnce() -> Result<Trainer<B>>,
     options: &TrainOptions,
@@ -147,7 +151,7 @@ struct FollowerSeed<B: AutodiffBackend> {
     link: PeerLink,
 }
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B: HrmAutodiffBackend> Trainer<B> {
     /// What rank `rank`'s trainer on `device` is built from (by [`Trainer::from_seed`]):
     /// this rank 0's weights, optimiser state, counters and tokenizer; its own position and
     /// ACT carries.

@@ -53,11 +53,7 @@ pub fn start(config: TrainConfig, corpus: &Path, run: &Path) -> Trainer<B> {
 }
 
 /// [`start`] on autodiff backend `A`.
-pub fn start_on<A: burn::tensor::backend::AutodiffBackend>(
-    config: TrainConfig,
-    corpus: &Path,
-    run: &Path,
-) -> Trainer<A> {
+pub fn start_on<A: hrm_core::HrmAutodiffBackend>(config: TrainConfig, corpus: &Path, run: &Path) -> Trainer<A> {
     let mut config = config;
     let tokenizer = config.prepare_tokenizer(corpus).unwrap();
     Trainer::<A>::start(config, tokenizer, RunDir::new(run), corpus, Default::default()).unwrap()

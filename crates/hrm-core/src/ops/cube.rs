@@ -1,0 +1,130 @@
+//! [`HrmOps`] for burn's CubeCL backends (cuda, wgpu, metal) and for burn's kernel fusion
+//! over them. The linear layers' products launch cubek's kernels in hrm's order of
+//! preference ([`crate::gpu_matmul::PREFERRED`]), each passing a product it cannot handle to
+//! the next, then cubek's default: burn 0.21 without autotune launches `SimpleCyclicCmma`
+//! for every product, 1.5–7x slower on an H100 for the training step's shapes (`cargo xtask
+//! bench matmul`). Under fusion the three products run as custom operations of the stream
+//! (unfused: measured faster than fusion's fused matmul kernels). Every other operation takes
+//! the composed default, which fusion fuses.
+
+use burn::tensor::ops::FloatTensor;
+use burn_cubecl::kernel::matmul::{MatmulStrategy, init_matmul_output, matmul as burn_matmul};
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
+use cubek::matmul::definition::{MatmulElems, MatmulGlobalElems};
+use cubek::matmul::launch::launch_ref;
+use cubek::std::InputBinding;
+
+use super::HrmOps;
+use crate::gpu_matmul;
+
+/// `lhs · rhs` (batched, broadcast as burn's matmul) on the first preferred kernel that
+/// accepts it, else burn's own.
+pub fn matmul<R: CubeRuntime>(lhs: CubeTensor<R>, rhs: CubeTensor<R>) -> CubeTensor<R> {
+    let dtype = lhs.dtype;
+    let out = init_matmul_output(&lhs, &rhs, dtype);
+    let storage = dtype.into();
+    for strategy in gpu_matmul::preferred() {
+        let mut dtypes = MatmulElems::from_globals(&MatmulGlobalElems { lhs: storage, rhs: storage, out: storage });
+        let launched = launch_ref(
+            &strategy,
+            &out.client,
+            InputBinding::new(lhs.clone().binding(), storage),
+            InputBinding::new(rhs.clone().binding(), storage),
+            out.clone().binding(),
+            &mut dtypes,
+        );
+        if launched.is_ok() {
+            return out;
+        }
+    }
+    burn_matmul(lhs, rhs, Some(out), MatmulStrategy::default(), dtype).expect("burn's matmul takes every float product")
+}
+
+impl<R, F, I, BT> HrmOps for CubeBackend<R, F, I, BT>
+where
+    R: CubeRuntime,
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn project(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        super::composed::linear::<Self>(x, weight, matmul)
+    }
+
+    fn project_x_backward(weight: FloatTensor<Self>, output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        super::composed::linear_x_backward::<Self>(weight, output_grad, matmul)
+    }
+
+    fn project_weight_backward(x: FloatTensor<Self>, output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        super::composed::linear_weight_backward::<Self>(x, output_grad, matmul)
+    }
+}
+
+#[cfg(feature = "fusion")]
+mod fusion {
+    use burn::tensor::Shape;
+    use burn::tensor::ops::FloatTensor;
+    use burn_fusion::stream::{Operation, OperationStreams};
+    use burn_fusion::{Fusion, FusionBackend, FusionRuntime};
+    use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
+
+    use super::HrmOps;
+
+    /// One of the linear layer's products of the inner backend, run as a custom operation.
+    #[derive(Debug)]
+    struct Product<B: FusionBackend> {
+        desc: CustomOpIr,
+        run: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+    }
+
+    impl<B: FusionBackend> Operation<B::FusionRuntime> for Product<B> {
+        fn execute(&self, handles: &mut HandleContainer<<B::FusionRuntime as FusionRuntime>::FusionHandle>) {
+            let ([lhs, rhs], [out]) = self.desc.as_fixed();
+            let result = (self.run)(handles.get_float_tensor::<B>(lhs), handles.get_float_tensor::<B>(rhs));
+            handles.register_float_tensor::<B>(&out.id, result);
+        }
+    }
+
+    /// Registers `run(lhs, rhs)` of shape `shape` with the stream.
+    fn product<B: FusionBackend>(
+        name: &'static str,
+        lhs: FloatTensor<Fusion<B>>,
+        rhs: FloatTensor<Fusion<B>>,
+        shape: Shape,
+        run: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
+    ) -> FloatTensor<Fusion<B>> {
+        let client = lhs.client.clone();
+        let streams = OperationStreams::with_inputs([&lhs, &rhs]);
+        let out = TensorIr::uninit(client.create_empty_handle(), shape, lhs.dtype);
+        let desc = CustomOpIr::new(name, &[lhs.into_ir(), rhs.into_ir()], &[out]);
+        let op = Product::<B> { desc: desc.clone(), run };
+        client.register(streams, OperationIr::Custom(desc), op).pop().expect("one output")
+    }
+
+    /// `dims` with its last axis replaced by `last`.
+    fn with_last(dims: &Shape, last: usize) -> Shape {
+        let mut dims = dims.clone();
+        let axis = dims.num_dims() - 1;
+        dims[axis] = last;
+        dims
+    }
+
+    impl<B: FusionBackend + HrmOps> HrmOps for Fusion<B> {
+        fn project(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+            let shape = with_last(&x.shape, weight.shape[1]);
+            product::<B>("hrm_project", x, weight, shape, B::project)
+        }
+
+        fn project_x_backward(weight: FloatTensor<Self>, output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+            let shape = with_last(&output_grad.shape, weight.shape[0]);
+            product::<B>("hrm_linear_x_backward", weight, output_grad, shape, B::project_x_backward)
+        }
+
+        fn project_weight_backward(x: FloatTensor<Self>, output_grad: FloatTensor<Self>) -> FloatTensor<Self> {
+            let last = |t: &Shape| t[t.num_dims() - 1];
+            let shape = Shape::new([last(&x.shape), last(&output_grad.shape)]);
+            product::<B>("hrm_linear_weight_backward", x, output_grad, shape, B::project_weight_backward)
+        }
+    }
+}

@@ -1,7 +1,0 @@
-mod calibration;
-mod parameters;
-mod scheme;
-
-pub use calibration::*;
-pub use parameters::*;
-pub use scheme::*;

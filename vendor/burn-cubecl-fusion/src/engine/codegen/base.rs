@@ -1,4 +1,0 @@
-use cubecl::{define_scalar, define_size};
-
-define_scalar!(pub DynElem);
-define_size!(pub DynSize);

@@ -1,5 +1,0 @@
-mod base;
-mod planner;
-
-pub use base::*;
-pub use planner::*;

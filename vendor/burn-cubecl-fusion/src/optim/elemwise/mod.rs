@@ -1,5 +1,0 @@
-mod fuser;
-mod optimization;
-
-pub use fuser::*;
-pub use optimization::*;

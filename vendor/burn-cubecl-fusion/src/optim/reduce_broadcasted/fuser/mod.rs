@@ -1,6 +1,0 @@
-mod base;
-mod block;
-mod full;
-mod full_analyzer;
-
-pub use base::*;

@@ -1,5 +1,0 @@
-mod base;
-mod tune;
-
-pub use base::*;
-pub use tune::*;

@@ -1,2 +1,0 @@
-pub mod launch;
-pub use launch::*;

@@ -1,7 +1,0 @@
-pub mod implicit_gemm;
-
-#[cfg(feature = "autotune")]
-pub mod tune;
-
-#[cfg(feature = "autotune")]
-pub(crate) use tune::*;

@@ -1,5 +1,0 @@
-mod base;
-mod quantization;
-
-pub use base::*;
-pub use quantization::*;

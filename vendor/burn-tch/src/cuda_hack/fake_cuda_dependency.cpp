@@ -1,5 +1,0 @@
-extern "C" {
-void dummy_cuda_dependency();
-}
-
-void dummy_cuda_dependency() {}
