@@ -93,7 +93,7 @@ struct Report {
     peak_gpu_mem_bytes: Option<u64>,
     /// Where compiled kernels persist between runs (`None`: compiled afresh each run).
     kernel_cache: Option<String>,
-    /// The matmul kernels in use (`$HRM_MATMUL_KERNELS`, `$HRM_FUSED_MATMULS`; GPU only).
+    /// The matmul kernels hrm's products try, in order (CubeCL backends only).
     matmul_kernels: Option<String>,
 }
 

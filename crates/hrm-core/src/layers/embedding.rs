@@ -2,9 +2,10 @@
 
 use burn::module::Param;
 use burn::nn::Embedding;
-use burn::tensor::{Int, Tensor, backend::Backend};
+use burn::tensor::{Int, Tensor, TensorPrimitive, backend::Backend};
 
 use crate::init::ParamInit;
+use crate::ops::HrmOps;
 
 /// Embedding table whose output is multiplied by sqrt(d_model), so embeddings start at unit scale.
 #[derive(burn::module::Module, Debug)]
@@ -13,7 +14,7 @@ pub struct ScaledEmbedding<B: Backend> {
     scale: f64,
 }
 
-impl<B: Backend> ScaledEmbedding<B> {
+impl<B: HrmOps> ScaledEmbedding<B> {
     /// A `vocab_size × d_model` table drawn from `init`.
     pub fn new(vocab_size: usize, d_model: usize, init: &mut ParamInit, device: &B::Device) -> Self {
         let scale = (d_model as f64).sqrt();
@@ -47,13 +48,14 @@ impl<B: Backend> ScaledEmbedding<B> {
 
     /// Embeds `tokens` `[batch, seq]` to `[batch, seq, d_model]`.
     pub fn forward(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.table.forward(tokens) * self.scale
+        let rows = B::embed(self.table.weight.val().into_primitive().tensor(), tokens.into_primitive());
+        Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(rows)) * self.scale
     }
 }
 
 /// Grows a language model's input table and output head to `vocab_size` together, drawing
 /// the new weights from `seed` (see [`ScaledEmbedding::grow`] and [`crate::init::grow_outputs`]).
-pub fn grow_vocab<B: Backend>(
+pub fn grow_vocab<B: HrmOps>(
     embedding: ScaledEmbedding<B>,
     head: burn::nn::Linear<B>,
     vocab_size: usize,

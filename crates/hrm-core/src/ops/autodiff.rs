@@ -122,6 +122,18 @@ impl<B: HrmOps> Backward<B, 1> for QkvAttention {
 }
 
 #[derive(Debug)]
+struct Embedding;
+
+impl<B: HrmOps> Backward<B, 1> for Embedding {
+    type State = (FloatTensor<B>, IntTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (weights, indices) = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| B::embed_backward(weights, grad, indices));
+    }
+}
+
+#[derive(Debug)]
 struct Linear;
 
 impl<B: HrmOps> Backward<B, 2> for Linear {
@@ -258,6 +270,16 @@ impl<B: HrmOps, C: CheckpointStrategy> HrmOps for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::qkv_attention(qkv.primitive, cos.primitive, sin.primitive, heads, options))
             }
+        }
+    }
+
+    fn embed(weights: FloatTensor<Self>, indices: IntTensor<Self>) -> FloatTensor<Self> {
+        match Embedding.prepare::<C>([weights.node.clone()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let output = B::embed(weights.primitive.clone(), indices.clone());
+                prep.finish((weights.primitive, indices), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::embed(weights.primitive, indices)),
         }
     }
 

@@ -17,6 +17,8 @@ mod backends;
 pub mod composed;
 #[cfg(feature = "gpu-kernels")]
 pub mod cube;
+#[cfg(feature = "gpu-kernels")]
+mod cube_embedding;
 #[cfg(feature = "tch")]
 pub mod libtorch;
 
@@ -192,6 +194,21 @@ pub trait HrmOps: Backend {
         let q = Self::rotary_embedding(q, cos.clone(), sin.clone());
         let k = Self::rotary_embedding(k, cos, sin);
         Self::masked_attention(q, k, v, None, options)
+    }
+
+    /// The rows of `weights` `[vocab, d]` at `indices` `[batch, seq]`: `[batch, seq, d]`.
+    fn embed(weights: FloatTensor<Self>, indices: IntTensor<Self>) -> FloatTensor<Self> {
+        <Self as ModuleOps<Self>>::embedding(weights, indices)
+    }
+
+    /// The table's gradient of [`embed`](HrmOps::embed): each row of `output_grad`
+    /// added into row `indices[i]` of zeros shaped like `weights`.
+    fn embed_backward(
+        weights: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        indices: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        <Self as ModuleOps<Self>>::embedding_backward(weights, output_grad, indices)
     }
 
     /// A bias-free linear layer `x · weight` (`weight` `[d_in, d_out]`).
