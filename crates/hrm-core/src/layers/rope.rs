@@ -55,7 +55,7 @@ impl<B: HrmOps> Rope<B> {
 
     /// The cos and signed sin rows of positions `start..start + seq`, `[1, 1, seq, head_dim]`.
     pub fn tables(&self, start: usize, seq: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
-        let table = |t: &Tensor<B, 2>| t.clone().slice([start..start + seq]).unsqueeze::<4>();
+        let table = |t: &Tensor<B, 2>| t.clone().narrow(0, start, seq).unsqueeze::<4>();
         (table(&self.cos), table(&self.signed_sin))
     }
 }

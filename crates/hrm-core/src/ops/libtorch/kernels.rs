@@ -1,9 +1,8 @@
 //! CUDA kernels of hrm's own for operations that libtorch runs only as several broadcast
-//! passes: rotary embedding, a residual add with the RMSNorm after
-//! it, RMSNorm's backward, a last-axis slice's gradient (added in place, or written into zeros),
-//! SwiGLU (forward and backward, of two tensors or of one tensor's two halves), cross-entropy over rows that may be padded views (forward
-//! and backward) and AdamW's two stages (apart, or in one pass). They are compiled once per process with NVRTC, and
-//! launched on the device's legacy default stream, the stream libtorch's own kernels use, so
+//! passes: rotary embedding, a residual add with the RMSNorm after it, RMSNorm's backward,
+//! SwiGLU (forward and backward, of two tensors or of one tensor's two halves), cross-entropy
+//! over rows that may be padded views (forward and backward) and AdamW's two stages (apart, or
+//! in one pass). They are compiled once per process with NVRTC, and launched on the device's legacy default stream, the stream libtorch's own kernels use, so
 //! they are ordered with those without any synchronisation.
 
 use std::collections::HashMap;
@@ -262,50 +261,6 @@ RMS_NORM(add_rms_norm_bf16, rms_norm_backward_bf16, unsigned short, 1)
 RMS_NORM(add_rms_norm_packed_f32, rms_norm_backward_packed_f32, float, 2)
 RMS_NORM(add_rms_norm_packed_bf16, rms_norm_backward_packed_bf16, unsigned short, 4)
 
-// A slice of the last axis: `value` `[rows, width]` (contiguous) at columns
-// [offset, offset + width) of `out` `[rows, stride]`, added in place (slice_add_rows) or
-// written with zeros in the other columns (slice_into_zero_rows); P elements a thread, P = 8
-// bytes of elements where width, stride, offset and the pointers allow, else 1.
-template <typename T, int P>
-__device__ void slice_add_rows(const T* value, T* out, long long rows, long long width,
-                               long long stride, long long offset) {
-    long long packs = width / P;
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= rows * packs) return;
-    long long r = i / packs, j = (i % packs) * P;
-    float v[P], o[P];
-    T* target = out + r * stride + offset + j;
-    Pack<T, P>::load(value + r * width + j, v); Pack<T, P>::load(target, o);
-    for (int k = 0; k < P; k++) o[k] = v[k] + o[k];
-    Pack<T, P>::store(target, o);
-}
-template <typename T, int P>
-__device__ void slice_into_zero_rows(const T* value, T* out, long long rows, long long width,
-                                     long long stride, long long offset) {
-    long long packs = stride / P;
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= rows * packs) return;
-    long long r = i / packs, c = (i % packs) * P;
-    float v[P];
-    if (c >= offset && c < offset + width) Pack<T, P>::load(value + r * width + c - offset, v);
-    else for (int k = 0; k < P; k++) v[k] = 0.f;
-    Pack<T, P>::store(out + r * stride + c, v);
-}
-#define SLICE_ROWS(add, into_zeros, T, P)                                                    \
-    extern "C" __global__ void add(const T* value, T* out, long long rows, long long width,   \
-                                   long long stride, long long offset) {                     \
-        slice_add_rows<T, P>(value, out, rows, width, stride, offset);                       \
-    }                                                                                        \
-    extern "C" __global__ void into_zeros(const T* value, T* out, long long rows,             \
-                                          long long width, long long stride,                 \
-                                          long long offset) {                                \
-        slice_into_zero_rows<T, P>(value, out, rows, width, stride, offset);                 \
-    }
-SLICE_ROWS(slice_add_rows_f32, slice_into_zero_rows_f32, float, 1)
-SLICE_ROWS(slice_add_rows_bf16, slice_into_zero_rows_bf16, unsigned short, 1)
-SLICE_ROWS(slice_add_rows_packed_f32, slice_into_zero_rows_packed_f32, float, 2)
-SLICE_ROWS(slice_add_rows_packed_bf16, slice_into_zero_rows_packed_bf16, unsigned short, 4)
-
 // AdamW over flat buckets (contiguous, one kind), `packs` groups of P elements: the moments
 // updated in place, then the new values from them, each operation rounded to T as libtorch's
 // composed operations round it (a division by a scalar is a product with its reciprocal, as
@@ -509,9 +464,6 @@ struct Kernels {
     /// The residual add and RMSNorm, and RMSNorm's backward, by [packed][bf16].
     add_rms_norm: [[CudaFunction; 2]; 2],
     rms_norm_backward: [[CudaFunction; 2]; 2],
-    /// A last-axis slice added in place, and written into zeros, by [packed][bf16].
-    slice_add_rows: [[CudaFunction; 2]; 2],
-    slice_into_zero_rows: [[CudaFunction; 2]; 2],
     /// AdamW's moments, update, and both in one, by [packed][bf16].
     adam_moments: [[CudaFunction; 2]; 2],
     adamw_update: [[CudaFunction; 2]; 2],
@@ -558,14 +510,6 @@ impl Kernels {
             rms_norm_backward: [
                 [function("rms_norm_backward_f32")?, function("rms_norm_backward_bf16")?],
                 [function("rms_norm_backward_packed_f32")?, function("rms_norm_backward_packed_bf16")?],
-            ],
-            slice_add_rows: [
-                [function("slice_add_rows_f32")?, function("slice_add_rows_bf16")?],
-                [function("slice_add_rows_packed_f32")?, function("slice_add_rows_packed_bf16")?],
-            ],
-            slice_into_zero_rows: [
-                [function("slice_into_zero_rows_f32")?, function("slice_into_zero_rows_bf16")?],
-                [function("slice_into_zero_rows_packed_f32")?, function("slice_into_zero_rows_packed_bf16")?],
             ],
             adam_moments: [
                 [function("adam_moments_f32")?, function("adam_moments_bf16")?],
@@ -718,7 +662,7 @@ impl NormRows {
         let kernels = kernels(ordinal)?;
         let tensors: Vec<tch::Tensor> = tensors.iter().map(|t| t.contiguous()).collect();
         let pack = per_pack(first.kind());
-        let packed = dim % pack == 0 && tensors.iter().all(|t| t.data_ptr() as usize % 8 == 0);
+        let packed = dim % pack == 0 && tensors.iter().all(|t| (t.data_ptr() as usize).is_multiple_of(8));
         Some(Self { kernels, rows: first.numel() as i64 / dim, dim, packed, bf16, tensors })
     }
 
@@ -771,78 +715,6 @@ pub fn rms_norm_backward(output: &tch::Tensor, inv_rms: &tch::Tensor, grad: &tch
     rows.launch(&rows.kernels.rms_norm_backward, &[grad, output, &inv_rms, &grad_input], &[]).then_some(grad_input)
 }
 
-/// A slice `[offset, offset + width)` of the last axis of a contiguous tensor `[.., stride]`
-/// on CUDA (f32 or bf16) and its value `[.., width]` of the same kind, as rows for the slice
-/// kernels; `None` where they do not apply.
-struct SliceRows {
-    kernels: Arc<Kernels>,
-    value: tch::Tensor,
-    rows: i64,
-    width: i64,
-    stride: i64,
-    offset: i64,
-    packed: bool,
-    bf16: bool,
-}
-
-impl SliceRows {
-    fn new(value: &tch::Tensor, shape: &[i64], kind: tch::Kind, device: tch::Device, offset: i64) -> Option<Self> {
-        let tch::Device::Cuda(ordinal) = device else { return None };
-        let bf16 = is_bf16(kind)?;
-        let (&stride, outer) = shape.split_last()?;
-        let value_size = value.size();
-        let (&width, value_outer) = value_size.split_last()?;
-        let fits = offset >= 0 && width > 0 && offset + width <= stride && value_outer == outer;
-        if !fits || value.kind() != kind || value.device() != device {
-            return None;
-        }
-        let value = value.contiguous();
-        let pack = per_pack(kind);
-        let packed = [width, stride, offset].iter().all(|n| n % pack == 0) && value.data_ptr() as usize % 8 == 0;
-        let rows = outer.iter().product();
-        Some(Self { kernels: kernels(ordinal)?, value, rows, width, stride, offset, packed, bf16 })
-    }
-
-    /// Launches `functions[packed][bf16]` with one thread per pack of `columns` columns a row.
-    fn launch(&self, functions: &[[CudaFunction; 2]; 2], out: &tch::Tensor, columns: i64) -> bool {
-        let pack = if self.packed { per_pack(out.kind()) } else { 1 };
-        if self.packed && out.data_ptr() as usize % 8 != 0 {
-            return false;
-        }
-        let threads = (self.rows * columns / pack) as u64;
-        let blocks = threads.div_ceil(256);
-        if threads == 0 {
-            return true;
-        }
-        let function = &functions[usize::from(self.packed)][usize::from(self.bf16)];
-        let sizes = [self.rows, self.width, self.stride, self.offset].map(|n| KernelArg::Pointer(n as u64));
-        let mut args =
-            vec![KernelArg::Pointer(self.value.data_ptr() as u64), KernelArg::Pointer(out.data_ptr() as u64)];
-        args.extend(sizes);
-        launch(&self.kernels, function, blocks, (256, 1), &args)
-    }
-}
-
-/// Adds `value` `[.., width]` in place into columns `[offset, offset + width)` of `out`
-/// `[.., stride]` (contiguous), on CUDA in f32 or bf16; false (nothing written) where the
-/// kernel does not apply.
-pub fn slice_add_rows(out: &tch::Tensor, value: &tch::Tensor, offset: i64) -> bool {
-    if !out.is_contiguous() {
-        return false;
-    }
-    let Some(rows) = SliceRows::new(value, &out.size(), out.kind(), out.device(), offset) else { return false };
-    rows.launch(&rows.kernels.slice_add_rows, out, rows.width)
-}
-
-/// A tensor of `shape` (last axis `stride`), zero but for `value` `[.., width]` in columns
-/// `[offset, offset + width)`, written in one pass on CUDA in f32 or bf16; `None` where the
-/// kernel does not apply.
-pub fn slice_into_zero_rows(value: &tch::Tensor, shape: &[i64], offset: i64) -> Option<tch::Tensor> {
-    let rows = SliceRows::new(value, shape, value.kind(), value.device(), offset)?;
-    let out = tch::Tensor::empty(shape, (value.kind(), value.device()));
-    rows.launch(&rows.kernels.slice_into_zero_rows, &out, rows.stride).then_some(out)
-}
-
 /// The rows of a cross-entropy: `logits` `[.., classes]` as `[rows, classes]` with rows at
 /// any stride (a padded view stays one), and `labels` (the logits' shape with the last axis
 /// of size 1) as contiguous 64-bit integers; `None` off CUDA, in other kinds, or for shapes
@@ -888,7 +760,7 @@ impl CrossEntropyRows {
     /// Whether every row of `tensors` (of this kind, rows at the given strides) starts on 16 bytes.
     fn aligned(&self, tensors: &[(&tch::Tensor, i64)]) -> bool {
         let bytes = self.logits.kind().elt_size_in_bytes() as i64;
-        tensors.iter().all(|(t, stride)| t.data_ptr() as usize % 16 == 0 && (stride * bytes) % 16 == 0)
+        tensors.iter().all(|(t, stride)| (t.data_ptr() as usize).is_multiple_of(16) && (stride * bytes) % 16 == 0)
     }
 }
 
@@ -977,7 +849,7 @@ impl Elementwise {
         }
         let pack = per_pack(first.kind());
         let elements = first.numel() as i64;
-        let packed = elements % pack == 0 && tensors.iter().all(|t| t.data_ptr() as usize % 8 == 0);
+        let packed = elements % pack == 0 && tensors.iter().all(|t| (t.data_ptr() as usize).is_multiple_of(8));
         Some(Self { kernels: kernels(ordinal)?, packed, bf16, count: if packed { elements / pack } else { elements } })
     }
 
@@ -1090,7 +962,7 @@ impl Halves {
             return None;
         }
         let (half, pack) = (full / 2, per_pack(gate_up.kind()));
-        let packed = half % pack == 0 && gate_up.data_ptr() as usize % 8 == 0;
+        let packed = half % pack == 0 && (gate_up.data_ptr() as usize).is_multiple_of(8);
         let rows = if full == 0 { 0 } else { gate_up.numel() as i64 / full };
         Some(Self { kernels: kernels(ordinal)?, packed, bf16, rows, width: if packed { half / pack } else { half } })
     }
@@ -1129,7 +1001,7 @@ pub fn swiglu_halves(gate_up: &tch::Tensor) -> Option<tch::Tensor> {
 pub fn swiglu_halves_backward(gate_up: &tch::Tensor, grad: &tch::Tensor) -> Option<tch::Tensor> {
     let view = Halves::new(gate_up)?;
     let fits = grad.size() == Halves::half_shape(gate_up) && grad.kind() == gate_up.kind() && grad.is_contiguous();
-    if !fits || (view.packed && grad.data_ptr() as usize % 8 != 0) {
+    if !fits || (view.packed && !(grad.data_ptr() as usize).is_multiple_of(8)) {
         return None;
     }
     let out = gate_up.empty_like();
