@@ -141,17 +141,7 @@ pub fn tiny_config() -> &'static hrm_train::TrainConfig {
         let block = hrm_core::BlockConfig::new(8, 2).with_max_seq_len(8);
         let model = hrm_core::ModelConfig::Hrm(hrm_core::HrmConfig::new(16, block, 1, 1).with_halt_max_steps(2));
         let data = hrm_data::DataConfig::new(vec![SourceSpec::local("x", "x.txt")], 4, 2);
-        hrm_train::TrainConfig {
-            model,
-            data,
-            tokenizer: Default::default(),
-            optim: Default::default(),
-            schedule: Default::default(),
-            act: Default::default(),
-            growth: Default::default(),
-            curriculum: Vec::new(),
-            run: hrm_train::RunConfig::new(1),
-        }
+        hrm_train::TrainConfig::new(model, data, hrm_train::RunConfig::new(1))
     })
 }
 

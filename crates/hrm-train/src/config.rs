@@ -243,6 +243,22 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// A run of `model` on `data` as `run` says, with the default tokenizer, optimiser,
+    /// schedule and ACT, no growth and no curriculum.
+    pub fn new(model: ModelConfig, data: DataConfig, run: RunConfig) -> Self {
+        Self {
+            model,
+            data,
+            tokenizer: TokenizerConfig::default(),
+            optim: OptimConfig::default(),
+            schedule: ScheduleConfig::default(),
+            act: ActConfig::default(),
+            growth: GrowthConfig::default(),
+            curriculum: Vec::new(),
+            run,
+        }
+    }
+
     /// Reads a TOML config; unknown keys are errors naming the key.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;

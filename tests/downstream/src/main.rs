@@ -35,17 +35,8 @@ fn one_training_step() {
     let block = BlockConfig::new(32, 4).with_max_seq_len(32);
     let data = DataConfig::new(vec![SourceSpec::local("corpus", "corpus.txt")], 24, 4);
     let run = RunConfig { eval_every: 1000, checkpoint_every: 1000, ..RunConfig::new(1) };
-    let mut config = TrainConfig {
-        model: ModelConfig::Hrm(HrmConfig::new(0, block, 1, 1).with_halt_max_steps(2)),
-        data,
-        tokenizer: Default::default(),
-        optim: Default::default(),
-        schedule: Default::default(),
-        act: Default::default(),
-        growth: Default::default(),
-        curriculum: Vec::new(),
-        run,
-    };
+    let model = ModelConfig::Hrm(HrmConfig::new(0, block, 1, 1).with_halt_max_steps(2));
+    let mut config = TrainConfig::new(model, data, run);
     let tokenizer = config.prepare_tokenizer(dir.path()).expect("a tokenizer from the corpus");
     let run_dir = RunDir::new(dir.path().join("run"));
     let trainer = Trainer::<Autodiff<Flex>>::start(config, tokenizer, run_dir, dir.path(), Default::default())

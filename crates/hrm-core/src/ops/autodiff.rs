@@ -253,10 +253,7 @@ impl<B: HrmOps, C: CheckpointStrategy> HrmOps for Autodiff<B, C> {
         options: AttentionModuleOptions,
     ) -> FloatTensor<Self> {
         if cos.is_tracked() || sin.is_tracked() || options.softcap.is_some() {
-            let [q, k, v] = composed::split_heads::<Self>(qkv, heads);
-            let q = Self::rotary_embedding(q, cos.clone(), sin.clone());
-            let k = Self::rotary_embedding(k, cos, sin);
-            return Self::masked_attention(q, k, v, None, options);
+            return composed::qkv_attention::<Self>(qkv, cos, sin, heads, options);
         }
         match QkvAttention.prepare::<C>([qkv.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {

@@ -77,6 +77,21 @@ pub fn split_heads<B: Backend>(qkv: FloatTensor<B>, heads: usize) -> [FloatTenso
     })
 }
 
+/// [`HrmOps::qkv_attention`](super::HrmOps::qkv_attention) as its pieces: the heads split
+/// apart, q and k rotated, the backend's attention.
+pub fn qkv_attention<B: super::HrmOps>(
+    qkv: FloatTensor<B>,
+    cos: FloatTensor<B>,
+    sin: FloatTensor<B>,
+    heads: usize,
+    options: AttentionModuleOptions,
+) -> FloatTensor<B> {
+    let [q, k, v] = split_heads::<B>(qkv, heads);
+    let q = B::rotary_embedding(q, cos.clone(), sin.clone());
+    let k = B::rotary_embedding(k, cos, sin);
+    B::masked_attention(q, k, v, None, options)
+}
+
 /// The gradients of q, k and v `[batch, heads, seq, head_dim]` joined as the fused projection's
 /// `[batch, seq, 3 · d]` (the inverse of [`split_heads`]).
 pub fn join_heads<B: Backend>(grads: [FloatTensor<B>; 3]) -> FloatTensor<B> {

@@ -190,10 +190,7 @@ pub trait HrmOps: Backend {
         heads: usize,
         options: AttentionModuleOptions,
     ) -> FloatTensor<Self> {
-        let [q, k, v] = composed::split_heads::<Self>(qkv, heads);
-        let q = Self::rotary_embedding(q, cos.clone(), sin.clone());
-        let k = Self::rotary_embedding(k, cos, sin);
-        Self::masked_attention(q, k, v, None, options)
+        composed::qkv_attention::<Self>(qkv, cos, sin, heads, options)
     }
 
     /// The rows of `weights` `[vocab, d]` at `indices` `[batch, seq]`: `[batch, seq, d]`.

@@ -27,17 +27,8 @@ pub fn tiny_config(model: ModelConfig, steps: u64) -> TrainConfig {
     };
     let run =
         RunConfig { eval_every: 1000, checkpoint_every: 1000, log_every: 5, eval_batches: 4, ..RunConfig::new(steps) };
-    TrainConfig {
-        model,
-        data,
-        tokenizer: Default::default(),
-        optim: Default::default(),
-        schedule: hrm_train::ScheduleConfig { warmup_steps: Some(5), ..Default::default() },
-        act: Default::default(),
-        growth: Default::default(),
-        curriculum: Vec::new(),
-        run,
-    }
+    let schedule = hrm_train::ScheduleConfig { warmup_steps: Some(5), ..Default::default() };
+    TrainConfig { schedule, ..TrainConfig::new(model, data, run) }
 }
 
 /// A tiny HRM (d 32, 4 heads, one H and one L block).

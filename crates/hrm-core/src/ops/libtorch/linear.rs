@@ -79,10 +79,12 @@ fn padded_rows(grad: &TchTensor, width: i64) -> tch::Tensor {
     if width == d_out {
         return view;
     }
-    if is_zero_padded(grad) && view.stride() == [width, 1]
-        && let Ok(padded) = view.f_as_strided([count, width], [width, 1], None::<i64>) {
-            return padded;
-        }
+    if is_zero_padded(grad)
+        && view.stride() == [width, 1]
+        && let Ok(padded) = view.f_as_strided([count, width], [width, 1], None::<i64>)
+    {
+        return padded;
+    }
     view.constant_pad_nd([0, width - d_out])
 }
 
