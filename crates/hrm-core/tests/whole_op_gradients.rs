@@ -43,6 +43,7 @@ fn gradient<B: HrmAutodiffBackend, const D: usize>(input: &Tensor<B, D>, grads: 
 
 /// Asserts that `whole` and `composed`, two computations of one function of `inputs`, agree
 /// within `tolerance` in value and in the gradient of `sum(output · weights)`.
+#[track_caller]
 fn assert_same_gradient<B: HrmAutodiffBackend, const D: usize, const E: usize>(
     inputs: &[&Tensor<B, D>],
     whole: Tensor<B, E>,
@@ -50,13 +51,14 @@ fn assert_same_gradient<B: HrmAutodiffBackend, const D: usize, const E: usize>(
     weights: Tensor<B, E>,
     tolerance: f32,
 ) {
+    let at = std::panic::Location::caller();
     let difference_of_outputs = difference(values(whole.clone()), values(composed.clone()));
-    assert!(difference_of_outputs < tolerance, "outputs differ by {difference_of_outputs}");
+    assert!(difference_of_outputs < tolerance, "outputs differ by {difference_of_outputs} (check at {at})");
     let whole_grads = (whole * weights.clone()).sum().backward();
     let composed_grads = (composed * weights).sum().backward();
     for (i, input) in inputs.iter().enumerate() {
         let d = difference(gradient(input, &whole_grads), gradient(input, &composed_grads));
-        assert!(d < tolerance, "gradient of input {i} differs by {d}");
+        assert!(d < tolerance, "gradient of input {i} differs by {d} (check at {at})");
     }
 }
 

@@ -48,19 +48,10 @@ impl<B: HrmOps> CausalSelfAttention<B> {
         let [batch, seq, d_model] = x.dims();
         // Causal alignment is bottom-right: new query i sees keys ..= start + i.
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        let native = match self.precision {
-            Precision::Native => true,
-            Precision::Bf16Products => x.dtype() != DType::F32,
-            Precision::StrictF32 => false,
-        };
-        if cache.is_none() && native {
-            let qkv = project(&self.qkv, x, self.precision).into_primitive().tensor();
-            let (cos, sin) = rope.tables(0, seq);
-            let [cos, sin] = [cos, sin].map(|t| t.into_primitive().tensor());
-            let context = B::qkv_attention(qkv, cos, sin, self.n_heads, options);
-            let context = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(context));
-            return project(&self.out, context.swap_dims(1, 2).reshape([batch, seq, d_model]), self.precision);
-        }
+        // `HrmOps::qkv_attention` would take the q/k/v split's gradient as one concatenation, but
+        // under autodiff on libtorch's CUDA its output differs from its pieces' (the ignored
+        // GPU test `whole_op_gradients_match_on_libtorch_cuda`, 2026-12-07): not used until
+        // that is found.
         let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, self.n_heads, d_model / self.n_heads]).swap_dims(1, 2);
         let mut qkv = project(&self.qkv, x, self.precision).chunk(3, 2).into_iter().map(heads);
         let (q, k, v) = (qkv.next().unwrap(), qkv.next().unwrap(), qkv.next().unwrap());

@@ -136,11 +136,13 @@ pub fn rotary_embedding<B: Backend>(x: FloatTensor<B>, cos: FloatTensor<B>, sin:
 pub fn causal_mask<B: Backend>(scores: &FloatTensor<B>) -> BoolTensor<B> {
     let device = B::float_device(scores);
     let [batch, heads, seq_q, seq_k] = scores.shape().dims::<4>();
-    let int = burn::tensor::IntDType::I64;
+    // The device's own integer and boolean kinds (fusion refuses others).
+    let settings = burn::tensor::backend::get_device_settings::<B>(&device);
+    let int = settings.int_dtype;
     let rows = B::int_reshape(B::int_arange(0..seq_q as i64, &device, int), Shape::new([seq_q, 1]));
     let cols = B::int_reshape(B::int_arange(0..seq_k as i64, &device, int), Shape::new([1, seq_k]));
     let shifted = B::int_add_scalar(rows, (seq_k as i64 - seq_q as i64).into());
-    let mask = B::int_lower(shifted, cols, burn::tensor::BoolDType::Native);
+    let mask = B::int_lower(shifted, cols, settings.bool_dtype);
     B::bool_expand(B::bool_reshape(mask, Shape::new([1, 1, seq_q, seq_k])), Shape::new([batch, heads, seq_q, seq_k]))
 }
 
