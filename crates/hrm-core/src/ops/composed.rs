@@ -58,6 +58,12 @@ pub fn split_halves<B: Backend>(tensor: FloatTensor<B>) -> [FloatTensor<B>; 2] {
     [B::float_slice(tensor.clone(), &halves(0..half)), B::float_slice(tensor, &halves(half..2 * half))]
 }
 
+/// SwiGLU of `gate_up`'s halves as the halves sliced apart and the backend's SwiGLU.
+pub fn swiglu_halves<B: super::HrmOps>(gate_up: FloatTensor<B>) -> FloatTensor<B> {
+    let [gate, up] = split_halves::<B>(gate_up);
+    B::swiglu(gate, up)
+}
+
 /// SwiGLU-of-halves' gradient: the backend's SwiGLU backward of the halves, joined.
 pub fn swiglu_halves_backward<B: super::HrmOps>(gate_up: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
     let [gate, up] = split_halves::<B>(gate_up);
@@ -208,6 +214,21 @@ pub fn adam_moments<B: Backend>(
     let second = B::float_add(times(second, beta_2), squared);
     let first = B::float_add(times(first, beta_1), times(grad, 1.0 - beta_1));
     (first, second)
+}
+
+/// One AdamW step as the backend's two stages, the moments then the update from them:
+/// `(values, first, second)`.
+pub fn adamw_step<B: super::HrmOps>(
+    values: FloatTensor<B>,
+    first: FloatTensor<B>,
+    second: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    (beta_1, beta_2): (f32, f32),
+    update: AdamWUpdate,
+) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
+    let (first, second) = B::adam_moments(first, second, grad, beta_1, beta_2);
+    let values = B::adamw_update(values, first.clone(), second.clone(), update);
+    (values, first, second)
 }
 
 /// AdamW's update `values·(1 − lr·decay) − lr·m̂ / (√v̂ + ε)` in burn's AdamW's order.

@@ -76,8 +76,7 @@ pub trait HrmOps: Backend {
     /// [`swiglu`](HrmOps::swiglu) of the two halves of `gate_up`'s last axis (gate first):
     /// `[.., 2f]` in, `[.., f]` out.
     fn swiglu_halves(gate_up: FloatTensor<Self>) -> FloatTensor<Self> {
-        let [gate, up] = composed::split_halves::<Self>(gate_up);
-        Self::swiglu(gate, up)
+        composed::swiglu_halves::<Self>(gate_up)
     }
 
     /// Gradient of [`swiglu_halves`](HrmOps::swiglu_halves) for `gate_up`: the gate's and
@@ -261,9 +260,7 @@ pub trait HrmOps: Backend {
         betas: (f32, f32),
         update: AdamWUpdate,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let (first, second) = Self::adam_moments(first, second, grad, betas.0, betas.1);
-        let values = Self::adamw_update(values, first.clone(), second.clone(), update);
-        (values, first, second)
+        composed::adamw_step::<Self>(values, first, second, grad, betas, update)
     }
 }
 

@@ -92,8 +92,7 @@ impl<E: TchElement> HrmOps for LibTorch<E> {
         if let Some(out) = kernels::swiglu_halves(&gate_up.tensor) {
             return TchTensor::new(out);
         }
-        let [gate, up] = composed::split_halves::<Self>(gate_up);
-        Self::swiglu(gate, up)
+        composed::swiglu_halves::<Self>(gate_up)
     }
 
     fn swiglu_halves_backward(gate_up: TchTensor, grad: TchTensor) -> TchTensor {
@@ -253,8 +252,6 @@ impl<E: TchElement> HrmOps for LibTorch<E> {
                 return (TchTensor::new(out), first, second);
             }
         }
-        let (first, second) = Self::adam_moments(first, second, grad, betas.0, betas.1);
-        let values = Self::adamw_update(values, first.clone(), second.clone(), update);
-        (values, first, second)
+        composed::adamw_step::<Self>(values, first, second, grad, betas, update)
     }
 }
