@@ -184,7 +184,7 @@ impl Intact {
     }
 
     /// Decodes the burn record in file `name` (named MessagePack, full precision).
-    pub fn record<B: HrmOps, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
+    pub fn record<B: Backend, R: Record<B>>(&self, name: &str, device: &B::Device) -> Result<R> {
         decode_record(self.bytes(name)?, device)
             .map_err(|e| TrainError::Checkpoint { path: self.path.clone(), reason: format!("{name}: {e}") })
     }
@@ -192,7 +192,7 @@ impl Intact {
 
 /// Decodes a burn record (named MessagePack, full precision). burn panics on some malformed
 /// records (an invalid parameter id, found by fuzzing); that becomes an error too.
-fn decode_record<B: HrmOps, R: Record<B>>(bytes: &[u8], device: &B::Device) -> std::result::Result<R, String> {
+fn decode_record<B: Backend, R: Record<B>>(bytes: &[u8], device: &B::Device) -> std::result::Result<R, String> {
     crate::msgpack::check_lengths(bytes)?;
     guarded(|| {
         NamedMpkBytesRecorder::<FullPrecisionSettings>::default()
@@ -229,9 +229,9 @@ pub fn decode_model<B: HrmOps>(
 }
 
 /// How many weights of `model` are NaN or infinite (one device-to-host read).
-pub fn non_finite_weights<B: HrmOps>(model: &Model<B>) -> u64 {
+pub fn non_finite_weights<B: Backend>(model: &Model<B>) -> u64 {
     struct Count<B: Backend>(Option<Tensor<B, 1, burn::tensor::Int>>);
-    impl<B: HrmOps> ModuleVisitor<B> for Count<B> {
+    impl<B: Backend> ModuleVisitor<B> for Count<B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             let value = param.val();
             let bad = value.clone().is_nan().int().sum() + value.is_inf().int().sum();
@@ -247,13 +247,13 @@ pub fn non_finite_weights<B: HrmOps>(model: &Model<B>) -> u64 {
 }
 
 /// Every float parameter of `model` as (path, shape), in visiting order.
-fn param_shapes<B: HrmOps>(model: &Model<B>) -> Vec<(String, Vec<usize>)> {
+fn param_shapes<B: Backend>(model: &Model<B>) -> Vec<(String, Vec<usize>)> {
     #[derive(Default)]
     struct Shapes {
         path: Vec<String>,
         found: Vec<(String, Vec<usize>)>,
     }
-    impl<B: HrmOps> ModuleVisitor<B> for Shapes {
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
         fn enter_module(&mut self, name: &str, _: &str) {
             self.path.push(name.to_string());
         }
