@@ -2,11 +2,12 @@
 # A/B training speed of two xtask builds on one GPU, alternating: `xtask bench train` for each
 # preset:arch in RUNS on each backend in BACKENDS at DTYPE, ROUNDS times, the builds taking
 # turns (A B A B ...). Usage: scripts/bench/ab_train.sh XTASK_A XTASK_B OUT_DIR
-# Appends one JSON line per run to OUT_DIR/ab.jsonl with the build ("a" or "b") added.
+# Appends one JSON line per run to $LOG (default OUT_DIR/ab.jsonl) with the build ("a" or "b")
+# added; ROUNDS, BACKENDS, RUNS, DTYPE, BATCH, SEQ, STEPS and TIMEOUT (per run) may be set.
 set -uo pipefail
 a=$1 b=$2 out=$3
 mkdir -p "$out"
-log="$out/ab.jsonl"
+log="${LOG:-$out/ab.jsonl}"
 for backend in ${BACKENDS:-libtorch cuda}; do
   for run in ${RUNS:-micro-10m:hrm small-50m:hrm medium-100m:hrm micro-10m:flat}; do
     preset=${run%%:*} arch=${run##*:}

@@ -8,7 +8,7 @@
 mod common;
 
 use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::ops::{AttentionModuleOptions, FloatTensor};
 use burn::tensor::{DType, Distribution, Element, Int, Tensor, TensorPrimitive};
 use common::*;
 use hrm_core::layers::{Rope, add_rms_norm, project_by, rms_norm, swiglu, swiglu_halves};
@@ -93,9 +93,37 @@ fn check_attention<B: HrmAutodiffBackend>(shape: [usize; 4], total: usize, toler
     assert_same_gradient(&[&q, &k, &v], whole, composed, weights(shape, device), tolerance);
 }
 
-/// Attention of a fused `[batch, seq, 3 · heads · dim]` projection, RoPE on q and k, as one
-/// operation against its pieces written out (slices, the rotation, composed attention).
-fn check_qkv_attention<B: HrmAutodiffBackend>(
+/// Cached decoding's attention on the backend under autodiff (two new queries after eight
+/// cached keys, a padding mask hiding a row's first keys) against burn's composed attention.
+fn check_cached_attention<B: HrmAutodiffBackend>(tolerance: f32, device: &B::Device) {
+    type Inner<B> = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+    let [batch, heads, new, total, dim] = [2, 4, 2, 10, 64];
+    let q = weights::<B, 4>([batch, heads, new, dim], device).inner();
+    let [k, v] = [0, 1].map(|_| weights::<B, 4>([batch, heads, total, dim], device).inner());
+    let hidden: Vec<bool> =
+        (0..batch * heads * new * total).map(|i| i / (heads * new * total) == 0 && i % total < 3).collect();
+    let mask = Tensor::<Inner<B>, 4, burn::tensor::Bool>::from_data(
+        burn::tensor::TensorData::new(hidden, [batch, heads, new, total]),
+        device,
+    );
+    let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+    let [pq, pk, pv] = [&q, &k, &v].map(|t| t.clone().into_primitive().tensor());
+    let run = |mask: burn::tensor::ops::BoolTensor<Inner<B>>, fallback: bool| {
+        let (q, k, v) = (pq.clone(), pk.clone(), pv.clone());
+        let out = match fallback {
+            true => burn::tensor::ops::attention::attention_fallback::<Inner<B>>(q, k, v, Some(mask), None, options),
+            false => Inner::<B>::masked_attention(q, k, v, Some(mask), options),
+        };
+        values(Tensor::<Inner<B>, 4>::from_primitive(TensorPrimitive::Float(out)))
+    };
+    let d = difference(run(mask.clone().into_primitive(), false), run(mask.into_primitive(), true));
+    assert!(d < tolerance, "cached attention differs from burn's by {d}");
+}
+
+/// Attention of a fused `[batch, seq, 3 · heads · dim]` projection, RoPE on q and k, both ways
+/// the layer runs it — as one operation (`qkv_attention`) and as its pieces (the heads split
+/// apart as views, RoPE, the backend's attention) — against the same written out.
+fn check_projection_attention<B: HrmAutodiffBackend>(
     [batch, heads, seq, dim]: [usize; 4],
     tolerance: f32,
     device: &B::Device,
@@ -104,20 +132,31 @@ fn check_qkv_attention<B: HrmAutodiffBackend>(
     let qkv = random::<B, 3>([batch, seq, 3 * width], device);
     let rope = Rope::<B>::new(dim, seq, 10_000.0, device);
     let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
+    let float = |t: FloatTensor<B>| Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t));
     let (cos, sin) = rope.tables(0, seq);
     let [pqkv, pcos, psin] =
         [qkv.clone().into_primitive().tensor(), cos.into_primitive().tensor(), sin.into_primitive().tensor()];
-    let whole =
-        Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(B::qkv_attention(pqkv, pcos, psin, heads, options)));
-    let part = |i: usize| qkv.clone().narrow(2, i * width, width).reshape([batch, seq, heads, dim]).swap_dims(1, 2);
-    let (cos, sin) = rotation_tables::<B>(dim, 0, seq, device);
-    let rotate = |x: Tensor<B, 4>| {
-        let half = dim / 2;
-        let swapped = Tensor::cat(vec![x.clone().narrow(3, half, half).neg(), x.clone().narrow(3, 0, half)], 3);
-        x * cos.clone().unsqueeze::<4>() + swapped * sin.clone().unsqueeze::<4>()
+    let as_one = float(B::qkv_attention(pqkv, pcos, psin, heads, options));
+    let [q, k, v] = hrm_core::ops::composed::split_heads::<B>(qkv.clone().into_primitive().tensor(), heads).map(float);
+    let [q, k, v] = [rope.apply(q, 0), rope.apply(k, 0), v].map(|t| t.into_primitive().tensor());
+    let as_pieces = float(B::masked_attention(q, k, v, None, options));
+    let written_out = || {
+        let part = |i: usize| qkv.clone().narrow(2, i * width, width).reshape([batch, seq, heads, dim]).swap_dims(1, 2);
+        let (cos, sin) = rotation_tables::<B>(dim, 0, seq, device);
+        // `x` stays alive through the products: burn-tch 0.21 takes a transposed view for its
+        // own buffer (tracel-ai/burn#5375) and would write the product into `qkv`.
+        let rotate = |x: Tensor<B, 4>| {
+            let half = dim / 2;
+            let swapped = Tensor::cat(vec![x.clone().narrow(3, half, half).neg(), x.clone().narrow(3, 0, half)], 3);
+            let rotated = x.clone() * cos.clone().unsqueeze::<4>() + swapped * sin.clone().unsqueeze::<4>();
+            drop(x);
+            rotated
+        };
+        composed_attention(rotate(part(0)), rotate(part(1)), part(2))
     };
-    let composed = composed_attention(rotate(part(0)), rotate(part(1)), part(2));
-    assert_same_gradient(&[&qkv], whole, composed, weights([batch, heads, seq, dim], device), tolerance);
+    let weights = weights([batch, heads, seq, dim], device);
+    assert_same_gradient(&[&qkv], as_one, written_out(), weights.clone(), tolerance);
+    assert_same_gradient(&[&qkv], as_pieces, written_out(), weights, tolerance);
 }
 
 /// Cross-entropy over `vocab` classes of `[batch, seq]` labels, some of them ignored.
@@ -272,8 +311,13 @@ fn causal_attention_gradients_match_the_composed_attention() {
 }
 
 #[test]
-fn qkv_attention_gradient_matches_its_pieces() {
-    check_qkv_attention::<CpuAd>([2, 3, 7, 4], 1e-5, &Default::default());
+fn cached_attention_with_a_padding_mask_matches_burns() {
+    check_cached_attention::<CpuAd>(1e-5, &Default::default());
+}
+
+#[test]
+fn projection_attention_gradient_matches_its_pieces_written_out() {
+    check_projection_attention::<CpuAd>([2, 3, 7, 4], 1e-5, &Default::default());
 }
 
 #[test]
@@ -325,7 +369,8 @@ mod cubecl_cuda {
 
     fn check_all<B: HrmAutodiffBackend>(tolerance: f32, device: &B::Device) {
         check_attention::<B>([2, 4, 128, 64], 128, tolerance, device);
-        check_qkv_attention::<B>([2, 4, 128, 64], tolerance, device);
+        check_cached_attention::<B>(tolerance, device);
+        check_projection_attention::<B>([2, 4, 128, 64], tolerance, device);
         check_cross_entropy::<B>([4, 32], 32100, tolerance, device);
         check_lm_head::<B>([2, 64, 256], 32100, tolerance, device);
         check_linear_beside_residual::<B>([2, 64, 256], tolerance, device);
@@ -344,6 +389,18 @@ mod cubecl_cuda {
     }
 }
 
+/// The checks whose compositions libtorch runs in place where it may, on its CPU device.
+#[cfg(feature = "tch")]
+#[test]
+fn libtorch_cpu_gradients_match_the_compositions() {
+    use burn::backend::Autodiff;
+    use burn::backend::libtorch::{LibTorch, LibTorchDevice};
+    let device = LibTorchDevice::Cpu;
+    check_attention::<Autodiff<LibTorch<f32>>>([2, 3, 7, 8], 7, 1e-5, &device);
+    check_projection_attention::<Autodiff<LibTorch<f32>>>([2, 3, 7, 8], 1e-5, &device);
+    check_rope::<Autodiff<LibTorch<f32>>>([2, 3, 5, 8], 1e-5, &device);
+}
+
 /// The same checks on libtorch's CUDA kernels (its cuDNN attention in bf16, its efficient
 /// attention in f32, its fused RMSNorm and log-softmax backward) and hrm's, in f32 and bf16, at
 /// sizes those kernels take.
@@ -359,7 +416,8 @@ mod libtorch_cuda {
     fn check_all<B: HrmAutodiffBackend<Device = LibTorchDevice>>(tolerance: f32) {
         let device = LibTorchDevice::Cuda(0);
         check_attention::<B>([2, 4, 128, 64], 128, tolerance, &device);
-        check_qkv_attention::<B>([2, 4, 128, 64], tolerance, &device);
+        check_cached_attention::<B>(tolerance, &device);
+        check_projection_attention::<B>([2, 4, 128, 64], tolerance, &device);
         check_cross_entropy::<B>([4, 32], 32100, tolerance, &device);
         check_lm_head::<B>([2, 64, 256], 32100, tolerance, &device);
         check_lm_head::<B>([2, 64, 256], 4096, tolerance, &device);

@@ -46,15 +46,34 @@ impl<B: HrmOps> CausalSelfAttention<B> {
     /// see the cached keys and values too, and their own are appended.
     pub fn forward_with(&self, x: Tensor<B, 3>, rope: &Rope<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 3> {
         let [batch, seq, d_model] = x.dims();
-        // Causal alignment is bottom-right: new query i sees keys ..= start + i.
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
-        // `HrmOps::qkv_attention` would take the q/k/v split's gradient as one concatenation, but
-        // under autodiff on libtorch's CUDA its output differs from its pieces' (the ignored
-        // GPU test `whole_op_gradients_match_on_libtorch_cuda`, 2026-12-07): not used until
-        // that is found.
-        let heads = |t: Tensor<B, 3>| t.reshape([batch, seq, self.n_heads, d_model / self.n_heads]).swap_dims(1, 2);
-        let mut qkv = project(&self.qkv, x, self.precision).chunk(3, 2).into_iter().map(heads);
-        let (q, k, v) = (qkv.next().unwrap(), qkv.next().unwrap(), qkv.next().unwrap());
+        let native = match self.precision {
+            Precision::Native => true,
+            Precision::Bf16Products => x.dtype() != DType::F32,
+            Precision::StrictF32 => false,
+        };
+        let qkv = project(&self.qkv, x, self.precision);
+        let context = match cache {
+            None if native => self.attend_whole(qkv, rope),
+            cache => self.attend_parts(qkv, rope, cache),
+        };
+        project(&self.out, context.swap_dims(1, 2).reshape([batch, seq, d_model]), self.precision)
+    }
+
+    /// The context `[batch, heads, seq, head_dim]` of the projection `qkv` as one operation
+    /// ([`HrmOps::qkv_attention`]): autodiff takes the split's gradient whole.
+    fn attend_whole(&self, qkv: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 4> {
+        let (cos, sin) = rope.tables(0, qkv.dims()[1]);
+        let [qkv, cos, sin] =
+            [qkv.into_primitive().tensor(), cos.into_primitive().tensor(), sin.into_primitive().tensor()];
+        Tensor::from_primitive(TensorPrimitive::Float(B::qkv_attention(qkv, cos, sin, self.n_heads, CAUSAL)))
+    }
+
+    /// The context of the projection `qkv` as its pieces: q, k and v split apart, rotated from
+    /// the cache's length, attending over the cache too (when given) at the layer's precision.
+    fn attend_parts(&self, qkv: Tensor<B, 3>, rope: &Rope<B>, cache: Option<&mut KvCache<B>>) -> Tensor<B, 4> {
+        let seq = qkv.dims()[1];
+        let parts = crate::ops::composed::split_heads::<B>(qkv.into_primitive().tensor(), self.n_heads);
+        let [q, k, v] = parts.map(|t| Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(t)));
         let start = cache.as_ref().map_or(0, |c| c.len());
         let (q, k) = (rope.apply(q, start), rope.apply(k, start));
         let (k, v, mask) = match cache {
@@ -65,17 +84,19 @@ impl<B: HrmOps> CausalSelfAttention<B> {
             }
             None => (k, v, None),
         };
-        let context = match self.precision {
+        match self.precision {
             Precision::StrictF32 => attention_strict(q, k, v, mask),
             Precision::Bf16Products if q.dtype() == DType::F32 => {
                 let half = |t: Tensor<B, 4>| t.cast(DType::BF16);
-                attention(half(q), half(k), half(v), mask, options).cast(DType::F32)
+                attention(half(q), half(k), half(v), mask, CAUSAL).cast(DType::F32)
             }
-            _ => attention(q, k, v, mask, options),
-        };
-        project(&self.out, context.swap_dims(1, 2).reshape([batch, seq, d_model]), self.precision)
+            _ => attention(q, k, v, mask, CAUSAL),
+        }
     }
 }
+
+/// Causal attention; the alignment is bottom-right: new query i sees keys `..= start + i`.
+const CAUSAL: AttentionModuleOptions = AttentionModuleOptions { scale: None, softcap: None, is_causal: true };
 
 /// Attention as the backend's [`HrmOps::masked_attention`] (burn's meaning of `mask` and of the
 /// causal diagonal on every backend).

@@ -1,7 +1,7 @@
 //! Rotary position embedding in the "rotate half" convention of the reference (HF/Llama).
 
 use crate::ops::HrmOps;
-use burn::tensor::{Tensor, TensorData, TensorPrimitive, backend::Backend};
+use burn::tensor::{Element, Tensor, TensorData, TensorPrimitive, backend::Backend};
 
 /// Precomputed cos/sin tables `[max_seq_len, head_dim]` for rotary embedding.
 ///
@@ -17,7 +17,8 @@ pub struct Rope<B: Backend> {
 }
 
 impl<B: HrmOps> Rope<B> {
-    /// Tables for positions `0..max_seq_len` of heads `head_dim` wide with base `theta`.
+    /// Tables for positions `0..max_seq_len` of heads `head_dim` wide with base `theta`, in the
+    /// backend's float type (not the device's default, which the first tensor made there sets).
     pub fn new(head_dim: usize, max_seq_len: usize, theta: f64, device: &B::Device) -> Self {
         let half = head_dim / 2;
         let mut cos = Vec::with_capacity(max_seq_len * head_dim);
@@ -32,10 +33,8 @@ impl<B: HrmOps> Rope<B> {
             }
         }
         let shape = [max_seq_len, head_dim];
-        Self {
-            cos: Tensor::from_data(TensorData::new(cos, shape), device),
-            signed_sin: Tensor::from_data(TensorData::new(sin, shape), device),
-        }
+        let table = |values| Tensor::from_data(TensorData::new(values, shape), (device, B::FloatElem::dtype()));
+        Self { cos: table(cos), signed_sin: table(sin) }
     }
 
     /// Longest sequence the tables cover.

@@ -152,9 +152,53 @@ pub fn causal_mask<B: Backend>(scores: &FloatTensor<B>) -> BoolTensor<B> {
     B::bool_expand(B::bool_reshape(mask, Shape::new([1, 1, seq_q, seq_k])), Shape::new([batch, heads, seq_q, seq_k]))
 }
 
+/// The attention weights `softmax(q·kᵀ·scale)` `[batch, heads, seq_q, seq_k]` of a query
+/// already scaled, keys hidden where `mask` is true and, when causal, above the diagonal; a
+/// row with every key hidden gets weights of zero, as in burn's attention.
+fn attention_weights<B: super::HrmOps>(
+    scaled_query: FloatTensor<B>,
+    key: FloatTensor<B>,
+    mask: Option<BoolTensor<B>>,
+    is_causal: bool,
+) -> FloatTensor<B> {
+    let mut scores = B::product(scaled_query, B::float_transpose(key));
+    let hidden = f32::NEG_INFINITY;
+    if let Some(mask) = mask {
+        scores = B::float_mask_fill(scores, mask, hidden.into());
+    }
+    if is_causal {
+        let mask = causal_mask::<B>(&scores);
+        scores = B::float_mask_fill(scores, mask, hidden.into());
+    }
+    let limits = scores.dtype().finfo().expect("attention scores are floats");
+    let max = B::float_clamp_min(B::float_max_dim(scores.clone(), 3), limits.min.into());
+    let exp = B::float_exp(B::float_sub(scores, max));
+    let sum = B::float_clamp_min(B::float_sum_dim(exp.clone(), 3), limits.min_positive.into());
+    B::float_div(exp, sum)
+}
+
+/// The scale of attention's scores: `options.scale`, else `1 / √head_dim`.
+fn attention_scale<B: Backend>(query: &FloatTensor<B>, options: &AttentionModuleOptions) -> f64 {
+    options.scale.unwrap_or_else(|| 1.0 / (query.shape().dims::<4>()[3] as f64).sqrt())
+}
+
+/// Attention with burn's meaning of `mask` and of the causal diagonal (no softcap), its
+/// products on the backend's [`HrmOps::product`](super::HrmOps::product).
+pub fn attention<B: super::HrmOps>(
+    query: FloatTensor<B>,
+    key: FloatTensor<B>,
+    value: FloatTensor<B>,
+    mask: Option<BoolTensor<B>>,
+    options: AttentionModuleOptions,
+) -> FloatTensor<B> {
+    let scale = attention_scale::<B>(&query, &options);
+    let scaled_query = B::float_mul_scalar(query, scale.into());
+    B::product(attention_weights::<B>(scaled_query, key, mask, options.is_causal), value)
+}
+
 /// Unmasked attention's gradients for q, k and v, the weights P recomputed: dV = Pᵀ·dO,
 /// dS = P ⊙ (dO·Vᵀ − rowsum(dO ⊙ O)), dQ = dS·K·scale, dK = dSᵀ·Q·scale.
-pub fn attention_backward<B: Backend>(
+pub fn attention_backward<B: super::HrmOps>(
     query: FloatTensor<B>,
     key: FloatTensor<B>,
     value: FloatTensor<B>,
@@ -162,24 +206,15 @@ pub fn attention_backward<B: Backend>(
     grad: FloatTensor<B>,
     options: AttentionModuleOptions,
 ) -> [FloatTensor<B>; 3] {
-    let head_dim = query.shape().dims::<4>()[3];
-    let scale = options.scale.unwrap_or_else(|| 1.0 / (head_dim as f64).sqrt());
+    let scale = attention_scale::<B>(&query, &options);
     let query = B::float_mul_scalar(query, scale.into());
-    let scores = B::float_matmul(query.clone(), B::float_transpose(key.clone()));
-    let scores = match options.is_causal {
-        true => {
-            let mask = causal_mask::<B>(&scores);
-            B::float_mask_fill(scores, mask, f32::NEG_INFINITY.into())
-        }
-        false => scores,
-    };
-    let probs = B::softmax(scores, 3);
-    let grad_value = B::float_matmul(B::float_transpose(probs.clone()), grad.clone());
-    let grad_probs = B::float_matmul(grad.clone(), B::float_transpose(value));
+    let probs = attention_weights::<B>(query.clone(), key.clone(), None, options.is_causal);
+    let grad_value = B::product(B::float_transpose(probs.clone()), grad.clone());
+    let grad_probs = B::product(grad.clone(), B::float_transpose(value));
     let row_dot = B::float_sum_dim(B::float_mul(grad, out), 3);
     let grad_scores = B::float_mul(probs, B::float_sub(grad_probs, row_dot));
-    let grad_query = B::float_mul_scalar(B::float_matmul(grad_scores.clone(), key), scale.into());
-    let grad_key = B::float_matmul(B::float_transpose(grad_scores), query);
+    let grad_query = B::float_mul_scalar(B::product(grad_scores.clone(), key), scale.into());
+    let grad_key = B::product(B::float_transpose(grad_scores), query);
     [grad_query, grad_key, grad_value]
 }
 

@@ -3,11 +3,12 @@
 //! preference ([`crate::gpu_matmul::PREFERRED`]), each passing a product it cannot handle to
 //! the next, then cubek's default: burn 0.21 without autotune launches `SimpleCyclicCmma`
 //! for every product, 1.5–7x slower on an H100 for the training step's shapes (`cargo xtask
-//! bench matmul`). Under fusion the three products run as custom operations of the stream
-//! (unfused: measured faster than fusion's fused matmul kernels). Every other operation takes
-//! the composed default, which fusion fuses.
+//! bench matmul`). Attention is composed around the same products (burn 0.21's own attention
+//! without autotune composes it around cubek's default). Under fusion the products run as
+//! custom operations of the stream (unfused: measured faster than fusion's fused matmul
+//! kernels). Every other operation takes the composed default, which fusion fuses.
 
-use burn::tensor::ops::{FloatTensor, IntTensor, ModuleOps};
+use burn::tensor::ops::{AttentionModuleOptions, BoolTensor, FloatTensor, IntTensor, ModuleOps};
 use burn_cubecl::kernel::matmul::{MatmulStrategy, init_matmul_output, matmul as burn_matmul};
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
@@ -41,6 +42,20 @@ pub fn matmul<R: CubeRuntime>(lhs: CubeTensor<R>, rhs: CubeTensor<R>) -> CubeTen
     burn_matmul(lhs, rhs, Some(out), MatmulStrategy::default(), dtype).expect("burn's matmul takes every float product")
 }
 
+/// Attention composed around the backend's products, or burn's where a softcap is asked.
+fn attention<B: HrmOps>(
+    query: FloatTensor<B>,
+    key: FloatTensor<B>,
+    value: FloatTensor<B>,
+    mask: Option<BoolTensor<B>>,
+    options: AttentionModuleOptions,
+) -> FloatTensor<B> {
+    match options.softcap {
+        Some(_) => <B as ModuleOps<B>>::attention(query, key, value, mask, None, options),
+        None => super::composed::attention::<B>(query, key, value, mask, options),
+    }
+}
+
 impl<R, F, I, BT> HrmOps for CubeBackend<R, F, I, BT>
 where
     R: CubeRuntime,
@@ -48,6 +63,20 @@ where
     I: IntElement,
     BT: BoolElement,
 {
+    fn product(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        matmul(lhs, rhs)
+    }
+
+    fn masked_attention(
+        query: FloatTensor<Self>,
+        key: FloatTensor<Self>,
+        value: FloatTensor<Self>,
+        mask: Option<BoolTensor<Self>>,
+        options: AttentionModuleOptions,
+    ) -> FloatTensor<Self> {
+        attention::<Self>(query, key, value, mask, options)
+    }
+
     fn project(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
         super::composed::linear::<Self>(x, weight, matmul)
     }
@@ -77,7 +106,7 @@ where
 #[cfg(feature = "fusion")]
 mod fusion {
     use burn::tensor::Shape;
-    use burn::tensor::ops::{FloatTensor, IntTensor};
+    use burn::tensor::ops::{AttentionModuleOptions, BoolTensor, FloatTensor, IntTensor};
     use burn_fusion::stream::{Operation, OperationStreams};
     use burn_fusion::{Fusion, FusionBackend, FusionRuntime};
     use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
@@ -139,7 +168,30 @@ mod fusion {
         dims
     }
 
+    /// The shape of `lhs · rhs`: leading axes broadcast, then `[rows of lhs, columns of rhs]`.
+    fn product_shape(lhs: &Shape, rhs: &Shape) -> Shape {
+        let rank = lhs.num_dims();
+        let mut dims: Vec<usize> = (0..rank - 2).map(|axis| lhs[axis].max(rhs[axis])).collect();
+        dims.extend([lhs[rank - 2], rhs[rank - 1]]);
+        Shape::from(dims)
+    }
+
     impl<B: FusionBackend + HrmOps> HrmOps for Fusion<B> {
+        fn product(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+            let shape = product_shape(&lhs.shape, &rhs.shape);
+            product::<B>("hrm_product", lhs, rhs, shape, B::product)
+        }
+
+        fn masked_attention(
+            query: FloatTensor<Self>,
+            key: FloatTensor<Self>,
+            value: FloatTensor<Self>,
+            mask: Option<BoolTensor<Self>>,
+            options: AttentionModuleOptions,
+        ) -> FloatTensor<Self> {
+            super::attention::<Self>(query, key, value, mask, options)
+        }
+
         fn project(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
             let shape = with_last(&x.shape, weight.shape[1]);
             product::<B>("hrm_project", x, weight, shape, B::project)

@@ -137,6 +137,13 @@ pub trait HrmOps: Backend {
         Self::rotary_embedding(grad, cos, Self::float_neg(sin))
     }
 
+    /// The batched product `lhs · rhs` (burn's matmul, leading axes broadcast) on the
+    /// backend's preferred kernel: composed attention and its backward multiply through it.
+    /// Default: burn's matmul.
+    fn product(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::float_matmul(lhs, rhs)
+    }
+
     /// Attention `softmax(q·kᵀ·scale [+ causal] [masked])·v` with burn's meaning of `mask`
     /// (true hides a key) and of a causal diagonal (bottom-right aligned when keys outnumber
     /// queries, as in cached decoding). Default: the backend's own attention.
