@@ -8,7 +8,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use hrm_core::Model;
 use hrm_data::Tokenizer;
 use hrm_infer::{analyze, plot_analysis};
-use hrm_train::{RunDir, check_tokenizer, load_run, restore_tokenizer};
+use hrm_train::{check_tokenizer, restore_tokenizer};
 
 use crate::device::DeviceKind;
 use crate::with_backend;
@@ -16,8 +16,8 @@ use crate::with_backend;
 /// Arguments of `hrm analyze`.
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
-    /// The run folder (its newest intact checkpoint is analysed).
-    run: PathBuf,
+    #[command(flatten)]
+    run: crate::run_args::RunArgs,
     /// The text to reason over (cut to the training sequence length).
     #[arg(long, short, default_value = "Once upon a time, there was a little girl who loved to read.")]
     text: String,
@@ -42,7 +42,7 @@ pub struct AnalyzeArgs {
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let run_dir = RunDir::new(&args.run);
+    let run_dir = args.run.dir();
     if args.restore_tokenizer {
         let path = restore_tokenizer(&run_dir)?;
         println!("restored {} from the newest checkpoint", path.display());
@@ -61,7 +61,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     }
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = crate::with_precision(load_run::<Inner>(&run_dir, &device)?);
+        let run = args.run.load::<Inner>(&device)?;
         let Model::Hrm(model) = &run.model else { bail!("state analysis needs an HRM; this run trains a flat model") };
         let mut ids = run.tokenizer.encode(&args.text)?;
         ids.truncate(run.config.data.seq_len);

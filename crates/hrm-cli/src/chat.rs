@@ -1,9 +1,6 @@
-//! `hrm chat`: talk to a run's newest checkpoint, from a terminal or a pipe.
-
-use std::path::PathBuf;
+//! `hrm chat`: talk to a run's checkpoint, from a terminal or a pipe.
 
 use hrm_infer::{Chat, ChatTemplate, ModelInfo};
-use hrm_train::{RunDir, load_run};
 
 use crate::device::DeviceKind;
 use crate::generation_args::GenerationArgs;
@@ -12,8 +9,8 @@ use crate::with_backend;
 /// Arguments of `hrm chat`.
 #[derive(clap::Args)]
 pub struct ChatArgs {
-    /// The run folder (its newest intact checkpoint is used).
-    run: PathBuf,
+    #[command(flatten)]
+    run: crate::run_args::RunArgs,
     #[command(flatten)]
     generation: GenerationArgs,
     /// Written before each user message in the model's text.
@@ -45,7 +42,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     };
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = crate::with_precision(load_run::<Inner>(&RunDir::new(&args.run), &device)?);
+        let run = args.run.load::<Inner>(&device)?;
         let context = run.config.data.seq_len;
         let info = ModelInfo {
             description: run.config.model.summary(),

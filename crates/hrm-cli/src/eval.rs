@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hrm_infer::score_text;
-use hrm_train::{RunDir, TrainConfig, evaluate_run, load_run};
+use hrm_train::{TrainConfig, evaluate_run};
 
 use crate::device::DeviceKind;
 use crate::with_backend;
@@ -12,8 +12,8 @@ use crate::with_backend;
 /// Arguments of `hrm eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// The run folder (its newest intact checkpoint is evaluated).
-    run: PathBuf,
+    #[command(flatten)]
+    run: crate::run_args::RunArgs,
     /// A run config whose `[data]` names the text (default: the run's own validation split).
     #[arg(long, short, conflicts_with = "text")]
     config: Option<PathBuf>,
@@ -39,21 +39,22 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let run = RunDir::new(&args.run);
+    let run = args.run.dir();
     if let Some(path) = &args.text {
-        return score_file(&args, &run, path);
+        return score_file(&args, path);
     }
     let (data, base) = match &args.config {
         Some(path) => {
             let config = TrainConfig::load(path)?;
             (config.data, crate::folder::folder_of(path))
         }
-        None => (TrainConfig::load(&run.config()).context("not a run folder")?.data, args.run.clone()),
+        None => (TrainConfig::load(&run.config()).context("not a run folder")?.data, args.run.run.clone()),
     };
     let thinking = thinking(&args);
     with_backend!(args.device, |B, device| {
         let (metrics, checkpoint) = evaluate_run::<<B as burn::tensor::backend::AutodiffBackend>::InnerBackend>(
             &run,
+            &args.run.checkpoint,
             &data,
             &base,
             args.batches,
@@ -101,12 +102,12 @@ fn thinking(args: &EvalArgs) -> Option<hrm_core::Thinking> {
 /// `hrm eval RUN --text FILE`: loss, perplexity and bits per byte over a whole file. The HRM
 /// runs every position for its full `halt_max_steps` segments, as validation does, unless
 /// `--adaptive`.
-fn score_file(args: &EvalArgs, run_dir: &RunDir, path: &Path) -> anyhow::Result<()> {
+fn score_file(args: &EvalArgs, path: &Path) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = crate::with_precision(load_run::<Inner>(run_dir, &device)?);
+        let run = args.run.load::<Inner>(&device)?;
         let thinking = thinking(args).unwrap_or(hrm_core::Thinking { adaptive: false, ..Default::default() });
         let bar = crate::progress::bar(0, "windows");
         let score = score_text(

@@ -1,11 +1,10 @@
-//! `hrm generate`: continue prompts with a trained run's newest checkpoint.
+//! `hrm generate`: continue prompts with a trained run's checkpoint.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use hrm_infer::generate_batch;
-use hrm_train::{RunDir, load_run};
 
 use crate::device::DeviceKind;
 use crate::generation_args::GenerationArgs;
@@ -14,8 +13,8 @@ use crate::with_backend;
 /// Arguments of `hrm generate`.
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// The run folder (its newest intact checkpoint is used).
-    run: PathBuf,
+    #[command(flatten)]
+    run: crate::run_args::RunArgs,
     /// Text to continue; repeat for a batch (generated together, printed in order).
     #[arg(long, short)]
     prompt: Vec<String>,
@@ -46,7 +45,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = crate::with_precision(load_run::<Inner>(&RunDir::new(&args.run), &device)?);
+        let run = args.run.load::<Inner>(&device)?;
         let (tokenizer, model) = (&run.tokenizer, &run.model);
         let config = args.generation.config(run.config.data.seq_len);
         let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();

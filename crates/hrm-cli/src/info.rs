@@ -42,6 +42,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             .collect();
         println!("  step {step:>9}  {:>8.1} MB  {health}  {}", size as f64 / 1e6, roles.join(" "));
     }
+    println!("  (commands that read a run take --checkpoint latest|best|step-N|PATH; default latest)");
     if let Ok(newest) = hrm_train::checkpoint::newest_intact(&run)
         && let Ok(state) = newest.state()
     {

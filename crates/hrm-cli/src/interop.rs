@@ -7,8 +7,8 @@ use hrm_train::{RunDir, export_run, import_export};
 /// Arguments of `hrm export`.
 #[derive(clap::Args)]
 pub struct ExportArgs {
-    /// The run folder (its newest intact checkpoint is exported).
-    run: PathBuf,
+    #[command(flatten)]
+    run: crate::run_args::RunArgs,
     /// The folder to write model.safetensors, config.json, the tokenizer and hrm_train.toml into.
     #[arg(long, short)]
     output: PathBuf,
@@ -30,7 +30,13 @@ pub struct ImportArgs {
 type Cpu = burn::backend::Flex;
 
 pub fn export(args: ExportArgs) -> anyhow::Result<()> {
-    for file in export_run::<Cpu>(&RunDir::new(&args.run), &args.output, args.sample.as_deref(), &Default::default())? {
+    for file in export_run::<Cpu>(
+        &args.run.dir(),
+        &args.run.checkpoint,
+        &args.output,
+        args.sample.as_deref(),
+        &Default::default(),
+    )? {
         println!("wrote {}", file.display());
     }
     Ok(())

@@ -15,6 +15,7 @@ mod interop;
 mod nccl;
 mod plot;
 mod progress;
+mod run_args;
 mod sweep;
 mod tokenizer;
 mod train;
@@ -40,9 +41,9 @@ struct Cli {
 enum Command {
     /// Train a model from a config file, resume a run, or continue a run on new data.
     Train(train::TrainArgs),
-    /// Evaluate a run's newest checkpoint: loss, perplexity, bits per byte, accuracy.
+    /// Evaluate a run's checkpoint (the newest, or --checkpoint): loss, perplexity, bits per byte, accuracy.
     Eval(eval::EvalArgs),
-    /// Continue prompts with a run's newest checkpoint, streaming the text.
+    /// Continue prompts with a run's checkpoint (the newest, or --checkpoint), streaming the text.
     Generate(generate::GenerateArgs),
     /// Generate for every prompt × setting of a sweep plan into one JSON report with quality scores.
     Sweep(sweep::SweepArgs),
@@ -54,7 +55,7 @@ enum Command {
     /// Inspect what a data config streams: counts, filter statistics, sample documents.
     #[command(subcommand)]
     Data(data::DataCommand),
-    /// Export a run's newest checkpoint: model.safetensors (PyTorch layout), config.json, tokenizer.
+    /// Export a run's checkpoint (the newest, or --checkpoint): model.safetensors (PyTorch layout), config.json, tokenizer.
     Export(interop::ExportArgs),
     /// Make a run folder from an export, so every command takes it.
     Import(interop::ImportArgs),
@@ -62,7 +63,7 @@ enum Command {
     Plot(plot::PlotArgs),
     /// Show what a run folder holds: model, tokenizer, checkpoints and their health, progress.
     Info(info::InfoArgs),
-    /// Chat with a run's newest checkpoint (a terminal or a pipe): reasoning modes, memory, commands.
+    /// Chat with a run's checkpoint (the newest, or --checkpoint) from a terminal or a pipe: reasoning modes, memory, commands.
     Chat(chat::ChatArgs),
     /// One training step at a batch size, for `hrm train --batch-size auto` (internal).
     #[command(hide = true)]

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use hrm_infer::{SweepPlan, SweepReport, WordVocabulary, run_sweep};
-use hrm_train::{RunDir, load_run};
 
 use crate::device::DeviceKind;
 use crate::with_backend;
@@ -12,8 +11,8 @@ use crate::with_backend;
 /// Arguments of `hrm sweep`.
 #[derive(clap::Args)]
 pub struct SweepArgs {
-    /// The run folder (its newest intact checkpoint is swept).
-    run: PathBuf,
+    #[command(flatten)]
+    run: crate::run_args::RunArgs,
     /// A TOML plan (`prompts = [...]` and `[[settings]]` tables); default: seed 002's 10 prompts × 8 settings.
     #[arg(long)]
     plan: Option<PathBuf>,
@@ -36,10 +35,10 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         Some(path) => SweepPlan::load(path).map_err(anyhow::Error::msg)?,
         None => SweepPlan::standard(args.max_tokens),
     };
-    let run_dir = RunDir::new(&args.run);
+    let run_dir = args.run.dir();
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
-        let run = crate::with_precision(load_run::<Inner>(&run_dir, &device)?);
+        let run = args.run.load::<Inner>(&device)?;
         let vocabulary = match args.vocabulary_docs {
             0 => None,
             n => {

@@ -87,6 +87,10 @@ fn trains_then_resumes_a_finished_run() {
     let out = hrm(&["eval", "run", "--batches", "2"], dir.path());
     assert!(out.status.success() && text(&out).contains("bits/byte"), "{}", text(&out));
     assert!(text(&out).contains("step-000000006"), "{}", text(&out));
+    let out = hrm(&["eval", "run", "--batches", "2", "--checkpoint", "step-3"], dir.path());
+    assert!(out.status.success() && text(&out).contains("step-000000003"), "{}", text(&out));
+    let out = hrm(&["generate", "run", "--checkpoint", "best", "--prompt", "the", "--max-tokens", "4"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
     let out = hrm(&["eval", "run", "--text", "tiny.txt", "--mode", "fast"], dir.path());
     assert!(out.status.success() && text(&out).contains("bits/byte over"), "{}", text(&out));
     let out = hrm(&["analyze", "run", "--text", "the cat sat"], dir.path());
@@ -143,7 +147,7 @@ fn batch_size_sets_the_micro_batch_and_its_probe_runs_a_step() {
 #[test]
 fn user_errors_say_what_is_wrong() {
     let dir = setup();
-    let cases: [(&[&str], &str); 13] = [
+    let cases: [(&[&str], &str); 14] = [
         (&["train", "--config", "missing.toml"], "cannot read config missing.toml"),
         (&["train", "--config", "tiny.toml", "--set", "run.stepz=5", "--quiet"], "stepz"),
         (&["train", "--config", "tiny.toml", "--set", "model.block.n_heads=3", "--quiet", "-o", "r2"], "d_model"),
@@ -154,6 +158,7 @@ fn user_errors_say_what_is_wrong() {
         (&["train", "--config", "tiny.toml", "--devices", "cuda:0,wgpu:1"], "mixes device kinds"),
         (&["train", "--config", "tiny.toml", "--gpus", "2"], "--gpus needs a GPU --device"),
         (&["generate", "no-such-run"], "not an hrm run folder"),
+        (&["generate", "run", "--checkpoint", "newest"], "expected latest, best, step-N or a checkpoint folder"),
         (&["train", "--config", "tiny.toml", "--batch-size", "auto", "--quiet"], "on the CPU give a number"),
         (&["train", "--config", "tiny.toml", "--batch-size", "0"], "`0`: expected a number of sequences"),
         (&["train", "--resume", "run", "--batch-size", "8"], "cannot be used with"),

@@ -269,6 +269,12 @@ fn param_shapes<B: Backend>(model: &Model<B>) -> Vec<(String, Vec<usize>)> {
     shapes.found
 }
 
+/// The checkpoint folder `path`, read whole and checked against its manifest.
+pub fn read_intact(path: &Path) -> Result<Intact> {
+    let (_, files) = read(path)?;
+    Ok(Intact { path: path.to_path_buf(), passed_over: String::new(), files })
+}
+
 /// The newest checkpoint of `run` that passes its manifest; damaged newer ones are skipped
 /// and listed in [`Intact::passed_over`].
 pub fn newest_intact(run: &RunDir) -> Result<Intact> {

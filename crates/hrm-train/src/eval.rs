@@ -5,6 +5,7 @@ use hrm_core::{HaltPolicy, LanguageModel, LossKind, Model, Thinking, cross_entro
 use hrm_data::Batches;
 use serde::Serialize;
 
+use crate::checkpoint_choice::CheckpointChoice;
 use crate::error::Result;
 use hrm_core::HrmOps;
 
@@ -69,7 +70,7 @@ pub struct LoadedRun<B: Backend> {
     pub config: crate::TrainConfig,
     /// The run's tokenizer.
     pub tokenizer: hrm_data::AnyTokenizer,
-    /// The weights of the newest intact checkpoint.
+    /// The weights of the chosen checkpoint (the newest intact one by default).
     pub model: Model<B>,
     /// Counters and dataset history of that checkpoint.
     pub state: crate::state::TrainState,
@@ -86,23 +87,35 @@ impl<B: HrmOps> LoadedRun<B> {
 
 /// The model of a run's newest intact checkpoint, with the run's config and tokenizer.
 pub fn load_run<B: HrmOps>(run: &crate::RunDir, device: &B::Device) -> Result<LoadedRun<B>> {
+    load_run_at(run, &CheckpointChoice::Latest, device)
+}
+
+/// The model of the run's `checkpoint` (see [`CheckpointChoice`]), with the run's config and
+/// tokenizer.
+pub fn load_run_at<B: HrmOps>(
+    run: &crate::RunDir,
+    checkpoint: &CheckpointChoice,
+    device: &B::Device,
+) -> Result<LoadedRun<B>> {
     let mut config = run.load_config()?;
     let (tokenizer, fallback) = crate::tokenizer_check::run_tokenizer(run)?;
     if let Some(why) = fallback {
         tracing::warn!("{why} (`hrm analyze {} --restore-tokenizer` puts it back)", run.root().display());
     }
-    let checkpoint = crate::checkpoint::newest_intact(run)?;
+    let checkpoint = checkpoint.read(run)?;
     let state = checkpoint.state()?;
     config.model = state.model_for(&config.model, &checkpoint.path)?;
     let model = checkpoint.model::<B>(&config.model, config.run.seed, device)?;
     Ok(LoadedRun { config, tokenizer, model, state, checkpoint: checkpoint.path })
 }
 
-/// Evaluates a run's newest intact checkpoint on the validation split of `data` (paths
-/// relative to `base`), with the run's own tokenizer, the model at `precision`; `thinking` as
-/// in [`evaluate`].
+/// Evaluates the run's `checkpoint` on the validation split of `data` (paths relative to
+/// `base`), with the run's own tokenizer, the model at `precision`; `thinking` as in
+/// [`evaluate`].
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_run<B: HrmOps>(
     run: &crate::RunDir,
+    checkpoint: &CheckpointChoice,
     data: &hrm_data::DataConfig,
     base: &std::path::Path,
     max_batches: usize,
@@ -110,7 +123,7 @@ pub fn evaluate_run<B: HrmOps>(
     precision: hrm_core::layers::Precision,
     device: &B::Device,
 ) -> Result<(EvalMetrics, std::path::PathBuf)> {
-    let LoadedRun { config, tokenizer, model, checkpoint: path, .. } = load_run::<B>(run, device)?;
+    let LoadedRun { config, tokenizer, model, checkpoint: path, .. } = load_run_at::<B>(run, checkpoint, device)?;
     let model = model.with_precision(precision);
     let loss = config.model.loss();
     let mut batches = data.batches(

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 use crate::state::TrainState;
-use crate::{RunDir, TrainConfig, checkpoint, load_run};
+use crate::{RunDir, TrainConfig, checkpoint};
 use hrm_core::HrmOps;
 
 /// The weights file of an export.
@@ -47,17 +47,18 @@ pub struct ExportConfig {
 /// The reference input and our logits for it, written next to an export with `sample`.
 pub const SAMPLE_FILE: &str = "sample.safetensors";
 
-/// Writes the newest intact checkpoint of `run` to the folder `out` and returns the files
+/// Writes the run's `checkpoint` to the folder `out` and returns the files
 /// written. With `sample`, also [`SAMPLE_FILE`]: that text's `input_ids` `[1, seq]` (i64)
 /// and the model's `logits` `[1, seq, vocab]` (f32, trained N and T, adaptive halting), for
 /// checking another implementation against ours.
 pub fn export_run<B: HrmOps>(
     run: &RunDir,
+    checkpoint: &crate::CheckpointChoice,
     out: &Path,
     sample: Option<&str>,
     device: &B::Device,
 ) -> Result<Vec<PathBuf>> {
-    let loaded = load_run::<B>(run, device)?;
+    let loaded = crate::load_run_at::<B>(run, checkpoint, device)?;
     std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
     let weights = out.join(WEIGHTS_FILE);
     let mut store = SafetensorsStore::from_file(&weights)

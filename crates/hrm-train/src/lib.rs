@@ -7,6 +7,8 @@ pub mod activation_checkpointing;
 pub mod batch_size;
 /// Atomic, checksummed checkpoint folders.
 pub mod checkpoint;
+/// Which checkpoint of a run a command reads (`--checkpoint`).
+pub mod checkpoint_choice;
 /// The run config.
 pub mod config;
 /// Typed errors.
@@ -44,9 +46,10 @@ pub mod tokenizer_check;
 
 pub use activation_checkpointing::ActivationCheckpointing;
 pub use batch_size::BatchSize;
+pub use checkpoint_choice::CheckpointChoice;
 pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
-pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run};
+pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run, load_run_at};
 pub use gradients::FlatGradients;
 pub use interop::{ExportConfig, export_run, import_export};
 pub use learner::{DataParallel, Faults, RankFailure, StopReason, TrainOptions, TrainSummary, Trainer};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use hrm_core::{BlockConfig, FlatConfig, ModelConfig};
 use hrm_data::{DataConfig, SourceSpec};
-use hrm_train::{Faults, RunDir, StopReason, TrainError, TrainOptions, Trainer};
+use hrm_train::{CheckpointChoice, Faults, RunDir, StopReason, TrainError, TrainOptions, Trainer};
 
 mod common;
 use common::*;
@@ -282,10 +282,9 @@ fn a_curriculum_trains_its_phases_in_order_and_resumes_inside_one() {
     assert_eq!(state["phase_start"], 10);
 }
 
-#[test]
-fn early_stopping_ends_the_run_after_patience_evaluations_without_improvement() {
-    let dir = tempfile::tempdir().unwrap();
-    write_corpus(dir.path());
+/// A run that early stopping ends at step 6, its best checkpoint the first evaluation's (step 2).
+fn early_stopped_run(dir: &Path) -> (std::path::PathBuf, hrm_train::TrainSummary) {
+    write_corpus(dir);
     let mut config = tiny_config(hrm(1), 50);
     // A learning rate far below f32 resolution leaves the weights, and so the validation
     // loss, exactly unchanged: no evaluation after the first improves on it.
@@ -293,13 +292,41 @@ fn early_stopping_ends_the_run_after_patience_evaluations_without_improvement() 
     config.optim.embed_lr = 1e-12;
     config.run.eval_every = 2;
     config.run.patience = Some(2);
-    let run = dir.path().join("run");
-    let summary = start(config, dir.path(), &run).run(&TrainOptions::default()).unwrap();
+    let run = dir.join("run");
+    let summary = start(config, dir, &run).run(&TrainOptions::default()).unwrap();
+    (run, summary)
+}
+
+#[test]
+fn early_stopping_ends_the_run_after_patience_evaluations_without_improvement() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, summary) = early_stopped_run(dir.path());
     assert_eq!((summary.stop, summary.step), (StopReason::EarlyStopped, 6));
     let best = std::fs::read_to_string(run.join("checkpoints/best")).unwrap();
     assert_eq!(best.trim(), "step-000000002", "the best checkpoint is the first evaluation's");
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"act_steps\":"), "mean ACT steps are logged");
+}
+
+#[test]
+fn commands_read_the_latest_the_best_a_step_or_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, _) = early_stopped_run(dir.path());
+    let run_dir = RunDir::new(&run);
+    let step_of = |choice: &str| {
+        let choice: CheckpointChoice = choice.parse().unwrap();
+        hrm_train::load_run_at::<B>(&run_dir, &choice, &Default::default()).map(|loaded| loaded.state.step)
+    };
+    assert_eq!(step_of("latest").unwrap(), 6);
+    assert_eq!(step_of("best").unwrap(), 2);
+    assert_eq!(step_of("step-2").unwrap(), 2);
+    assert_eq!(step_of(run.join("checkpoints/step-000000002").to_str().unwrap()).unwrap(), 2);
+    let missing = step_of("step-3").unwrap_err().to_string();
+    assert!(missing.contains("no checkpoint of step 3") && missing.contains("step-2"), "{missing}");
+    for bad in ["newest", "step-x", "step-"] {
+        let error = bad.parse::<CheckpointChoice>().unwrap_err().to_string();
+        assert!(error.contains(bad) && error.contains("step-N"), "{error}");
+    }
 }
 
 #[test]
@@ -342,7 +369,9 @@ fn export_then_import_gives_the_same_logits() {
     start(tiny_config(hrm(2), 3), dir.path(), run.root()).run(&TrainOptions::default()).unwrap();
     let device = Default::default();
     let export = dir.path().join("export");
-    let files = hrm_train::export_run::<burn::backend::Flex>(&run, &export, Some("the cat"), &device).unwrap();
+    let files =
+        hrm_train::export_run::<burn::backend::Flex>(&run, &Default::default(), &export, Some("the cat"), &device)
+            .unwrap();
     let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap().to_string_lossy().to_string()).collect();
     assert_eq!(
         names,
