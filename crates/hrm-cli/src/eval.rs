@@ -20,6 +20,16 @@ pub struct EvalArgs {
     /// Score a whole text file instead (.txt, read as UTF-8), with a progress bar.
     #[arg(long)]
     text: Option<PathBuf>,
+    /// Generate from the run and compare the text's character trigrams with this reference
+    /// text (cosine similarity; docs/metrics.md), beside the reference's own two halves.
+    #[arg(long, conflicts_with_all = ["config", "text"])]
+    compare_text: Option<PathBuf>,
+    /// With --compare-text: texts generated, each from the start of a line of the reference.
+    #[arg(long, default_value_t = 4, requires = "compare_text")]
+    samples: usize,
+    /// With --compare-text: new tokens per generated text.
+    #[arg(long, default_value_t = 200, requires = "compare_text")]
+    sample_tokens: usize,
     /// Reasoning mode of an HRM: fast, normal, deep or extreme (default: the trained N and T).
     #[arg(long)]
     mode: Option<hrm_core::ReasoningMode>,
@@ -42,6 +52,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let run = args.run.dir();
     if let Some(path) = &args.text {
         return score_file(&args, path);
+    }
+    if let Some(path) = &args.compare_text {
+        return compare_text(&args, path);
     }
     let (data, base) = match &args.config {
         Some(path) => {
@@ -149,4 +162,62 @@ fn score_file(args: &EvalArgs, path: &Path) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+/// `hrm eval RUN --compare-text REF`: generates `--samples` texts, each continuing the first
+/// characters of an evenly spaced line of the reference (sampled as `hrm generate` does by
+/// default, seed 0, in the asked reasoning mode), and prints their character-trigram
+/// similarity to the reference.
+fn compare_text(args: &EvalArgs, path: &Path) -> anyhow::Result<()> {
+    let reference =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
+    let prompts = line_starts(&reference, args.samples.max(1), 20);
+    anyhow::ensure!(!prompts.is_empty(), "{} has no line of text to start generating from", path.display());
+    with_backend!(args.device, |B, device| {
+        type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+        let run = args.run.load::<Inner>(&device)?;
+        let config = hrm_infer::GenerationConfig {
+            max_new_tokens: Some(args.sample_tokens),
+            context: Some(run.config.data.seq_len),
+            mode: args.mode,
+            ..Default::default()
+        };
+        let prompts: Vec<&str> = prompts.iter().map(String::as_str).collect();
+        let outputs = hrm_infer::generate_batch::<Inner, _>(
+            &run.model,
+            &run.tokenizer,
+            &prompts,
+            &config,
+            &device,
+            &mut |_, _| {},
+        )?;
+        let generated: Vec<String> = outputs.into_iter().map(|g| g.text).collect();
+        let generated = generated.join("\n");
+        let similarity = hrm_infer::trigram_similarity(&generated, &reference);
+        let ceiling = hrm_infer::halves_similarity(&reference);
+        if args.json {
+            let fields = serde_json::json!({
+                "compare_text": path.display().to_string(),
+                "trigram_similarity": similarity,
+                "reference_halves": ceiling,
+                "generated_chars": generated.chars().count(),
+            });
+            print_json(args, &run.checkpoint, fields);
+            return Ok(());
+        }
+        println!(
+            "{} against {}: character-trigram similarity {similarity:.3} (the reference's halves: {ceiling:.3}) over {} generated characters",
+            run.checkpoint.display(),
+            path.display(),
+            generated.chars().count()
+        );
+        Ok(())
+    })
+}
+
+/// The first `chars` characters of `count` lines of `text` spread evenly over its non-blank lines.
+fn line_starts(text: &str, count: usize, chars: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let step = (lines.len() / count).max(1);
+    lines.iter().step_by(step).take(count).map(|l| l.chars().take(chars).collect()).collect()
 }

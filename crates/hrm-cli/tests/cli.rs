@@ -91,6 +91,12 @@ fn trains_then_resumes_a_finished_run() {
     assert!(out.status.success() && text(&out).contains("step-000000003"), "{}", text(&out));
     let out = hrm(&["generate", "run", "--checkpoint", "best", "--prompt", "the", "--max-tokens", "4"], dir.path());
     assert!(out.status.success(), "{}", text(&out));
+    let out = hrm(&["eval", "run", "--compare-text", "tiny.txt", "--samples", "2", "--sample-tokens", "8"], dir.path());
+    assert!(out.status.success() && text(&out).contains("character-trigram similarity 0."), "{}", text(&out));
+    let out = hrm(&["eval", "run", "--compare-text", "tiny.txt", "--json"], dir.path());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let ceiling = report["reference_halves"].as_f64().unwrap_or_default();
+    assert!(ceiling > 0.9 && report["trigram_similarity"].as_f64().is_some(), "{}", text(&out));
     let out = hrm(&["eval", "run", "--text", "tiny.txt", "--mode", "fast"], dir.path());
     assert!(out.status.success() && text(&out).contains("bits/byte over"), "{}", text(&out));
     let out = hrm(&["analyze", "run", "--text", "the cat sat"], dir.path());

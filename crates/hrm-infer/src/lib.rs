@@ -21,6 +21,8 @@ pub mod quality;
 pub mod sample;
 /// Generation sweeps to JSON.
 pub mod sweep;
+/// Character-trigram similarity of generated text to a reference text.
+pub mod trigrams;
 
 pub use analysis::{Analysis, Halting, StateStep, analyze};
 pub use chat::{Chat, ChatTemplate, ModelInfo};
@@ -32,6 +34,7 @@ pub use plot::{PlotError, plot_analysis};
 pub use quality::{TextQuality, WordVocabulary, text_quality};
 pub use sample::{Sampler, SamplingConfig};
 pub use sweep::{SWEEP_SCHEMA, SettingSummary, SweepPlan, SweepReport, SweepResult, SweepSetting, run_sweep};
+pub use trigrams::{TrigramProfile, halves_similarity, trigram_similarity};
 
 /// The README's Rust example, compiled and run as a doc test.
 #[cfg(doctest)]
