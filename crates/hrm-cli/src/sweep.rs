@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use hrm_infer::{SweepPlan, SweepReport, WordVocabulary, run_sweep};
+use hrm_infer::{SweepPlan, SweepReport, TrigramProfile, WordVocabulary, run_sweep};
 
 use crate::device::DeviceKind;
 use crate::with_backend;
@@ -39,14 +39,16 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
         let run = args.run.load::<Inner>(&device)?;
-        let vocabulary = match args.vocabulary_docs {
+        let training_text = match args.vocabulary_docs {
             0 => None,
-            n => {
-                let docs = hrm_train::config::first_documents(&run.config.data, run_dir.root(), n)
-                    .context("reading training text for the word-formation score (pass --vocabulary-docs 0 to skip)")?;
-                Some(WordVocabulary::from_text(&docs.join("\n")))
-            }
+            n => Some(
+                hrm_train::config::first_documents(&run.config.data, run_dir.root(), n)
+                    .context("reading training text for the word-formation score (pass --vocabulary-docs 0 to skip)")?
+                    .join("\n"),
+            ),
         };
+        let vocabulary = training_text.as_deref().map(WordVocabulary::from_text);
+        let reference = training_text.as_deref().map(TrigramProfile::from_text);
         let bar = crate::progress::bar((plan.prompts.len() * plan.settings.len()) as u64, "sweep");
         let results = run_sweep(
             &run.model,
@@ -67,6 +69,7 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
             device_name,
             results,
             &plan,
+            reference.as_ref(),
         );
         let name = run.checkpoint_name();
         let output = args.output.clone().unwrap_or_else(|| run_dir.root().join("sweeps").join(format!("{name}.json")));
@@ -75,9 +78,13 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         }
         std::fs::write(&output, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("cannot write {}", output.display()))?;
-        println!("{:<16} {:>10} {:>9} {:>8}", "setting", "tokens/s", "quality", "tokens");
+        println!("{:<16} {:>10} {:>9} {:>8} {:>9}", "setting", "tokens/s", "quality", "tokens", "trigrams");
         for s in &report.summary {
-            println!("{:<16} {:>10.1} {:>9.1} {:>8.1}", s.setting, s.tokens_per_second, s.quality, s.new_tokens);
+            let trigrams = s.trigram_similarity.map_or("-".into(), |t| format!("{t:.3}"));
+            println!(
+                "{:<16} {:>10.1} {:>9.1} {:>8.1} {trigrams:>9}",
+                s.setting, s.tokens_per_second, s.quality, s.new_tokens
+            );
         }
         println!("{} outputs written to {}", report.results.len(), output.display());
         Ok(())

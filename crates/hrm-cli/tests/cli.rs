@@ -113,6 +113,7 @@ fn trains_then_resumes_a_finished_run() {
     assert!(out.status.success() && text(&out).contains("80 outputs written"), "{}", text(&out));
     let report = std::fs::read_to_string(dir.path().join("run/sweeps/step-000000006.json")).unwrap();
     assert!(report.contains("\"schema\": \"hrm-sweep/1\"") && report.contains("\"word_formation\": "), "{report}");
+    assert!(report.contains("\"trigram_similarity\": 0."), "{report}");
     // The saved config names the data by absolute path, so --resume works from anywhere.
     let elsewhere = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

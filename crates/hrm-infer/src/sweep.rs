@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::generate::{GenerationConfig, StopReason, generate};
 use crate::quality::{TextQuality, WordVocabulary, text_quality};
 use crate::sample::SamplingConfig;
+use crate::trigrams::TrigramProfile;
 use hrm_core::HrmOps;
 
 /// The version tag every report carries.
@@ -118,6 +119,10 @@ pub struct SettingSummary {
     pub quality: f64,
     /// Mean generated tokens.
     pub new_tokens: f64,
+    /// Character-trigram similarity of the setting's outputs, joined, to the reference text
+    /// (the training text the sweep read), where one was given.
+    #[serde(default)]
+    pub trigram_similarity: Option<f64>,
 }
 
 /// A whole sweep: where it ran, every output, and per-setting means.
@@ -141,7 +146,8 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
-    /// Fills in the per-setting means from `results`.
+    /// Fills in the per-setting means from `results`, and their trigram similarity to
+    /// `reference` when given.
     pub fn new(
         checkpoint: String,
         model: String,
@@ -149,6 +155,7 @@ impl SweepReport {
         device: String,
         results: Vec<SweepResult>,
         plan: &SweepPlan,
+        reference: Option<&TrigramProfile>,
     ) -> Self {
         let summary = plan
             .settings
@@ -157,11 +164,13 @@ impl SweepReport {
                 let mine: Vec<&SweepResult> = results.iter().filter(|r| r.setting == s.name).collect();
                 let mean =
                     |f: &dyn Fn(&SweepResult) -> f64| mine.iter().map(|r| f(r)).sum::<f64>() / mine.len().max(1) as f64;
+                let joined = mine.iter().map(|r| r.text.as_str()).collect::<Vec<_>>().join("\n");
                 SettingSummary {
                     setting: s.name.clone(),
                     tokens_per_second: mean(&|r| r.tokens_per_second),
                     quality: mean(&|r| r.quality.overall),
                     new_tokens: mean(&|r| r.new_tokens as f64),
+                    trigram_similarity: reference.map(|p| TrigramProfile::from_text(&joined).cosine(p)),
                 }
             })
             .collect();

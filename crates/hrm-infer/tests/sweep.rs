@@ -2,7 +2,7 @@
 
 use hrm_core::{BlockConfig, HrmConfig, Model};
 use hrm_data::{CharTokenizer, Tokenizer};
-use hrm_infer::{SweepPlan, SweepReport, WordVocabulary, run_sweep};
+use hrm_infer::{SweepPlan, SweepReport, TrigramProfile, WordVocabulary, run_sweep};
 
 type B = burn::backend::Flex;
 
@@ -33,7 +33,17 @@ fn a_sweep_report_validates_against_its_schema() {
         })
         .unwrap();
     assert_eq!(calls.last(), Some(&(6, 6)));
-    let report = SweepReport::new("run/checkpoints/step-1".into(), "hrm tiny".into(), 1, "cpu".into(), results, &plan);
+    let reference = TrigramProfile::from_text(text);
+    let report = SweepReport::new(
+        "run/checkpoints/step-1".into(),
+        "hrm tiny".into(),
+        1,
+        "cpu".into(),
+        results,
+        &plan,
+        Some(&reference),
+    );
+    assert!(report.summary.iter().all(|s| s.trigram_similarity.is_some_and(|t| (0.0..=1.0).contains(&t))));
     assert_eq!(report.results.len(), 6);
     assert_eq!(
         report.summary.iter().map(|s| s.setting.as_str()).collect::<Vec<_>>(),
