@@ -35,6 +35,10 @@ pub struct TrainArgs {
     /// Continue the run in this folder from its newest intact checkpoint.
     #[arg(long, conflicts_with_all = ["config", "output"])]
     resume: Option<PathBuf>,
+    /// With --config: if the run folder already holds a run of this config, resume it (as
+    /// saved there; the config's other changes are not applied), else start it.
+    #[arg(long, requires = "config", conflicts_with = "continue_on")]
+    resume_or_start: bool,
     /// With --config: continue the run in this folder on the config's data (continual
     /// learning; the vocabulary grows for new characters) for `run.steps` more steps.
     #[arg(long, requires = "config", conflicts_with = "output")]
@@ -208,12 +212,49 @@ impl Start {
             let root = std::env::var_os("HRM_OUTPUT_BASE").map(PathBuf::from).unwrap_or_else(|| "runs".into());
             root.join(config_path.file_stem().unwrap_or_default())
         });
+        if let Some((same, step)) = existing_run(&run, &config) {
+            let shown = run.display();
+            match (same, args.resume_or_start) {
+                (true, true) => return Ok(Self::Resume(run)),
+                (true, false) => anyhow::bail!(
+                    "{shown} already holds a run of this config (newest checkpoint: step {step}): \
+                     `hrm train --resume {shown}` continues it (or add --resume-or-start); \
+                     give a new run another --output"
+                ),
+                (false, _) => anyhow::bail!(
+                    "{shown} already holds a run of another model config (newest checkpoint: step {step}): \
+                     give the new run another --output"
+                ),
+            }
+        }
         let tokenizer = config.prepare_tokenizer(&base)?;
         if args.batch_size == Some(BatchSize::Auto) {
             config.data.batch_size =
                 crate::batch_probe::auto_batch_size(&config, list, args.dtype, args.activation_checkpointing)?;
         }
         Ok(Self::New { config, tokenizer, base, run })
+    }
+}
+
+/// The run already in `folder`, if it holds one: whether its model is `config`'s (the
+/// vocabulary size aside, which the tokenizer sets) and its newest checkpoint's step.
+fn existing_run(folder: &Path, config: &TrainConfig) -> Option<(bool, u64)> {
+    let run = RunDir::new(folder);
+    let (step, _) = hrm_train::checkpoint::list(&run.checkpoints()).into_iter().next()?;
+    let architecture = |model: &hrm_core::ModelConfig| {
+        let mut value = toml::Value::try_from(model).ok()?;
+        strip_vocab(&mut value);
+        Some(value)
+    };
+    let same = run.load_config().ok().and_then(|saved| architecture(&saved.model)) == architecture(&config.model);
+    Some((same, step))
+}
+
+/// `value` without any `vocab_size` key, at any depth.
+fn strip_vocab(value: &mut toml::Value) {
+    if let Some(table) = value.as_table_mut() {
+        table.remove("vocab_size");
+        table.iter_mut().for_each(|(_, v)| strip_vocab(v));
     }
 }
 

@@ -114,6 +114,16 @@ fn trains_then_resumes_a_finished_run() {
     let report = std::fs::read_to_string(dir.path().join("run/sweeps/step-000000006.json")).unwrap();
     assert!(report.contains("\"schema\": \"hrm-sweep/1\"") && report.contains("\"word_formation\": "), "{report}");
     assert!(report.contains("\"trigram_similarity\": 0."), "{report}");
+    // Starting the same config on the run's folder points to --resume; --resume-or-start does it.
+    let again = ["train", "--config", "tiny.toml", "--output", "run", "--quiet"];
+    let out = hrm(&again, dir.path());
+    let said = text(&out);
+    assert!(!out.status.success() && said.contains("already holds a run of this config"), "{said}");
+    assert!(said.contains("step 6") && said.contains("hrm train --resume run"), "{said}");
+    let out = hrm(&[&again[..], &["--resume-or-start"]].concat(), dir.path());
+    assert!(out.status.success() && text(&out).contains("Finished at step 6"), "{}", text(&out));
+    let other = hrm(&[&again[..], &["--resume-or-start", "--set", "model.h_layers=2"]].concat(), dir.path());
+    assert!(!other.status.success() && text(&other).contains("another model config"), "{}", text(&other));
     // The saved config names the data by absolute path, so --resume works from anywhere.
     let elsewhere = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
