@@ -654,6 +654,7 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
         let loss_kind = self.config.model.loss();
         let mut finished = true;
         let mut running_total = (0.0, 0.0);
+        let running_shares = running_shares(&batch.micro);
         for (i, (inputs, targets, carry)) in batch.micro.iter_mut().enumerate() {
             let segment_loss = match &self.model {
                 Model::Hrm(hrm) => {
@@ -697,6 +698,12 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
                 Model::Flat(flat) => lm_loss(flat.forward(inputs.clone()), targets.clone(), loss_kind),
             };
             let (mut total, mut part) = (segment_loss.total, SegmentReport::read::<B>(segment_loss.report));
+            // A mean over this micro-batch's running positions, weighted to the batch's mean.
+            let share = running_shares[i];
+            if share != 1.0 {
+                total = total * share;
+                (part.total, part.lm, part.q) = (part.total * share, part.lm * share, part.q * share);
+            }
             let faults = &options.faults;
             if faults.nan_loss_at == Some(step + 1) {
                 total = total * f64::NAN;
@@ -1013,6 +1020,23 @@ pub fn decode_carries(bytes: &[u8], config: &TrainConfig) -> std::result::Result
     let (batch, seq, d_model) = (config.data.batch_size, config.data.seq_len, config.model.block().d_model);
     carries.iter().flatten().try_for_each(|carry| carry.check(batch, seq, d_model))?;
     Ok(carries)
+}
+
+/// Each micro-batch's running positions (those not yet halted) over the mean of all of
+/// theirs, so that k micro-batches weighted by it step as the one k-times batch does when
+/// halting leaves them different shares; all 1 for one micro-batch (nothing is read then)
+/// and while none has halted.
+fn running_shares<B: HrmAutodiffBackend>(micro: &[MicroBatch<B>]) -> Vec<f64> {
+    if micro.len() == 1 {
+        return vec![1.0];
+    }
+    let running = |(inputs, _, carry): &MicroBatch<B>| match carry {
+        Some(carry) => carry.halted.clone().bool_not().int().sum().into_data().iter::<f64>().next().unwrap_or(0.0),
+        None => (inputs.dims()[0] * inputs.dims()[1]) as f64,
+    };
+    let counts: Vec<f64> = micro.iter().map(running).collect();
+    let mean = counts.iter().sum::<f64>() / counts.len() as f64;
+    counts.iter().map(|&count| if mean > 0.0 { count / mean } else { 1.0 }).collect()
 }
 
 /// Mean segments per position over the micro-batches' carries (1 for the flat model).
