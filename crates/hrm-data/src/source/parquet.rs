@@ -5,7 +5,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::column::page::Page;
+use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 use parquet::record::{Field, RowAccessor};
 use parquet::schema::types::Type;
 
@@ -79,6 +80,7 @@ impl ParquetReader {
                 return Ok(None);
             }
             let group = self.reader.get_row_group(self.row_group).map_err(|e| parquet_error(&self.path, e))?;
+            check_dictionaries(&self.path, group.as_ref(), self.projection.get_fields()[0].name())?;
             let rows = group.get_row_iter(Some(self.projection.clone())).map_err(|e| parquet_error(&self.path, e))?;
             for row in rows {
                 let row = row.map_err(|e| parquet_error(&self.path, e))?;
@@ -93,6 +95,28 @@ impl ParquetReader {
         self.row += 1;
         Ok(self.pending.pop_front())
     }
+}
+
+/// Refuses a row group whose dictionary page of `field` claims more values than it has bytes: the
+/// parquet crate sizes the dictionary by that claim before decoding it, so a corrupt header
+/// would abort the process on an allocation of many gigabytes instead of failing the read.
+fn check_dictionaries(path: &Path, group: &dyn RowGroupReader, field: &str) -> Result<()> {
+    let chunks = group.metadata().columns().iter().enumerate();
+    let read = chunks.filter(|(_, chunk)| chunk.column_path().parts().first().is_some_and(|name| name == field));
+    for (column, _) in read {
+        let mut pages = group.get_column_page_reader(column).map_err(|e| parquet_error(path, e))?;
+        // A column chunk's dictionary page, when it has one, is its first page.
+        if let Some(Page::DictionaryPage { buf, num_values, .. }) =
+            pages.get_next_page().map_err(|e| parquet_error(path, e))?
+            && num_values as usize > buf.len()
+        {
+            return Err(parquet_error(
+                path,
+                format!("a dictionary page of column {column} claims {num_values} values in {} bytes", buf.len()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl DocReader for ParquetReader {
