@@ -299,36 +299,24 @@ fn unsqueeze_leading<B: Backend>(tensor: FloatTensor<B>, rank: usize) -> FloatTe
     B::float_reshape(tensor, Shape::from(dims))
 }
 
-/// A linear layer `x · weight` by the product `matmul`, the weight broadcast over `x`'s
-/// leading axes (burn's own composition, with the product chosen by the caller).
-pub fn linear<B: Backend>(
-    x: FloatTensor<B>,
-    weight: FloatTensor<B>,
-    matmul: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
-) -> FloatTensor<B> {
+/// A linear layer `x · weight` on the backend's [`HrmOps::product`](super::HrmOps::product),
+/// the weight broadcast over `x`'s leading axes (burn's own composition).
+pub fn linear<B: super::HrmOps>(x: FloatTensor<B>, weight: FloatTensor<B>) -> FloatTensor<B> {
     let rank = x.shape().num_dims();
-    matmul(x, unsqueeze_leading::<B>(weight, rank))
+    B::product(x, unsqueeze_leading::<B>(weight, rank))
 }
 
-/// The linear layer's input gradient `output_grad · weightᵀ` by the product `matmul`.
-pub fn linear_x_backward<B: Backend>(
-    weight: FloatTensor<B>,
-    output_grad: FloatTensor<B>,
-    matmul: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
-) -> FloatTensor<B> {
+/// The linear layer's input gradient `output_grad · weightᵀ` on the backend's product.
+pub fn linear_x_backward<B: super::HrmOps>(weight: FloatTensor<B>, output_grad: FloatTensor<B>) -> FloatTensor<B> {
     let rank = output_grad.shape().num_dims();
-    matmul(output_grad, unsqueeze_leading::<B>(B::float_swap_dims(weight, 0, 1), rank))
+    B::product(output_grad, unsqueeze_leading::<B>(B::float_swap_dims(weight, 0, 1), rank))
 }
 
-/// The linear layer's weight gradient `xᵀ · output_grad` by the product `matmul`, per leading
-/// index then summed over the leading axes.
-pub fn linear_weight_backward<B: Backend>(
-    x: FloatTensor<B>,
-    output_grad: FloatTensor<B>,
-    matmul: fn(FloatTensor<B>, FloatTensor<B>) -> FloatTensor<B>,
-) -> FloatTensor<B> {
+/// The linear layer's weight gradient `xᵀ · output_grad` on the backend's product, per
+/// leading index then summed over the leading axes.
+pub fn linear_weight_backward<B: super::HrmOps>(x: FloatTensor<B>, output_grad: FloatTensor<B>) -> FloatTensor<B> {
     let rank = x.shape().num_dims();
-    let mut grad = matmul(B::float_swap_dims(x, rank - 2, rank - 1), output_grad);
+    let mut grad = B::product(B::float_swap_dims(x, rank - 2, rank - 1), output_grad);
     for axis in 0..rank.saturating_sub(2) {
         grad = B::float_sum_dim(grad, axis);
     }
