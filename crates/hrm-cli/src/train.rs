@@ -241,21 +241,12 @@ impl Start {
 fn existing_run(folder: &Path, config: &TrainConfig) -> Option<(bool, u64)> {
     let run = RunDir::new(folder);
     let (step, _) = hrm_train::checkpoint::list(&run.checkpoints()).into_iter().next()?;
-    let architecture = |model: &hrm_core::ModelConfig| {
-        let mut value = toml::Value::try_from(model).ok()?;
-        strip_vocab(&mut value);
-        Some(value)
-    };
-    let same = run.load_config().ok().and_then(|saved| architecture(&saved.model)) == architecture(&config.model);
+    let same = run.load_config().is_ok_and(|saved| {
+        let mut model = config.model.clone();
+        model.set_vocab_size(saved.model.vocab_size());
+        model == saved.model
+    });
     Some((same, step))
-}
-
-/// `value` without any `vocab_size` key, at any depth.
-fn strip_vocab(value: &mut toml::Value) {
-    if let Some(table) = value.as_table_mut() {
-        table.remove("vocab_size");
-        table.iter_mut().for_each(|(_, v)| strip_vocab(v));
-    }
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {

@@ -280,8 +280,8 @@ pub fn read_intact(path: &Path) -> Result<Intact> {
 pub fn newest_intact(run: &RunDir) -> Result<Intact> {
     let mut passed_over = String::new();
     for (_, path) in list(&run.checkpoints()) {
-        match read(&path) {
-            Ok((_, files)) => return Ok(Intact { path, passed_over, files }),
+        match read_intact(&path) {
+            Ok(intact) => return Ok(Intact { passed_over, ..intact }),
             Err(e) => passed_over.push_str(&format!(" {e};")),
         }
     }
