@@ -105,7 +105,12 @@ fn check_dictionaries(path: &Path, group: &dyn RowGroupReader, field: &str) -> R
     let read = chunks.filter(|(_, chunk)| chunk.column_path().parts().first().is_some_and(|name| name == field));
     for (column, _) in read {
         let mut pages = group.get_column_page_reader(column).map_err(|e| parquet_error(path, e))?;
-        // A column chunk's dictionary page, when it has one, is its first page.
+        // A column chunk's dictionary page, when it has one, is its first page; its header is
+        // read first so that a chunk without one decodes no page here.
+        let first = pages.peek_next_page().map_err(|e| parquet_error(path, e))?;
+        if !first.is_some_and(|page| page.is_dict) {
+            continue;
+        }
         if let Some(Page::DictionaryPage { buf, num_values, .. }) =
             pages.get_next_page().map_err(|e| parquet_error(path, e))?
             && num_values as usize > buf.len()
