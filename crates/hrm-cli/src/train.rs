@@ -323,5 +323,9 @@ fn report(summary: &hrm_train::TrainSummary) -> anyhow::Result<()> {
             .last_eval
             .map_or(String::new(), |e| format!("; validation loss {:.4}, {:.4} bits/byte", e.loss, e.bits_per_byte))
     );
+    let memory = hrm_train::memory::describe(None, summary.peak_gpu_memory.as_ref(), summary.peak_rss_bytes);
+    if !memory.is_empty() {
+        println!("memory: {memory}");
+    }
     Ok(())
 }

@@ -9,6 +9,8 @@ pub mod act;
 pub mod config;
 /// State kept between cached decoding calls.
 pub mod decode;
+/// GPU memory of this process, from the backend's allocator and the driver.
+pub mod device_memory;
 /// Typed errors.
 pub mod error;
 /// The flat transformer baseline.
@@ -45,6 +47,7 @@ pub mod thinking;
 pub use act::{HaltPolicy, HrmCarry, exploration_min_steps};
 pub use config::{BlockConfig, FlatConfig, HrmConfig, ModelConfig, MoeConfig, Recursion};
 pub use decode::{DecodeCache, Decoded};
+pub use device_memory::DeviceMemory;
 pub use error::ConfigError;
 pub use flat::Flat;
 pub use hrm::{Cycles, Hrm, Level, SegmentOutput};

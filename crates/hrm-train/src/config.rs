@@ -164,6 +164,16 @@ pub struct RunConfig {
     /// Documents read to build a char or BPE tokenizer.
     #[serde(default = "default_tokenizer_docs")]
     pub tokenizer_docs: usize,
+    /// Generate a sample at the evaluations every this many steps (and at the last one): a
+    /// multiple of `eval_every`; 0 never samples.
+    #[serde(default)]
+    pub sample_every: u64,
+    /// The text a sample continues.
+    #[serde(default = "default_sample_prompt")]
+    pub sample_prompt: String,
+    /// New tokens of a sample (at most; the end-of-text token stops it sooner).
+    #[serde(default = "default_sample_tokens")]
+    pub sample_tokens: usize,
 }
 
 fn default_eval_every() -> u64 {
@@ -192,6 +202,12 @@ fn default_log_every() -> u64 {
 fn default_tokenizer_docs() -> usize {
     20_000
 }
+fn default_sample_prompt() -> String {
+    "The".into()
+}
+fn default_sample_tokens() -> usize {
+    100
+}
 
 impl RunConfig {
     /// A run of `steps` steps with defaults for everything else.
@@ -208,6 +224,9 @@ impl RunConfig {
             loss_spike_factor: default_loss_spike_factor(),
             log_every: default_log_every(),
             tokenizer_docs: default_tokenizer_docs(),
+            sample_every: 0,
+            sample_prompt: default_sample_prompt(),
+            sample_tokens: default_sample_tokens(),
         }
     }
 }
@@ -301,6 +320,13 @@ impl TrainConfig {
         }
         if self.run.eval_every == 0 || self.run.checkpoint_every == 0 || self.run.log_every == 0 {
             return bad("run.eval_every / checkpoint_every / log_every", &0, "must be at least 1");
+        }
+        let sample_every = self.run.sample_every;
+        if !sample_every.is_multiple_of(self.run.eval_every) {
+            return bad("run.sample_every", &sample_every, "must be 0 (off) or a multiple of run.eval_every (samples are drawn at evaluations)");
+        }
+        if sample_every > 0 && (self.run.sample_prompt.is_empty() || self.run.sample_tokens == 0) {
+            return bad("run.sample_prompt / sample_tokens", &format!("{:?} / {}", self.run.sample_prompt, self.run.sample_tokens), "a sample needs a prompt and at least one token");
         }
         if self.optim.grad_accum == 0 {
             return bad("optim.grad_accum", &0, "must be at least 1");

@@ -18,7 +18,7 @@ use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor};
 use hrm_core::layers::Precision;
-use hrm_core::{HaltPolicy, HrmCarry, Model, exploration_min_steps};
+use hrm_core::{DeviceMemory, HaltPolicy, HrmCarry, Model, exploration_min_steps};
 use hrm_data::{AnyTokenizer, Batches, DataConfig, HubOptions, Prefetcher, Shard, Split};
 use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
@@ -110,6 +110,10 @@ pub struct TrainSummary {
     /// Sum and sum of squares of each rank's weights at the end, in rank order (one entry
     /// on one device): equal while the replicas agree.
     pub replica_checksums: Vec<[f64; 2]>,
+    /// The largest GPU memory rank 0 sampled at its logged steps, where the backend can tell.
+    pub peak_gpu_memory: Option<DeviceMemory>,
+    /// The process's peak resident host memory in bytes, where the platform tells.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -128,6 +132,12 @@ struct StepRecord {
     act_steps: f64,
     tokens_per_s: f64,
     peak_rss_bytes: Option<u64>,
+    /// GPU memory now (absent on the CPU).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gpu_memory: Option<DeviceMemory>,
+    /// The largest GPU memory sampled so far this session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peak_gpu_memory: Option<DeviceMemory>,
 }
 
 #[derive(Serialize)]
@@ -203,6 +213,8 @@ pub struct Trainer<B: AutodiffBackend> {
     fresh: (u64, u64),
     /// On rank 0 of a resumed data-parallel run: where the other ranks start.
     peer_starts: Vec<RankPlace>,
+    /// The largest GPU memory sampled at logged steps this session.
+    peak_gpu_memory: Option<DeviceMemory>,
 }
 
 fn record_error(path: &Path, what: &str, e: impl std::fmt::Display) -> TrainError {
@@ -460,6 +472,7 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
             link,
             fresh: (0, 0),
             peer_starts: Vec::new(),
+            peak_gpu_memory: None,
         };
         if let Some(carries) = carries {
             // Re-read the batch in progress; its tokens were counted before the checkpoint.
@@ -548,6 +561,9 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
                 let decision = if self.link.is_leader() {
                     let metrics = self.evaluate()?;
                     last_eval = Some(metrics);
+                    if crate::samples::due(&self.config, step, total) {
+                        self.write_sample()?;
+                    }
                     Some(self.after_eval(&metrics))
                 } else {
                     None
@@ -566,10 +582,16 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
             }
         };
         bar.finish_and_clear();
-        self.note(&format!("stopped ({stop:?}) at step {} after {} tokens", self.state.step, self.state.tokens))?;
+        let peak_rss_bytes = crate::memory::peak_rss_bytes();
+        let memory = crate::memory::describe(None, self.peak_gpu_memory.as_ref(), peak_rss_bytes);
+        self.note(&format!(
+            "stopped ({stop:?}) at step {} after {} tokens; {memory}",
+            self.state.step, self.state.tokens
+        ))?;
         let (step, tokens) = (self.state.step, self.state.tokens);
         let replica_checksums = vec![weights_checksum(&self.model)];
-        Ok(TrainSummary { step, tokens, losses, last_eval, stop, replica_checksums })
+        let peak_gpu_memory = self.peak_gpu_memory;
+        Ok(TrainSummary { step, tokens, losses, last_eval, stop, replica_checksums, peak_gpu_memory, peak_rss_bytes })
     }
 
     /// Writes one step's metrics (rank 0).
@@ -598,7 +620,13 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
             act_steps: self.last_act_steps,
             tokens_per_s,
             peak_rss_bytes: crate::memory::peak_rss_bytes(),
+            gpu_memory: B::device_memory(&self.device),
+            peak_gpu_memory: None,
         };
+        if let Some(now) = record.gpu_memory {
+            self.peak_gpu_memory = Some(self.peak_gpu_memory.map_or(now, |peak| peak.max(now)));
+        }
+        let record = StepRecord { peak_gpu_memory: self.peak_gpu_memory, ..record };
         let Some(log) = self.log.as_mut() else { return Ok(()) };
         log.metrics(&record)?;
         log.scalars(
@@ -615,8 +643,9 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
                 ("train/tokens_per_s", tokens_per_s),
             ],
         )?;
-        let rss = record.peak_rss_bytes.map_or(String::new(), |b| format!(" rss {} MiB", b >> 20));
-        bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s{rss}", report.total));
+        log.scalars(step, &crate::memory::scalars(record.gpu_memory.as_ref(), record.peak_rss_bytes))?;
+        let memory = crate::memory::describe(record.gpu_memory.as_ref(), record.peak_gpu_memory.as_ref(), record.peak_rss_bytes);
+        bar.set_message(format!("loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s {memory}", report.total));
         Ok(())
     }
 
@@ -896,6 +925,16 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
             self.state.step, metrics.loss, metrics.perplexity, metrics.bits_per_byte, metrics.accuracy, metrics.tokens
         ))?;
         Ok(metrics)
+    }
+
+    /// Generates the run's sample with the model as it stands and logs it (rank 0).
+    fn write_sample(&mut self) -> Result<()> {
+        let at = (self.state.step, self.state.tokens);
+        let sample = crate::samples::draw(&self.model.valid(), &self.tokenizer, &self.config, at, &self.device)?;
+        match self.log.as_mut() {
+            Some(log) => log.sample(&sample),
+            None => Ok(()),
+        }
     }
 
     /// Tracks the best validation loss: whether this evaluation is the best so far (to be

@@ -35,6 +35,8 @@ pub mod overrides;
 pub mod parallel;
 /// The run folder and its logs.
 pub mod run_dir;
+/// Samples generated while training.
+pub mod samples;
 /// Warmup + cosine learning-rate schedule.
 pub mod schedule;
 /// Counters, cursor and carry saved in checkpoints.

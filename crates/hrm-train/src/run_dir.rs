@@ -5,6 +5,7 @@
 //! <run>/tokenizer.json or char_tokenizer.json
 //! <run>/checkpoints/step-000000100/ ...   (+ pointer files latest, best, pause)
 //! <run>/metrics.jsonl      one JSON object per logged step and per evaluation
+//! <run>/samples.jsonl      one generated sample per sampled evaluation (`[run] sample_every`)
 //! <run>/train.log          the human-readable log
 //! <run>/tensorboard/        TensorBoard event files
 //! ```
@@ -48,6 +49,11 @@ impl RunDir {
     /// `metrics.jsonl`.
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.jsonl")
+    }
+
+    /// `samples.jsonl`.
+    pub fn samples(&self) -> PathBuf {
+        self.root.join("samples.jsonl")
     }
 
     /// `train.log`.
@@ -103,6 +109,7 @@ pub struct RunLog {
     log: File,
     metrics_path: PathBuf,
     log_path: PathBuf,
+    samples_path: PathBuf,
 }
 
 impl RunLog {
@@ -118,6 +125,7 @@ impl RunLog {
             log: open(run.log())?,
             metrics_path: run.metrics(),
             log_path: run.log(),
+            samples_path: run.samples(),
         })
     }
 
@@ -127,6 +135,21 @@ impl RunLog {
         writeln!(self.metrics, "{line}")
             .and_then(|_| self.metrics.flush())
             .map_err(|e| TrainError::io(&self.metrics_path, e))
+    }
+
+    /// Writes a generated sample to `samples.jsonl`, TensorBoard (tag `samples/text`) and the log.
+    pub fn sample(&mut self, sample: &crate::samples::Sample) -> Result<()> {
+        let path = &self.samples_path;
+        drop_torn_line(path).map_err(|e| TrainError::io(path, e))?;
+        let line = serde_json::to_string(sample).expect("samples serialise");
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut file| writeln!(file, "{line}").and_then(|_| file.flush()))
+            .map_err(|e| TrainError::io(path, e))?;
+        self.events.text("samples/text", sample.step, &format!("{}{}", sample.prompt, sample.text))?;
+        self.line(&format!("step {} sample: {:?}", sample.step, format!("{}{}", sample.prompt, sample.text)))
     }
 
     /// Writes TensorBoard scalars `(tag, value)` at `step`.

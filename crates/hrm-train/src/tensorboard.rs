@@ -1,6 +1,6 @@
-//! TensorBoard event files (`events.out.tfevents.*`) with scalar summaries, written directly:
-//! TFRecord framing (length, masked CRC-32C, payload, masked CRC-32C) around `Event` protobuf
-//! messages of the few fields scalars need.
+//! TensorBoard event files (`events.out.tfevents.*`) with scalar and text summaries, written
+//! directly: TFRecord framing (length, masked CRC-32C, payload, masked CRC-32C) around `Event`
+//! protobuf messages of the few fields they need.
 
 use std::fs::File;
 use std::io::Write;
@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Result, TrainError};
 
-/// Appends scalar summaries to one event file in a folder TensorBoard can read (`--logdir`).
+/// Appends scalar and text summaries to one event file in a folder TensorBoard can read (`--logdir`).
 pub struct EventWriter {
     file: File,
     path: PathBuf,
@@ -67,6 +67,26 @@ impl EventWriter {
         bytes_field(1, tag.as_bytes(), &mut summary_value);
         summary_value.push(2 << 3 | 5);
         summary_value.extend_from_slice(&(value as f32).to_le_bytes());
+        let mut summary = Vec::new();
+        bytes_field(1, &summary_value, &mut summary);
+        self.record(&event(step, |out| bytes_field(5, &summary, out)))
+    }
+
+    /// Writes `text` under `tag` at `step`, for TensorBoard's text plugin: a `Summary.Value`
+    /// whose metadata names the plugin and whose tensor is one `DT_STRING` scalar.
+    pub fn text(&mut self, tag: &str, step: u64, text: &str) -> Result<()> {
+        const DT_STRING: u8 = 7;
+        let mut plugin = Vec::new();
+        bytes_field(1, b"text", &mut plugin);
+        let mut metadata = Vec::new();
+        bytes_field(1, &plugin, &mut metadata);
+        let mut tensor = vec![1 << 3, DT_STRING];
+        bytes_field(2, &[], &mut tensor);
+        bytes_field(8, text.as_bytes(), &mut tensor);
+        let mut summary_value = Vec::new();
+        bytes_field(1, tag.as_bytes(), &mut summary_value);
+        bytes_field(9, &metadata, &mut summary_value);
+        bytes_field(8, &tensor, &mut summary_value);
         let mut summary = Vec::new();
         bytes_field(1, &summary_value, &mut summary);
         self.record(&event(step, |out| bytes_field(5, &summary, out)))

@@ -30,7 +30,8 @@ fn records(bytes: &[u8]) -> Vec<&[u8]> {
     found
 }
 
-/// A 12-step flat run with a step logged every step; its event file.
+/// A 12-step flat run with a step logged every step and samples at steps 6 and 12; its
+/// event file.
 fn trained_run(dir: &Path) -> PathBuf {
     write_corpus(dir);
     let flat = hrm_core::ModelConfig::Flat(hrm_core::FlatConfig::new(
@@ -41,6 +42,7 @@ fn trained_run(dir: &Path) -> PathBuf {
     let run = dir.join("run");
     let mut config = tiny_config(flat, 12);
     config.run.log_every = 1;
+    (config.run.eval_every, config.run.sample_every, config.run.sample_tokens) = (6, 6, 8);
     start(config, dir, &run).run(&TrainOptions::default()).unwrap();
     let events = std::fs::read_dir(run.join("tensorboard")).unwrap().flatten().map(|e| e.path());
     events.into_iter().find(|p| p.to_string_lossy().contains("tfevents")).expect("an event file")
@@ -64,7 +66,10 @@ fn tensorboards_own_reader_finds_the_losses_at_their_steps() {
     let script = "import json, sys\n\
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n\
         ea = EventAccumulator(sys.argv[1]); ea.Reload()\n\
-        print(json.dumps({t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ea.Tags()['scalars']}))";
+        from tensorboard.util.tensor_util import make_ndarray\n\
+        texts = [[e.step, make_ndarray(e.tensor_proto).item().decode()] for e in ea.Tensors('samples/text')]\n\
+        scalars = {t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ea.Tags()['scalars']}\n\
+        print(json.dumps({'scalars': scalars, 'texts': texts, 'plugin': ea.PluginTagToContent('text') is not None}))";
     let output = std::process::Command::new("python3").arg("-c").arg(script).arg(&events).output();
     let output = match output {
         Ok(out) if out.status.success() => out,
@@ -78,7 +83,8 @@ fn tensorboards_own_reader_finds_the_losses_at_their_steps() {
             return;
         }
     };
-    let scalars: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let scalars = &read["scalars"];
     let losses = scalars["train/loss"].as_array().expect("train/loss scalars");
     let metrics = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
     let logged: Vec<(u64, f64)> = metrics
@@ -92,4 +98,14 @@ fn tensorboards_own_reader_finds_the_losses_at_their_steps() {
         assert_eq!(read[0].as_u64(), Some(*step));
         assert!((read[1].as_f64().unwrap() - loss).abs() < 1e-5 * loss.abs().max(1.0), "{read} vs {loss}");
     }
+    // The samples, through the text plugin's tensors, as samples.jsonl has them.
+    let samples = std::fs::read_to_string(dir.path().join("run/samples.jsonl")).unwrap();
+    let written: Vec<serde_json::Value> = samples
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|s| serde_json::json!([s["step"], format!("{}{}", s["prompt"].as_str().unwrap(), s["text"].as_str().unwrap())]))
+        .collect();
+    assert_eq!(written.len(), 2);
+    assert_eq!(read["texts"].as_array().unwrap(), &written, "{read}");
+    assert_eq!(read["plugin"], true, "the text plugin's metadata is read");
 }

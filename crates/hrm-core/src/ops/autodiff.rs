@@ -153,6 +153,10 @@ impl<B: HrmOps> Backward<B, 2> for Linear {
 }
 
 impl<B: HrmOps, C: CheckpointStrategy> HrmOps for Autodiff<B, C> {
+    fn device_memory(device: &Self::Device) -> Option<crate::DeviceMemory> {
+        B::device_memory(device)
+    }
+
     fn cross_entropy(logits: FloatTensor<Self>, labels: IntTensor<Self>, dim: usize) -> FloatTensor<Self> {
         match CrossEntropy.prepare::<C>([logits.node.clone()]).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {

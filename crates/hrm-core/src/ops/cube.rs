@@ -67,6 +67,10 @@ where
         matmul(lhs, rhs)
     }
 
+    fn device_memory(device: &Self::Device) -> Option<crate::DeviceMemory> {
+        crate::device_memory::cube_view::<R>(device)
+    }
+
     fn masked_attention(
         query: FloatTensor<Self>,
         key: FloatTensor<Self>,
@@ -177,6 +181,10 @@ mod fusion {
     }
 
     impl<B: FusionBackend + HrmOps> HrmOps for Fusion<B> {
+        fn device_memory(device: &Self::Device) -> Option<crate::DeviceMemory> {
+            B::device_memory(device)
+        }
+
         fn product(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
             let shape = product_shape(&lhs.shape, &rhs.shape);
             product::<B>("hrm_product", lhs, rhs, shape, B::product)

@@ -269,6 +269,12 @@ pub trait HrmOps: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         composed::adamw_step::<Self>(values, first, second, grad, betas, update)
     }
+
+    /// GPU memory this process holds on `device`, where the backend can tell; `None` on the
+    /// CPU and on backends without a way to ask.
+    fn device_memory(_device: &Self::Device) -> Option<crate::DeviceMemory> {
+        None
+    }
 }
 
 /// A backend hrm trains on: autodiff over an inner backend that runs hrm's operations too

@@ -8,7 +8,7 @@ pub mod attention;
 pub mod kernels;
 pub mod linear;
 
-use burn::backend::libtorch::{LibTorch, TchElement, TchTensor};
+use burn::backend::libtorch::{LibTorch, LibTorchDevice, TchElement, TchTensor};
 use burn::tensor::ops::{AttentionModuleOptions, BoolTensor, ModuleOps, attention::attention_fallback};
 
 use super::{AdamWUpdate, HrmOps, composed};
@@ -16,6 +16,14 @@ use super::{AdamWUpdate, HrmOps, composed};
 pub use kernels::cuda_kernels_available;
 
 impl<E: TchElement> HrmOps for LibTorch<E> {
+    /// The driver's figures (NVML): libtorch's caching allocator is not reachable from Rust.
+    fn device_memory(device: &LibTorchDevice) -> Option<crate::DeviceMemory> {
+        match device {
+            LibTorchDevice::Cuda(index) => Some(crate::device_memory::driver_view(*index)).filter(|m| m.headline().is_some()),
+            _ => None,
+        }
+    }
+
     fn cross_entropy(logits: TchTensor, labels: TchTensor, dim: usize) -> TchTensor {
         Self::cross_entropy_with_stats(logits, labels, dim).0
     }
