@@ -71,8 +71,8 @@ fn cuda_index<D: 'static>(device: &D) -> Option<usize> {
 mod nvml {
     use std::sync::OnceLock;
 
-    use nvml_wrapper::{Device, Nvml};
     use nvml_wrapper::enums::device::UsedGpuMemory;
+    use nvml_wrapper::{Device, Nvml};
 
     use super::DeviceMemory;
 
@@ -130,6 +130,9 @@ mod tests {
         let a = DeviceMemory { allocated: Some(3), reserved: Some(8), process: None, device_used: Some(1) };
         let b = DeviceMemory { allocated: Some(5), reserved: Some(6), process: Some(9), device_used: None };
         let peak = a.max(b);
-        assert_eq!(peak, DeviceMemory { allocated: Some(5), reserved: Some(8), process: Some(9), device_used: Some(1) });
+        assert_eq!(
+            peak,
+            DeviceMemory { allocated: Some(5), reserved: Some(8), process: Some(9), device_used: Some(1) }
+        );
     }
 }

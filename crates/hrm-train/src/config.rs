@@ -323,10 +323,18 @@ impl TrainConfig {
         }
         let sample_every = self.run.sample_every;
         if !sample_every.is_multiple_of(self.run.eval_every) {
-            return bad("run.sample_every", &sample_every, "must be 0 (off) or a multiple of run.eval_every (samples are drawn at evaluations)");
+            return bad(
+                "run.sample_every",
+                &sample_every,
+                "must be 0 (off) or a multiple of run.eval_every (samples are drawn at evaluations)",
+            );
         }
         if sample_every > 0 && (self.run.sample_prompt.is_empty() || self.run.sample_tokens == 0) {
-            return bad("run.sample_prompt / sample_tokens", &format!("{:?} / {}", self.run.sample_prompt, self.run.sample_tokens), "a sample needs a prompt and at least one token");
+            return bad(
+                "run.sample_prompt / sample_tokens",
+                &format!("{:?} / {}", self.run.sample_prompt, self.run.sample_tokens),
+                "a sample needs a prompt and at least one token",
+            );
         }
         if self.optim.grad_accum == 0 {
             return bad("optim.grad_accum", &0, "must be at least 1");

@@ -103,7 +103,9 @@ fn tensorboards_own_reader_finds_the_losses_at_their_steps() {
     let written: Vec<serde_json::Value> = samples
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|s| serde_json::json!([s["step"], format!("{}{}", s["prompt"].as_str().unwrap(), s["text"].as_str().unwrap())]))
+        .map(|s| {
+            serde_json::json!([s["step"], format!("{}{}", s["prompt"].as_str().unwrap(), s["text"].as_str().unwrap())])
+        })
         .collect();
     assert_eq!(written.len(), 2);
     assert_eq!(read["texts"].as_array().unwrap(), &written, "{read}");

@@ -19,7 +19,9 @@ impl<E: TchElement> HrmOps for LibTorch<E> {
     /// The driver's figures (NVML): libtorch's caching allocator is not reachable from Rust.
     fn device_memory(device: &LibTorchDevice) -> Option<crate::DeviceMemory> {
         match device {
-            LibTorchDevice::Cuda(index) => Some(crate::device_memory::driver_view(*index)).filter(|m| m.headline().is_some()),
+            LibTorchDevice::Cuda(index) => {
+                Some(crate::device_memory::driver_view(*index)).filter(|m| m.headline().is_some())
+            }
             _ => None,
         }
     }
