@@ -36,7 +36,3 @@ pub use sample::{Sampler, SamplingConfig};
 pub use sweep::{SWEEP_SCHEMA, SettingSummary, SweepPlan, SweepReport, SweepResult, SweepSetting, run_sweep};
 pub use trigrams::{TrigramProfile, halves_similarity, trigram_similarity};
 
-/// The README's Rust example, compiled and run as a doc test.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeExample;

@@ -18,7 +18,7 @@ use burn::tensor::backend::Backend;
 use hrm_core::{Model, ModelConfig};
 
 use crate::error::{Result, TrainError};
-use crate::run_dir::RunDir;
+use crate::run::RunDir;
 use hrm_core::HrmOps;
 
 /// Name of the manifest inside a checkpoint folder.

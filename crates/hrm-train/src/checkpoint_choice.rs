@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::checkpoint::{self, Intact};
 use crate::error::{Result, TrainError};
-use crate::run_dir::RunDir;
+use crate::run::RunDir;
 
 /// A checkpoint of a run, as `--checkpoint` names it: `latest`, `best`, `step-N` or a path.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -35,7 +35,7 @@ use crate::error::{Result, TrainError};
 use crate::eval::EvalMetrics;
 use crate::optimizer::FlatAdamW;
 use crate::parallel::{PeerLink, weights_checksum};
-use crate::run_dir::{RunDir, RunLog};
+use crate::run::{RunDir, RunLog};
 use crate::state::TrainState;
 
 mod checkpointing;

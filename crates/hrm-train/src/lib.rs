@@ -33,8 +33,8 @@ pub mod optimizer;
 pub mod overrides;
 /// Data parallelism: ranks, their meeting point, and gradient averaging.
 pub mod parallel;
-/// The run folder and its logs.
-pub mod run_dir;
+/// A run folder: its layout and logs, and loading a trained run from it.
+pub mod run;
 /// Samples generated while training.
 pub mod samples;
 /// Warmup + cosine learning-rate schedule.
@@ -51,12 +51,12 @@ pub use batch_size::BatchSize;
 pub use checkpoint_choice::CheckpointChoice;
 pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, TokenizerConfig, TrainConfig};
 pub use error::{Result, TrainError};
-pub use eval::{EvalMetrics, LoadedRun, evaluate_run, load_run, load_run_at};
+pub use eval::{EvalMetrics, evaluate_run};
 pub use gradients::FlatGradients;
 pub use interop::{ExportConfig, export_run, import_export};
 pub use learner::{DataParallel, Faults, RankFailure, StopReason, TrainOptions, TrainSummary, Trainer};
 pub use optimizer::FlatAdamW;
 pub use parallel::GradientExchange;
-pub use run_dir::RunDir;
+pub use run::{LoadedRun, RunDir, load_run, load_run_at};
 pub use schedule::ScheduleConfig;
 pub use tokenizer_check::{RunCopy, TokenizerCheck, check_tokenizer, restore_tokenizer};

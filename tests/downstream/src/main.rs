@@ -1,12 +1,8 @@
-//! hrm as a dependency of another crate, with crates.io's burn: README's "Use it from Rust"
-//! example, then one training step of a tiny HRM on a tiny corpus through hrm-train's
+//! hrm as the one dependency of another crate, with crates.io's burn: README's "Use it from
+//! Rust" example, then one training step of a tiny HRM on a tiny corpus through the
 //! `Trainer`, each checked. Exits non-zero on any failure.
 
-use burn::backend::{Autodiff, Flex};
-use hrm_core::{BlockConfig, HrmConfig, Model, ModelConfig, ReasoningMode};
-use hrm_data::{CharTokenizer, DataConfig, SourceSpec, Tokenizer};
-use hrm_infer::{GenerationConfig, generate};
-use hrm_train::{RunConfig, RunDir, TrainConfig, TrainOptions, Trainer};
+use hrm::prelude::*;
 
 /// README's example: a character HRM of random weights generates 20 tokens.
 fn readme_example() {

@@ -13,7 +13,7 @@ use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::parallel::{GradientExchange, PeerGroup, PeerLink, join_collective, leave_collective};
-use crate::run_dir::RunDir;
+use crate::run::RunDir;
 use crate::state::{SavedCarry, TrainState};
 use hrm_core::HrmAutodiffBackend;
 

@@ -12,7 +12,7 @@ use hrm_data::{AnyTokenizer, DataConfig};
 use super::Trainer;
 use super::setup::train_batches;
 use crate::error::Result;
-use crate::run_dir::RunDir;
+use crate::run::RunDir;
 use crate::state::PeerPosition;
 
 impl<B: HrmAutodiffBackend> Trainer<B> {

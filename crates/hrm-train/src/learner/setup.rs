@@ -15,7 +15,7 @@ use crate::config::TrainConfig;
 use crate::error::{Result, TrainError};
 use crate::optimizer::{AdamWRecord, FlatAdamW};
 use crate::parallel::PeerLink;
-use crate::run_dir::{RunDir, RunLog};
+use crate::run::{RunDir, RunLog};
 use crate::state::{PeerPosition, SavedCarry, TrainState};
 
 impl<B: HrmAutodiffBackend> Trainer<B> {

@@ -1,4 +1,6 @@
-//! The run folder: everything a run writes goes here.
+//! A run folder: its layout ([`RunDir`]), the logs a run appends to it ([`RunLog`]), and
+//! loading a trained run from it ([`load_run`], [`load_run_at`] with a [`CheckpointChoice`]).
+//! Everything a run writes goes here.
 //!
 //! ```text
 //! <run>/config.toml        the resolved config
@@ -18,6 +20,11 @@ use serde::Serialize;
 
 use crate::error::{Result, TrainError};
 use crate::tensorboard::EventWriter;
+
+mod load;
+
+pub use crate::checkpoint_choice::CheckpointChoice;
+pub use load::{LoadedRun, load_run, load_run_at};
 
 /// Paths of one run.
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release --example train_tinystories                    # CPU, a few minutes
 //! cargo run --release --example train_tinystories -- --steps 2000
-//! cargo run --release --features hrm-cli/cuda --example train_tinystories -- --device cuda
+//! cargo run --release --features cuda --example train_tinystories -- --device cuda
 //! ```
 //!
 //! The text comes from, in this order: `--data` (a .txt file or a folder of them), then
@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use hrm_core::{BlockConfig, HrmConfig, ModelConfig};
-use hrm_core::{HrmAutodiffBackend, HrmOps};
-use hrm_data::{DataConfig, HubDataset, HubOptions, HubShard, SourceSpec};
-use hrm_infer::{GenerationConfig, SamplingConfig, generate};
-use hrm_train::{RunConfig, RunDir, TokenizerConfig, TrainConfig, TrainOptions, Trainer};
+use hrm::burn;
+use hrm::core::{BlockConfig, HrmAutodiffBackend, HrmConfig, HrmOps, ModelConfig};
+use hrm::data::{DataConfig, HubDataset, HubOptions, HubShard, SourceSpec};
+use hrm::infer::{GenerationConfig, SamplingConfig, generate};
+use hrm::train::{RunConfig, RunDir, TokenizerConfig, TrainConfig, TrainOptions, Trainer};
 
 /// Train a small HRM on TinyStories and print samples.
 #[derive(Parser)]
@@ -36,7 +36,7 @@ struct Args {
     /// Run folder.
     #[arg(long, default_value = "runs/train_tinystories")]
     output: PathBuf,
-    /// `cpu` or `cuda` (needs `--features hrm-cli/cuda`).
+    /// `cpu` or `cuda` (needs `--features cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
 }
@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
         "cpu" => train::<burn::backend::Autodiff<burn::backend::Flex>>(&args, &data, Default::default()),
         #[cfg(feature = "cuda")]
         "cuda" => train::<burn::backend::Autodiff<burn::backend::Cuda>>(&args, &data, Default::default()),
-        other => bail!("device `{other}` is not available in this build (cpu, or cuda with --features hrm-cli/cuda)"),
+        other => bail!("device `{other}` is not available in this build (cpu, or cuda with --features cuda)"),
     }
 }
 
@@ -83,7 +83,7 @@ fn find_data(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
             Err(e) => println!("the Hub is out of reach ({e}); looking beside the repository"),
         }
     }
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tinystories");
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/tinystories");
     if let Ok(shared) = shared.canonicalize() {
         println!("data: {} (../shared/data beside the repository)", shared.display());
         return Ok(shared);
@@ -110,8 +110,8 @@ fn config(data: &Path, steps: u64, tokenizer: TokenizerConfig) -> TrainConfig {
         model,
         data,
         tokenizer,
-        optim: hrm_train::OptimConfig { lr: 1e-3, embed_lr: 1e-3, ..Default::default() },
-        schedule: hrm_train::ScheduleConfig { warmup_steps: Some(steps / 20), ..Default::default() },
+        optim: hrm::train::OptimConfig { lr: 1e-3, embed_lr: 1e-3, ..Default::default() },
+        schedule: hrm::train::ScheduleConfig { warmup_steps: Some(steps / 20), ..Default::default() },
         act: Default::default(),
         growth: Default::default(),
         curriculum: Vec::new(),
@@ -121,7 +121,7 @@ fn config(data: &Path, steps: u64, tokenizer: TokenizerConfig) -> TrainConfig {
 
 fn train<B: HrmAutodiffBackend>(args: &Args, data: &Path, device: B::Device) -> anyhow::Result<()> {
     let run = RunDir::new(&args.output);
-    let trainer = if hrm_train::checkpoint::list(&run.checkpoints()).is_empty() {
+    let trainer = if hrm::train::checkpoint::list(&run.checkpoints()).is_empty() {
         let kind = match args.tokenizer.as_str() {
             "char" => TokenizerConfig::Char,
             "bpe" => TokenizerConfig::Bpe { vocab_size: 2048 },
@@ -146,7 +146,7 @@ fn train<B: HrmAutodiffBackend>(args: &Args, data: &Path, device: B::Device) -> 
 }
 
 fn print_samples<B: HrmOps>(run: &Path, device: &B::Device) -> anyhow::Result<()> {
-    let loaded = hrm_train::load_run::<B>(&RunDir::new(run), device)?;
+    let loaded = hrm::train::load_run::<B>(&RunDir::new(run), device)?;
     let config = GenerationConfig {
         max_new_tokens: Some(200),
         sentence_end_after: Some(100),
