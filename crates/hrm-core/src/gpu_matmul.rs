@@ -1,7 +1,7 @@
 //! The matmul kernels hrm's linear layers launch on burn's CubeCL backends
 //! ([`crate::ops::cube`]). burn 0.21 without its `autotune` feature runs cubek's
 //! `SimpleCyclicCmma` for every product; on an H100 other kernels of the same library run the
-//! training step's products 1.5–7x faster (`cargo xtask bench matmul`, docs/benchmarks.md),
+//! training step's products 1.5–7x faster (`cargo xtask bench matmul`, docs/benchmarks-history.md),
 //! and burn's autotune, which would find them, spends minutes compiling every candidate first.
 
 use cubek::matmul::components::tile::TileMatmulKind;

@@ -79,7 +79,7 @@ pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>, prec
 /// backend may run as one product over all rows (libtorch does, and aligns a wide 16-bit
 /// output such as the LM head's). The composed default keeps the leading axes apart: its
 /// weight gradient as one matmul over all rows would have a long inner axis that cubek's
-/// kernels run at a fraction of the speed of the per-batch products (docs/benchmarks.md).
+/// kernels run at a fraction of the speed of the per-batch products (docs/benchmarks-history.md).
 pub fn project<B: HrmOps, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>, precision: Precision) -> Tensor<B, D> {
     project_by(layer.weight.val(), layer.bias.as_ref().map(|bias| bias.val()), x, precision)
 }
