@@ -59,14 +59,16 @@ pub enum DataError {
         /// What the reader said.
         message: String,
     },
-    /// A gzip stream that ends early.
-    #[error("{}: gzip stream is truncated (unexpected end of file)", path.display())]
-    TruncatedGzip {
+    /// A compressed stream (gzip, Zstandard) that ends early or is damaged.
+    #[error("{}: compressed stream is truncated or damaged ({message}); download it again", path.display())]
+    TruncatedCompressed {
         /// The file.
         path: PathBuf,
+        /// What the decoder said.
+        message: String,
     },
     /// A file whose extension names no format we read.
-    #[error("{}: unknown format; expected .txt, .jsonl, .jsonl.gz, .json.gz or .parquet", path.display())]
+    #[error("{}: unknown format; expected .txt, .jsonl, .jsonl.gz, .json.gz, .jsonl.zst or .parquet", path.display())]
     UnknownFormat {
         /// The file.
         path: PathBuf,

@@ -22,7 +22,7 @@ fn read_all(source: &mut FileSource) -> hrm_data::Result<Vec<String>> {
 }
 
 #[test]
-fn txt_jsonl_gz_and_parquet_read_the_same_documents() {
+fn txt_jsonl_gz_zst_and_parquet_read_the_same_documents() {
     let dir = tempfile::tempdir().unwrap();
     let docs = documents(50);
     std::fs::write(dir.path().join("a.txt"), docs.join("\n<|endoftext|>\n")).unwrap();
@@ -32,17 +32,18 @@ fn txt_jsonl_gz_and_parquet_read_the_same_documents() {
     gz.write_all(jsonl.as_bytes()).unwrap();
     std::fs::write(dir.path().join("c.jsonl.gz"), gz.finish().unwrap()).unwrap();
     write_parquet(&dir.path().join("d.parquet"), "text", &docs, 7);
+    std::fs::write(dir.path().join("e.jsonl.zst"), zstd::encode_all(jsonl.as_bytes(), 3).unwrap()).unwrap();
 
-    for file in ["a.txt", "b.jsonl", "c.jsonl.gz", "d.parquet"] {
+    for file in ["a.txt", "b.jsonl", "c.jsonl.gz", "d.parquet", "e.jsonl.zst"] {
         let mut source = open(&SourceSpec::local(file, file), dir.path()).unwrap();
         assert_eq!(read_all(&mut source).unwrap(), docs, "{file}");
     }
-    // A directory reads all four files in name order; a glob picks a subset.
+    // A directory reads all five files in name order; a glob picks a subset.
     let mut all = open(&SourceSpec::local("dir", "."), dir.path()).unwrap();
-    assert_eq!(all.files().len(), 4);
-    assert_eq!(read_all(&mut all).unwrap().len(), 200);
+    assert_eq!(all.files().len(), 5);
+    assert_eq!(read_all(&mut all).unwrap().len(), 250);
     let mut globbed = open(&SourceSpec::local("glob", "*.jsonl*"), dir.path()).unwrap();
-    assert_eq!(read_all(&mut globbed).unwrap().len(), 100);
+    assert_eq!(read_all(&mut globbed).unwrap().len(), 150);
 }
 
 #[test]
@@ -51,9 +52,10 @@ fn every_format_resumes_from_a_saved_position() {
     let docs = documents(40);
     std::fs::write(dir.path().join("a.txt"), docs.join("\n\n")).unwrap();
     let jsonl: String = docs.iter().map(|d| format!("{}\n", serde_json::json!({ "text": d }))).collect();
-    std::fs::write(dir.path().join("b.jsonl"), jsonl).unwrap();
+    std::fs::write(dir.path().join("b.jsonl"), &jsonl).unwrap();
     write_parquet(&dir.path().join("c.parquet"), "text", &docs, 6);
-    for file in ["a.txt", "b.jsonl", "c.parquet"] {
+    std::fs::write(dir.path().join("d.jsonl.zst"), zstd::encode_all(jsonl.as_bytes(), 3).unwrap()).unwrap();
+    for file in ["a.txt", "b.jsonl", "c.parquet", "d.jsonl.zst"] {
         let spec = SourceSpec { separator: "\n\n".into(), ..SourceSpec::local(file, file) };
         let mut source = open(&spec, dir.path()).unwrap();
         for _ in 0..17 {
@@ -131,7 +133,13 @@ fn bad_inputs_give_typed_errors_naming_the_place() {
     let bytes = gz.finish().unwrap();
     std::fs::write(d.join("cut.jsonl.gz"), &bytes[..bytes.len() / 2]).unwrap();
     let err = read_all(&mut open(&SourceSpec::local("x", "cut.jsonl.gz"), d).unwrap()).unwrap_err();
-    assert!(matches!(err, DataError::TruncatedGzip { .. }), "{err}");
+    assert!(matches!(err, DataError::TruncatedCompressed { .. }), "{err}");
+    // A truncated .zst.
+    let jsonl: String = documents(200).iter().map(|d| format!("{}\n", serde_json::json!({ "text": d }))).collect();
+    let bytes = zstd::encode_all(jsonl.as_bytes(), 3).unwrap();
+    std::fs::write(d.join("cut.jsonl.zst"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = read_all(&mut open(&SourceSpec::local("x", "cut.jsonl.zst"), d).unwrap()).unwrap_err();
+    assert!(matches!(err, DataError::TruncatedCompressed { .. }) && err.to_string().contains("cut.jsonl.zst"), "{err}");
 
     // A repeating source with no document at all.
     std::fs::write(d.join("blank.txt"), "\n\n   \n").unwrap();

@@ -11,11 +11,8 @@ use crate::error::{DataError, Result};
 pub enum Format {
     /// Plain text, documents split on a separator.
     Text,
-    /// JSON lines, optionally gzip-compressed.
-    Jsonl {
-        /// Whether the file is gzip-compressed.
-        gzip: bool,
-    },
+    /// JSON lines, optionally compressed.
+    Jsonl(Compression),
     /// Apache Parquet, read one row group at a time.
     Parquet,
 }
@@ -25,9 +22,11 @@ impl Format {
     pub fn of(path: &Path) -> Option<Self> {
         let name = path.file_name()?.to_str()?.to_ascii_lowercase();
         if name.ends_with(".jsonl.gz") || name.ends_with(".json.gz") {
-            Some(Self::Jsonl { gzip: true })
+            Some(Self::Jsonl(Compression::Gzip))
+        } else if name.ends_with(".jsonl.zst") || name.ends_with(".json.zst") {
+            Some(Self::Jsonl(Compression::Zstd))
         } else if name.ends_with(".jsonl") || name.ends_with(".json") {
-            Some(Self::Jsonl { gzip: false })
+            Some(Self::Jsonl(Compression::None))
         } else if name.ends_with(".parquet") {
             Some(Self::Parquet)
         } else if name.ends_with(".txt") || name.ends_with(".text") {
@@ -36,6 +35,17 @@ impl Format {
             None
         }
     }
+}
+
+/// How a JSON-lines file is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Not at all.
+    None,
+    /// gzip (`.gz`; C4's shards).
+    Gzip,
+    /// Zstandard (`.zst`; SlimPajama's and the Pile's shards).
+    Zstd,
 }
 
 /// A file to read: local, or a Hub shard fetched (and cached) when first opened.
@@ -209,8 +219,8 @@ impl FileSource {
         let skip = self.spec.on_invalid_utf8 == Utf8Policy::Skip;
         Ok(match Format::of(&path).ok_or_else(|| DataError::UnknownFormat { path: path.clone() })? {
             Format::Text => Box::new(text::TextReader::open(&path, &self.spec.separator, skip, offset)?),
-            Format::Jsonl { gzip } => {
-                Box::new(jsonl::JsonlReader::open(&path, gzip, &self.spec.text_field, skip, offset)?)
+            Format::Jsonl(compression) => {
+                Box::new(jsonl::JsonlReader::open(&path, compression, &self.spec.text_field, skip, offset)?)
             }
             Format::Parquet => Box::new(parquet::ParquetReader::open(&path, &self.spec.text_field, offset)?),
         })

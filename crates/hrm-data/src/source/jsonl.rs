@@ -1,18 +1,20 @@
-//! JSON-lines files (optionally gzip-compressed): one document per line in a named field.
+//! JSON-lines files (plain, gzip or Zstandard): one document per line in a named field.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, ErrorKind};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use super::files::DocReader;
+use super::files::{Compression, DocReader};
 use crate::error::{DataError, Result};
 
-/// Streams the documents of one .jsonl / .jsonl.gz file; the offset is the line number.
+/// Streams the documents of one .jsonl / .jsonl.gz / .jsonl.zst file; the offset is the line
+/// number.
 pub(crate) struct JsonlReader {
     path: PathBuf,
     lines: Box<dyn BufRead + Send>,
+    compression: Compression,
     field: String,
     skip_invalid: bool,
     line: u64,
@@ -22,13 +24,26 @@ pub(crate) struct JsonlReader {
 
 impl JsonlReader {
     /// Opens `path` and skips to line `offset` (0-based).
-    pub(crate) fn open(path: &Path, gzip: bool, field: &str, skip_invalid: bool, offset: u64) -> Result<Self> {
+    pub(crate) fn open(
+        path: &Path,
+        compression: Compression,
+        field: &str,
+        skip_invalid: bool,
+        offset: u64,
+    ) -> Result<Self> {
         let file = File::open(path).map_err(|e| DataError::io(path, e))?;
-        let lines: Box<dyn BufRead + Send> =
-            if gzip { Box::new(BufReader::new(MultiGzDecoder::new(file))) } else { Box::new(BufReader::new(file)) };
+        let lines: Box<dyn BufRead + Send> = match compression {
+            Compression::None => Box::new(BufReader::new(file)),
+            Compression::Gzip => Box::new(BufReader::new(MultiGzDecoder::new(file))),
+            Compression::Zstd => {
+                let decoder = zstd::Decoder::new(file).map_err(|e| DataError::io(path, e))?;
+                Box::new(BufReader::new(decoder))
+            }
+        };
         let mut reader = Self {
             path: path.to_path_buf(),
             lines,
+            compression,
             field: field.to_string(),
             skip_invalid,
             line: 0,
@@ -48,7 +63,9 @@ impl JsonlReader {
                 self.line += 1;
                 Ok(true)
             }
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof => Err(DataError::TruncatedGzip { path: self.path.clone() }),
+            Err(e) if self.compression != Compression::None => {
+                Err(DataError::TruncatedCompressed { path: self.path.clone(), message: e.to_string() })
+            }
             Err(e) => Err(DataError::io(&self.path, e)),
         }
     }
