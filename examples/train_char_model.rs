@@ -28,10 +28,16 @@ fn main() -> anyhow::Result<()> {
     let mut config = TrainConfig::new(model, data, run);
     let tokenizer = config.prepare_tokenizer(Path::new("."))?;
     let folder = RunDir::new("runs/char_model");
-    let trainer = Trainer::<Autodiff<Flex>>::start(config, tokenizer, folder.clone(), Path::new("."), Default::default())
-        .context("starting the run (remove runs/char_model to start again)")?;
+    let trainer =
+        Trainer::<Autodiff<Flex>>::start(config, tokenizer, folder.clone(), Path::new("."), Default::default())
+            .context("starting the run (remove runs/char_model to start again)")?;
     let summary = trainer.run(&TrainOptions { progress: true, ..Default::default() })?;
-    println!("{:?} at step {}: last loss {:.3}", summary.stop, summary.step, summary.losses.last().unwrap_or(&f64::NAN));
+    println!(
+        "{:?} at step {}: last loss {:.3}",
+        summary.stop,
+        summary.step,
+        summary.losses.last().unwrap_or(&f64::NAN)
+    );
     let samples = std::fs::read_to_string(folder.root().join("samples.jsonl"))?;
     println!("samples (runs/char_model/samples.jsonl):\n{samples}");
     Ok(())

@@ -67,8 +67,13 @@ fn find_data(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         return Ok(dir);
     }
     let hub = HubOptions { max_retries: 0, ..HubOptions::from_env() };
-    let dataset =
-        HubDataset { repo: HUB_REPO.into(), config: "default".into(), split: "train".into(), revision: "main".into() };
+    let dataset = HubDataset {
+        repo: HUB_REPO.into(),
+        config: "default".into(),
+        split: "train".into(),
+        data_files: None,
+        revision: "main".into(),
+    };
     let shard = HubShard { dataset, filename: HUB_FILE.into() };
     if let Some(path) = shard.cached(&hub) {
         println!("data: {} (Hugging Face cache)", path.display());

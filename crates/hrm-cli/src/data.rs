@@ -1,4 +1,5 @@
-//! `hrm data inspect`: what a data config streams — counts, samples, filter statistics.
+//! `hrm data inspect`: what a data config streams — each source's shards and where they come
+//! from, counts, samples, filter statistics.
 
 use std::path::PathBuf;
 
@@ -43,6 +44,9 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
         .data
         .documents(split, &base, &HubOptions::from_env())
         .with_context(|| format!("opening the data of {}", args.config.display()))?;
+    for (spec, source) in config.data.sources.iter().zip(stream.sources()) {
+        println!("{}: {}", spec.name, describe_files(source.files()));
+    }
     let bar = crate::progress::bar(args.docs as u64, "documents");
     let (mut count, mut bytes, mut samples) = (0usize, 0usize, Vec::new());
     while count < args.docs {
@@ -79,4 +83,57 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
         println!("--- sample {} (source {}) ---\n{preview}{more}", i + 1, config.data.sources[doc.source].name);
     }
     Ok(())
+}
+
+/// How many files a source reads, where they come from (local, a Hub repository's own files,
+/// or its parquet conversion) and the first of them.
+fn describe_files(files: &[hrm_data::source::FileRef]) -> String {
+    use hrm_data::source::FileRef;
+    let origin = match files.first() {
+        Some(FileRef::Hub(shard)) if shard.dataset.revision == hrm_data::PARQUET_REVISION => {
+            format!("the parquet conversion of {} (`{}`)", shard.dataset.repo, hrm_data::PARQUET_REVISION)
+        }
+        Some(FileRef::Hub(shard)) => format!("{}'s own files at `{}`", shard.dataset.repo, shard.dataset.revision),
+        _ => "local files".into(),
+    };
+    let names: Vec<String> = files
+        .iter()
+        .take(3)
+        .map(|file| match file {
+            FileRef::Local(path) => path.display().to_string(),
+            FileRef::Hub(shard) => shard.filename.clone(),
+        })
+        .collect();
+    let more = if files.len() > 3 { ", …" } else { "" };
+    format!("{} file(s) from {origin}: {}{more}", files.len(), names.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use hrm_data::source::FileRef;
+    use hrm_data::{HubDataset, HubShard};
+
+    #[test]
+    fn a_sources_files_say_where_they_come_from() {
+        let dataset = HubDataset {
+            repo: "allenai/c4".into(),
+            config: "en".into(),
+            split: "train".into(),
+            data_files: None,
+            revision: "main".into(),
+        };
+        let shard = |name: &str, dataset: &HubDataset| {
+            FileRef::Hub(HubShard { dataset: dataset.clone(), filename: name.into() })
+        };
+        let own: Vec<_> = (0..4).map(|i| shard(&format!("en/c4-train.0000{i}-of-01024.json.gz"), &dataset)).collect();
+        assert_eq!(
+            super::describe_files(&own),
+            "4 file(s) from allenai/c4's own files at `main`: en/c4-train.00000-of-01024.json.gz, \
+             en/c4-train.00001-of-01024.json.gz, en/c4-train.00002-of-01024.json.gz, …"
+        );
+        let converted = HubDataset { revision: hrm_data::PARQUET_REVISION.into(), ..dataset };
+        let line = super::describe_files(&[shard("en/partial-train/0000.parquet", &converted)]);
+        assert!(line.starts_with("1 file(s) from the parquet conversion of allenai/c4"), "{line}");
+        assert!(super::describe_files(&[FileRef::Local("a.txt".into())]).contains("local files: a.txt"));
+    }
 }

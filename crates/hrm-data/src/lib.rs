@@ -29,6 +29,8 @@ pub use config::{DataConfig, MixConfig};
 pub use error::{DataError, Result};
 pub use filter::{FilterConfig, FilterStats, Filters};
 pub use pack::{DataCursor, Packer, ShuffledWindows, Window};
-pub use source::{FileSource, HubDataset, HubOptions, HubShard, SourcePosition, SourceSpec, Utf8Policy};
+pub use source::{
+    FileSource, HubDataset, HubOptions, HubShard, PARQUET_REVISION, SourcePosition, SourceSpec, Utf8Policy,
+};
 pub use stream::{Document, DocumentStream, Split};
 pub use tokenizer::{AnyTokenizer, CHAR_TOKENIZER_FILE, CharTokenizer, HF_TOKENIZER_FILE, HfTokenizer, Tokenizer};

@@ -1,9 +1,13 @@
-//! Hub streaming against a loopback server that serves a dataset in the Hub's layout:
-//! listing, download with range requests, the cache layout, retries, and offline mode.
+//! Hub streaming against a loopback server that answers as the real Hub does, for the
+//! layouts of real repositories: allenai/c4 (`en/c4-train.*.json.gz`), HuggingFaceFW/fineweb
+//! (parquet under `data/` and `sample/10BT/`), cerebras/SlimPajama-627B (`train/chunkN/*.jsonl.zst`),
+//! roneneldan/TinyStories (`.txt`) and a dataset the parquet converter cut (`partial-train`):
+//! the tree listing in pages, redirects to a CDN, the cache layout, retries, a cut download,
+//! resume mid-shard, offline mode, and the errors a user meets.
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -17,25 +21,52 @@ use hrm_data::source::{FileSource, HubDataset, HubOptions, SourceSpec};
 
 const REPO: &str = "roneneldan/TinyStories";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-const REVISION_IN_URL: &str = "refs%2Fconvert%2Fparquet";
 
-/// A minimal Hub: `/api/datasets/{repo}/revision/{rev}` and `/datasets/{repo}/resolve/{rev}/{file}`.
+/// A revision's files: path and bytes.
+type Files = Vec<(&'static str, Vec<u8>)>;
+
+/// A loopback Hub serving one dataset repository as the real Hub does: the tree API in pages
+/// of `page_size` entries with a `Link: <…>; rel="next"` header (directories listed too),
+/// `resolve/` answering 302 with `x-repo-commit` and `x-linked-etag` to a CDN path that serves
+/// byte ranges, 404s with the Hub's JSON error, injected 503s and a download cut short.
 struct FakeHub {
-    files: HashMap<String, Vec<u8>>,
+    repo: String,
+    /// Files at each revision (`main`, `refs/convert/parquet`).
+    revisions: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    page_size: usize,
     requests: AtomicUsize,
     /// Requests answered 503 before the first success, per file (transient-failure injection).
     failures_left: Mutex<HashMap<String, usize>>,
+    /// Files whose next full download sends half its bytes and closes.
+    cut_once: Mutex<Vec<String>>,
     saw_token: Mutex<bool>,
 }
 
 impl FakeHub {
+    fn new(repo: &str, revisions: &[(&str, Files)]) -> Self {
+        let revisions = revisions
+            .iter()
+            .map(|(rev, files)| (rev.to_string(), files.iter().map(|(f, b)| (f.to_string(), b.clone())).collect()))
+            .collect();
+        Self {
+            repo: repo.into(),
+            revisions,
+            page_size: 3,
+            requests: AtomicUsize::new(0),
+            failures_left: Mutex::new(HashMap::new()),
+            cut_once: Mutex::new(Vec::new()),
+            saw_token: Mutex::new(false),
+        }
+    }
+
     fn serve(self: Arc<Self>) -> (String, std::thread::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
+        let base = address.clone();
         let handle = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { break };
-                if !self.answer(stream) {
+                if !self.answer(stream, &base) {
                     break;
                 }
             }
@@ -44,7 +75,7 @@ impl FakeHub {
     }
 
     /// Answers one request; false on the `/shutdown` request.
-    fn answer(&self, mut stream: TcpStream) -> bool {
+    fn answer(&self, mut stream: TcpStream, base: &str) -> bool {
         let mut reader = BufReader::new(stream.try_clone().unwrap());
         let mut request_line = String::new();
         reader.read_line(&mut request_line).unwrap();
@@ -68,38 +99,102 @@ impl FakeHub {
         if headers.get("authorization").is_some_and(|v| v == "Bearer test-token") {
             *self.saw_token.lock().unwrap() = true;
         }
-        let info_path = format!("/api/datasets/{REPO}/revision/{REVISION_IN_URL}");
-        let resolve_prefix = format!("/datasets/{REPO}/resolve/{REVISION_IN_URL}/");
-        if path == info_path {
-            let siblings: Vec<_> = self.files.keys().map(|f| serde_json::json!({ "rfilename": f })).collect();
-            let body = serde_json::json!({ "sha": SHA, "siblings": siblings }).to_string();
-            respond(&mut stream, "200 OK", &[("content-type", "application/json".into())], body.as_bytes());
-        } else if let Some(file) = path.strip_prefix(&resolve_prefix) {
-            let Some(bytes) = self.files.get(file) else {
-                respond(&mut stream, "404 Not Found", &[], b"not found");
-                return true;
-            };
-            if let Some(left) = self.failures_left.lock().unwrap().get_mut(file).filter(|n| **n > 0) {
-                *left -= 1;
-                respond(&mut stream, "503 Service Unavailable", &[], b"try later");
-                return true;
-            }
-            let range = headers.get("range").and_then(|r| r.strip_prefix("bytes=")).unwrap_or("0-");
-            let (start, end) = range.split_once('-').unwrap();
-            let start: usize = start.parse().unwrap();
-            let end: usize = if end.is_empty() { bytes.len() - 1 } else { end.parse().unwrap() };
-            let etag = format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(bytes));
-            let extra = [
-                ("x-repo-commit", SHA.to_string()),
-                ("etag", etag),
-                ("content-range", format!("bytes {start}-{end}/{}", bytes.len())),
-            ];
-            respond(&mut stream, "206 Partial Content", &extra, &bytes[start..=end]);
+        let tree = format!("/api/datasets/{}/tree/", self.repo);
+        let resolve = format!("/datasets/{}/resolve/", self.repo);
+        if let Some(rest) = path.strip_prefix(&tree) {
+            self.tree_page(&mut stream, rest, base);
+        } else if let Some(rest) = path.strip_prefix(&resolve) {
+            self.resolve(&mut stream, rest, base);
+        } else if let Some(file) = path.strip_prefix(&format!("/cdn/{SHA}/")) {
+            self.cdn(&mut stream, file, &headers);
         } else {
-            respond(&mut stream, "404 Not Found", &[], b"unknown path");
+            not_found(&mut stream, "Repository not found");
         }
         true
     }
+
+    /// A page of `GET /api/datasets/{repo}/tree/{rev}?recursive=true[&cursor=N]`.
+    fn tree_page(&self, stream: &mut TcpStream, rest: &str, base: &str) {
+        let (revision, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let Some(files) = self.revisions.get(&revision.replace("%2F", "/")) else {
+            return not_found(stream, &format!("Invalid rev id: {revision}"));
+        };
+        let mut entries: Vec<serde_json::Value> = Vec::new();
+        let mut folders = std::collections::BTreeSet::new();
+        for (name, bytes) in files {
+            let mut parts: Vec<&str> = name.split('/').collect();
+            parts.pop();
+            for depth in 1..=parts.len() {
+                if folders.insert(parts[..depth].join("/")) {
+                    let folder = parts[..depth].join("/");
+                    entries.push(serde_json::json!({ "type": "directory", "oid": SHA, "size": 0, "path": folder }));
+                }
+            }
+            entries.push(serde_json::json!({ "type": "file", "oid": SHA, "size": bytes.len(), "path": name }));
+        }
+        let cursor: usize = query.split('&').find_map(|q| q.strip_prefix("cursor=")).map_or(0, |c| c.parse().unwrap());
+        let end = (cursor + self.page_size).min(entries.len());
+        let mut extra = vec![("content-type", "application/json".to_string())];
+        if end < entries.len() {
+            let next =
+                format!("{base}/api/datasets/{}/tree/{revision}?recursive=true&expand=false&cursor={end}", self.repo);
+            extra.push(("link", format!("<{next}>; rel=\"next\"")));
+        }
+        let body = serde_json::to_string(&entries[cursor..end]).unwrap();
+        respond(stream, "200 OK", &extra, body.as_bytes());
+    }
+
+    /// `GET /datasets/{repo}/resolve/{rev}/{file}`: a redirect to the CDN, as for LFS files.
+    fn resolve(&self, stream: &mut TcpStream, rest: &str, base: &str) {
+        let (revision, file) = rest.split_once('/').unwrap();
+        let Some(bytes) = self.revisions.get(&revision.replace("%2F", "/")).and_then(|files| files.get(file)) else {
+            return not_found(stream, "Entry not found");
+        };
+        if let Some(left) = self.failures_left.lock().unwrap().get_mut(file).filter(|n| **n > 0) {
+            *left -= 1;
+            return respond(stream, "503 Service Unavailable", &[], b"try later");
+        }
+        let extra = [
+            ("location", format!("{base}/cdn/{SHA}/{file}")),
+            ("x-repo-commit", SHA.to_string()),
+            ("x-linked-etag", format!("\"{:016x}\"", xxhash_rust::xxh3::xxh3_64(bytes))),
+            ("x-linked-size", bytes.len().to_string()),
+        ];
+        respond(stream, "302 Found", &extra, b"");
+    }
+
+    /// The CDN: byte ranges of any revision's file (the same bytes at every revision here).
+    fn cdn(&self, stream: &mut TcpStream, file: &str, headers: &HashMap<String, String>) {
+        let Some(bytes) = self.revisions.values().find_map(|files| files.get(file)) else {
+            return not_found(stream, "no such object");
+        };
+        let range = headers.get("range").and_then(|r| r.strip_prefix("bytes=")).unwrap_or("0-");
+        let (start, end) = range.split_once('-').unwrap();
+        let start: usize = start.parse().unwrap();
+        let end: usize =
+            if end.is_empty() { bytes.len() - 1 } else { end.parse::<usize>().unwrap().min(bytes.len() - 1) };
+        let body = &bytes[start..=end];
+        let content_range = ("content-range", format!("bytes {start}-{end}/{}", bytes.len()));
+        let mut cut = self.cut_once.lock().unwrap();
+        if body.len() > 1 && cut.iter().any(|f| f == file) {
+            cut.retain(|f| f != file);
+            let head = format!(
+                "HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\n{}: {}\r\nconnection: close\r\n\r\n",
+                body.len(),
+                content_range.0,
+                content_range.1
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body[..body.len() / 2]).unwrap();
+            return;
+        }
+        respond(stream, "206 Partial Content", &[content_range], body);
+    }
+}
+
+fn not_found(stream: &mut TcpStream, error: &str) {
+    let body = serde_json::json!({ "error": error }).to_string();
+    respond(stream, "404 Not Found", &[("content-type", "application/json".into())], body.as_bytes());
 }
 
 fn respond(stream: &mut TcpStream, status: &str, headers: &[(&str, String)], body: &[u8]) {
@@ -126,9 +221,12 @@ fn stories() -> Vec<String> {
     }
 }
 
-fn read_all(options: &HubOptions, dataset: &HubDataset) -> hrm_data::Result<Vec<String>> {
-    let spec = SourceSpec { hub: Some(dataset.clone()), path: None, ..SourceSpec::local("tinystories", "") };
-    let mut source = FileSource::open(&spec, Path::new("."), options, false)?;
+fn source(options: &HubOptions, dataset: &HubDataset) -> hrm_data::Result<FileSource> {
+    let spec = SourceSpec { hub: Some(dataset.clone()), path: None, ..SourceSpec::local("hub", "") };
+    FileSource::open(&spec, Path::new("."), options, false)
+}
+
+fn read_rest(source: &mut FileSource) -> hrm_data::Result<Vec<String>> {
     let mut docs = Vec::new();
     while let Some(doc) = source.next_document()? {
         docs.push(doc);
@@ -136,43 +234,76 @@ fn read_all(options: &HubOptions, dataset: &HubDataset) -> hrm_data::Result<Vec<
     Ok(docs)
 }
 
-#[test]
-fn streams_two_shards_caches_them_and_reads_offline() {
-    let scratch = tempfile::tempdir().unwrap();
-    let docs = stories();
-    let (first, second) = docs.split_at(docs.len() / 2);
-    let mut files = HashMap::new();
-    for (name, part) in [("default/train/0000.parquet", first), ("default/train/0001.parquet", second)] {
-        let path = scratch.path().join("shard.parquet");
-        write_parquet(&path, "text", part, 40);
-        files.insert(name.to_string(), std::fs::read(&path).unwrap());
-    }
-    files.insert("default/validation/0000.parquet".into(), files["default/train/0000.parquet"].clone());
-    let failures = HashMap::from([("default/train/0001.parquet".to_string(), 2)]);
-    let hub = Arc::new(FakeHub {
-        files,
-        requests: AtomicUsize::new(0),
-        failures_left: Mutex::new(failures),
-        saw_token: Mutex::new(false),
-    });
-    let (endpoint, server) = Arc::clone(&hub).serve();
+fn read_all(options: &HubOptions, dataset: &HubDataset) -> hrm_data::Result<Vec<String>> {
+    read_rest(&mut source(options, dataset)?)
+}
 
-    let cache = tempfile::tempdir().unwrap();
-    let options = HubOptions {
-        endpoint: endpoint.clone(),
-        cache_dir: cache.path().to_path_buf(),
+fn options(endpoint: &str, cache: &Path) -> HubOptions {
+    HubOptions {
+        endpoint: endpoint.into(),
+        cache_dir: cache.to_path_buf(),
         token: Some("test-token".into()),
         offline: false,
         max_retries: 3,
         retry_base: Duration::from_millis(10),
-    };
-    let dataset: HubDataset = serde_json::from_value(serde_json::json!({ "repo": REPO })).unwrap();
+    }
+}
+
+fn shut_down(endpoint: &str, server: std::thread::JoinHandle<()>) {
+    let _ = TcpStream::connect(endpoint.trim_start_matches("http://"))
+        .and_then(|mut s| s.write_all(b"GET /shutdown HTTP/1.1\r\n\r\n"));
+    server.join().unwrap();
+}
+
+fn dataset(json: serde_json::Value) -> HubDataset {
+    serde_json::from_value(json).unwrap()
+}
+
+/// File bytes in each format.
+fn parquet_bytes(docs: &[String]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shard.parquet");
+    write_parquet(&path, "text", docs, 40);
+    std::fs::read(&path).unwrap()
+}
+fn jsonl(docs: &[String]) -> Vec<u8> {
+    docs.iter()
+        .map(|d| format!("{}\n", serde_json::json!({ "text": d, "timestamp": "2019-04-25" })))
+        .collect::<String>()
+        .into_bytes()
+}
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+fn text(docs: &[String]) -> Vec<u8> {
+    docs.join("\n<|endoftext|>\n").into_bytes()
+}
+
+#[test]
+fn a_converted_dataset_streams_its_shards_caches_them_and_reads_offline() {
+    let docs = stories();
+    let (first, second) = docs.split_at(docs.len() / 2);
+    let conversion = vec![
+        ("default/train/0000.parquet", parquet_bytes(first)),
+        ("default/train/0001.parquet", parquet_bytes(second)),
+        ("default/validation/0000.parquet", parquet_bytes(first)),
+    ];
+    let main = vec![("README.md", b"# TinyStories".to_vec()), ("loader.py", b"import datasets".to_vec())];
+    let hub = FakeHub::new(REPO, &[("main", main), ("refs/convert/parquet", conversion)]);
+    hub.failures_left.lock().unwrap().insert("default/train/0001.parquet".into(), 2);
+    let hub = Arc::new(hub);
+    let (endpoint, server) = Arc::clone(&hub).serve();
+    let cache = tempfile::tempdir().unwrap();
+    let options = options(&endpoint, cache.path());
+    let dataset = dataset(serde_json::json!({ "repo": REPO }));
     assert_eq!(
         (dataset.config.as_str(), dataset.split.as_str(), dataset.revision.as_str()),
-        ("default", "train", "refs/convert/parquet")
+        ("default", "train", "main")
     );
 
-    // First run: lists the split, downloads both shards (the second after two 503s), in order.
+    // The repository has no data files: the conversion's shards, the second after two 503s.
     let online = read_all(&options, &dataset).unwrap();
     assert_eq!(online, docs, "both shards, in order, every document");
     assert!(*hub.saw_token.lock().unwrap(), "the token is sent as a bearer header");
@@ -186,7 +317,7 @@ fn streams_two_shards_caches_them_and_reads_offline() {
         assert!(repo_dir.join(format!("snapshots/{SHA}/default/train/{shard}.parquet")).exists());
     }
 
-    // Second run offline: the cache alone, no request reaches the server.
+    // Offline: the cache alone, no request reaches the server.
     let offline = HubOptions { offline: true, ..options.clone() };
     assert_eq!(read_all(&offline, &dataset).unwrap(), docs);
     assert_eq!(hub.requests.load(Ordering::SeqCst), requests_after_first);
@@ -196,14 +327,170 @@ fn streams_two_shards_caches_them_and_reads_offline() {
     let err = read_all(&offline, &validation).unwrap_err();
     assert!(matches!(err, DataError::Hub { .. }) && err.to_string().contains("HF_HUB_OFFLINE=1"), "{err}");
     assert_eq!(read_all(&options, &validation).unwrap(), first);
-    // A split the repo does not have.
     let missing = HubDataset { split: "test".into(), ..dataset.clone() };
     let err = read_all(&options, &missing).unwrap_err().to_string();
-    assert!(err.contains("no parquet shards under `default/test/`"), "{err}");
+    assert!(err.contains("no parquet shards under `default/test/` or `default/partial-test/`"), "{err}");
+    shut_down(&endpoint, server);
+}
 
-    let _ = TcpStream::connect(endpoint.trim_start_matches("http://"))
-        .and_then(|mut s| s.write_all(b"GET /shutdown HTTP/1.1\r\n\r\n"));
-    server.join().unwrap();
+/// One repository layout of the acceptance: its repository, revisions, how a user names the
+/// split, and the documents that split holds.
+struct Layout {
+    repo: &'static str,
+    revisions: Vec<(&'static str, Files)>,
+    dataset: serde_json::Value,
+    expected: Vec<String>,
+    /// A shard of the split whose first full download is cut off halfway.
+    cut: &'static str,
+}
+
+fn layouts() -> Vec<Layout> {
+    let docs = documents(240);
+    let part = |i: usize| docs[i * 30..(i + 1) * 30].to_vec();
+    let joined = |a: usize, b: usize| [part(a), part(b)].concat();
+    vec![
+        Layout {
+            repo: "allenai/c4",
+            revisions: vec![(
+                "main",
+                vec![
+                    ("README.md", b"# C4".to_vec()),
+                    ("en/c4-train.00000-of-00002.json.gz", gzip(&jsonl(&part(0)))),
+                    ("en/c4-train.00001-of-00002.json.gz", gzip(&jsonl(&part(1)))),
+                    ("en/c4-validation.00000-of-00001.json.gz", gzip(&jsonl(&part(2)))),
+                    ("realnewslike/c4-train.00000-of-00001.json.gz", gzip(&jsonl(&part(3)))),
+                ],
+            )],
+            dataset: serde_json::json!({ "repo": "allenai/c4", "config": "en", "split": "train" }),
+            expected: joined(0, 1),
+            cut: "en/c4-train.00001-of-00002.json.gz",
+        },
+        Layout {
+            repo: "HuggingFaceFW/fineweb",
+            revisions: vec![(
+                "main",
+                vec![
+                    ("data/CC-MAIN-2024-10/000_00000.parquet", parquet_bytes(&part(4))),
+                    ("sample/10BT/000_00000.parquet", parquet_bytes(&part(5))),
+                    ("sample/10BT/001_00000.parquet", parquet_bytes(&part(6))),
+                ],
+            )],
+            dataset: serde_json::json!({ "repo": "HuggingFaceFW/fineweb", "data_files": "sample/10BT/*.parquet" }),
+            expected: joined(5, 6),
+            cut: "sample/10BT/000_00000.parquet",
+        },
+        Layout {
+            repo: "cerebras/SlimPajama-627B",
+            revisions: vec![(
+                "main",
+                vec![
+                    ("train/chunk1/example_train_0.jsonl.zst", zstd::encode_all(&jsonl(&part(0))[..], 3).unwrap()),
+                    ("train/chunk2/example_train_0.jsonl.zst", zstd::encode_all(&jsonl(&part(7))[..], 3).unwrap()),
+                    (
+                        "validation/chunk1/example_holdout_0.jsonl.zst",
+                        zstd::encode_all(&jsonl(&part(2))[..], 3).unwrap(),
+                    ),
+                ],
+            )],
+            dataset: serde_json::json!({ "repo": "cerebras/SlimPajama-627B" }),
+            expected: joined(0, 7),
+            cut: "train/chunk1/example_train_0.jsonl.zst",
+        },
+        Layout {
+            repo: "roneneldan/TinyStories",
+            revisions: vec![(
+                "main",
+                vec![
+                    ("TinyStories-train.txt", text(&part(1))),
+                    ("TinyStories-valid.txt", text(&part(3))),
+                    ("TinyStories_all_data.tar.gz", b"not read".to_vec()),
+                ],
+            )],
+            dataset: serde_json::json!({ "repo": "roneneldan/TinyStories", "split": "validation" }),
+            expected: part(3),
+            cut: "TinyStories-valid.txt",
+        },
+        Layout {
+            repo: "someone/big-converted",
+            revisions: vec![
+                ("main", vec![("README.md", b"# big".to_vec()), ("big.py", b"# a loading script".to_vec())]),
+                (
+                    "refs/convert/parquet",
+                    vec![
+                        ("default/partial-train/0000.parquet", parquet_bytes(&part(4))),
+                        ("default/partial-train/0001.parquet", parquet_bytes(&part(6))),
+                    ],
+                ),
+            ],
+            dataset: serde_json::json!({ "repo": "someone/big-converted" }),
+            expected: joined(4, 6),
+            cut: "default/partial-train/0001.parquet",
+        },
+    ]
+}
+
+#[test]
+fn every_real_layout_streams_resumes_mid_shard_and_reads_offline() {
+    for layout in layouts() {
+        let name = layout.repo;
+        let hub = FakeHub::new(layout.repo, &layout.revisions);
+        // One shard's first full download is cut off halfway: retried, not kept.
+        hub.cut_once.lock().unwrap().push(layout.cut.into());
+        let hub = Arc::new(hub);
+        let (endpoint, server) = Arc::clone(&hub).serve();
+        let cache = tempfile::tempdir().unwrap();
+        let options = options(&endpoint, cache.path());
+        let dataset = dataset(layout.dataset.clone());
+        assert_eq!(read_all(&options, &dataset).unwrap(), layout.expected, "{name}: the split's documents, in order");
+        // Resume mid-shard: 7 documents in (shards hold 30), a fresh source seeks there.
+        let mut reading = source(&options, &dataset).unwrap();
+        for _ in 0..7 {
+            reading.next_document().unwrap();
+        }
+        let position = reading.position();
+        let rest = read_rest(&mut reading).unwrap();
+        assert_eq!(rest, layout.expected[7..], "{name}");
+        let mut resumed = source(&options, &dataset).unwrap();
+        resumed.seek(position).unwrap();
+        assert_eq!(read_rest(&mut resumed).unwrap(), rest, "{name}: resumed from the saved position");
+        // Offline afterwards: the same documents from the cache, no request.
+        let requests = hub.requests.load(Ordering::SeqCst);
+        let offline = HubOptions { offline: true, ..options.clone() };
+        assert_eq!(read_all(&offline, &dataset).unwrap(), layout.expected, "{name}: offline");
+        assert_eq!(hub.requests.load(Ordering::SeqCst), requests, "{name}: offline reads no network");
+        assert!(hub.cut_once.lock().unwrap().is_empty(), "{name}: the cut download happened");
+        shut_down(&endpoint, server);
+    }
+}
+
+#[test]
+fn bad_names_and_bad_shards_get_one_clear_line() {
+    let good = gzip(&jsonl(&documents(50)));
+    let cut = good[..good.len() / 2].to_vec();
+    let files = vec![
+        ("en/c4-train.00000-of-00001.json.gz", good),
+        ("realnewslike/c4-train.00000-of-00001.json.gz", cut),
+        ("broken/data/x-train.parquet", b"plain text, not parquet".to_vec()),
+    ];
+    let hub = Arc::new(FakeHub::new("allenai/c4", &[("main", files)]));
+    let (endpoint, server) = Arc::clone(&hub).serve();
+    let cache = tempfile::tempdir().unwrap();
+    let options = options(&endpoint, cache.path());
+    let error = |json: serde_json::Value| read_all(&options, &dataset(json)).unwrap_err().to_string();
+
+    let unknown = error(serde_json::json!({ "repo": "nobody/nothing" }));
+    assert!(unknown.contains("nobody/nothing") && unknown.contains("404"), "{unknown}");
+    let subset = error(serde_json::json!({ "repo": "allenai/c4", "config": "fr" }));
+    assert!(subset.contains("no config `fr`") && subset.contains("en/, realnewslike/"), "{subset}");
+    let pattern = error(serde_json::json!({ "repo": "allenai/c4", "data_files": "en/c4-test.*.json.gz" }));
+    assert!(pattern.contains("matches no file"), "{pattern}");
+    let split = error(serde_json::json!({ "repo": "allenai/c4", "config": "en", "split": "test" }));
+    assert!(split.contains("no files of split `test`") && split.contains("train"), "{split}");
+    let truncated = error(serde_json::json!({ "repo": "allenai/c4", "config": "realnewslike" }));
+    assert!(truncated.contains("realnewslike/c4-train") && truncated.contains("truncated"), "{truncated}");
+    let not_parquet = error(serde_json::json!({ "repo": "allenai/c4", "config": "broken" }));
+    assert!(not_parquet.contains("x-train.parquet") && not_parquet.contains("parquet"), "{not_parquet}");
+    shut_down(&endpoint, server);
 }
 
 #[test]
@@ -213,15 +500,8 @@ fn an_unreachable_hub_fails_after_its_retries() {
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
     let cache = tempfile::tempdir().unwrap();
-    let options = HubOptions {
-        endpoint,
-        cache_dir: cache.path().to_path_buf(),
-        token: None,
-        offline: false,
-        max_retries: 2,
-        retry_base: Duration::from_millis(5),
-    };
-    let dataset: HubDataset = serde_json::from_value(serde_json::json!({ "repo": REPO })).unwrap();
-    let err = read_all(&options, &dataset).unwrap_err();
+    let options =
+        HubOptions { max_retries: 2, retry_base: Duration::from_millis(5), ..options(&endpoint, cache.path()) };
+    let err = read_all(&options, &dataset(serde_json::json!({ "repo": REPO }))).unwrap_err();
     assert!(matches!(&err, DataError::Hub { repo, .. } if repo == REPO), "{err}");
 }

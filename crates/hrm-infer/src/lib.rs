@@ -35,4 +35,3 @@ pub use quality::{TextQuality, WordVocabulary, text_quality};
 pub use sample::{Sampler, SamplingConfig};
 pub use sweep::{SWEEP_SCHEMA, SettingSummary, SweepPlan, SweepReport, SweepResult, SweepSetting, run_sweep};
 pub use trigrams::{TrigramProfile, halves_similarity, trigram_similarity};
-

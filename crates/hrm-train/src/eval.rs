@@ -6,8 +6,8 @@ use hrm_data::Batches;
 use serde::Serialize;
 
 use crate::checkpoint_choice::CheckpointChoice;
-use crate::run::{LoadedRun, load_run_at};
 use crate::error::Result;
+use crate::run::{LoadedRun, load_run_at};
 use hrm_core::HrmOps;
 
 /// Metrics over a validation set.

@@ -1,6 +1,10 @@
-//! Hugging Face Hub datasets: parquet shards listed and fetched with `hf-hub`, cached in the
-//! Hub's own layout (`$HF_HOME/hub/datasets--org--name/{refs,snapshots,blobs}`), readable
-//! offline with `HF_HUB_OFFLINE=1`, retried with exponential backoff on transient errors.
+//! Hugging Face Hub datasets named as users name them (repository, config, split, an optional
+//! `data_files` pattern): the repository's files listed through the tree API
+//! ([`super::hub_tree`]), the split's shards picked from them ([`super::hub_layout`]) or, for
+//! a repository without data files hrm reads, from the parquet conversion; fetched with
+//! `hf-hub` into the Hub's own cache layout (`$HF_HOME/hub/datasets--org--name/{refs,
+//! snapshots,blobs}`), readable offline with `HF_HUB_OFFLINE=1`, retried with exponential
+//! backoff on transient errors.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,6 +13,8 @@ use hf_hub::api::sync::{ApiBuilder, ApiError, ApiRepo};
 use hf_hub::{Cache, Repo, RepoType};
 use serde::{Deserialize, Serialize};
 
+use super::hub_layout::{self, RepoFiles};
+use super::hub_tree;
 use crate::error::{DataError, Result};
 
 /// The revision where the Hub keeps every dataset converted to parquet.
@@ -26,7 +32,12 @@ pub struct HubDataset {
     /// Split, e.g. `train` or `validation`.
     #[serde(default = "default_split")]
     pub split: String,
-    /// Revision holding `{config}/{split}/*.parquet`.
+    /// The files to read, as a glob from the repository root (e.g. `en/c4-train.*.json.gz`,
+    /// `sample/10BT/*.parquet`); by default the files named for the split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_files: Option<String>,
+    /// The repository's revision (branch, tag or commit); `refs/convert/parquet` reads the
+    /// parquet conversion only.
     #[serde(default = "default_revision")]
     pub revision: String,
 }
@@ -38,7 +49,7 @@ fn default_split() -> String {
     "train".into()
 }
 fn default_revision() -> String {
-    PARQUET_REVISION.into()
+    "main".into()
 }
 
 /// How to reach the Hub: endpoint, cache, token, offline mode and retries.
@@ -87,18 +98,20 @@ impl HubOptions {
         Ok(api.repo(dataset.hf_repo()))
     }
 
-    /// Runs `attempt` until it succeeds, fails permanently, or runs out of retries.
-    fn with_retries<T>(
+    /// Runs `attempt` until it succeeds, fails permanently (`transient` says which errors are
+    /// worth retrying), or runs out of retries.
+    pub(crate) fn with_retries<T, E: std::fmt::Display>(
         &self,
         dataset: &HubDataset,
         what: &str,
-        mut attempt: impl FnMut() -> std::result::Result<T, ApiError>,
+        transient: impl Fn(&E) -> bool,
+        mut attempt: impl FnMut() -> std::result::Result<T, E>,
     ) -> Result<T> {
         let mut delay = self.retry_base;
         for retry in 0..=self.max_retries {
             match attempt() {
                 Ok(value) => return Ok(value),
-                Err(e) if is_transient(&e) && retry < self.max_retries => {
+                Err(e) if transient(&e) && retry < self.max_retries => {
                     tracing::warn!(repo = %dataset.repo, %what, error = %e, ?delay, "transient Hub error, retrying");
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(30));
@@ -122,7 +135,7 @@ fn is_transient(e: &ApiError) -> bool {
     }
 }
 
-fn hub_error(dataset: &HubDataset, message: impl ToString) -> DataError {
+pub(crate) fn hub_error(dataset: &HubDataset, message: impl ToString) -> DataError {
     DataError::Hub { repo: dataset.repo.clone(), message: message.to_string() }
 }
 
@@ -131,7 +144,7 @@ fn hub_error(dataset: &HubDataset, message: impl ToString) -> DataError {
 pub struct HubShard {
     /// The dataset.
     pub dataset: HubDataset,
-    /// Path inside the repository, e.g. `en/train/0000.parquet`.
+    /// Path inside the repository, e.g. `en/c4-train.00000-of-01024.json.gz`.
     pub filename: String,
 }
 
@@ -140,47 +153,121 @@ impl HubDataset {
         Repo::with_revision(self.repo.clone(), RepoType::Dataset, self.revision.clone())
     }
 
-    fn prefix(&self) -> String {
-        format!("{}/{}/", self.config, self.split)
+    /// The split's shards in order: the repository's own files (the `data_files` pattern's,
+    /// or those named for the split), else the parquet conversion's; offline, from the cache.
+    pub fn shards(&self, options: &HubOptions) -> Result<Vec<HubShard>> {
+        if self.revision == PARQUET_REVISION {
+            return self.converted_shards(options);
+        }
+        if options.offline && self.cached_commit(options, &self.revision).is_none() {
+            // Only the conversion was ever fetched (or nothing: its error says so).
+            return self.converted_shards(options);
+        }
+        let files = self.files_at(options, &self.revision)?;
+        if let Some(pattern) = &self.data_files {
+            let matched = hub_layout::matching(&files, pattern)
+                .ok_or_else(|| hub_error(self, format!("`data_files = {pattern:?}` is not a glob pattern")))?;
+            let readable: Vec<String> = matched.iter().filter(|f| hub_layout::is_data_file(f)).cloned().collect();
+            if readable.is_empty() {
+                let what =
+                    if matched.is_empty() { "no file" } else { "no file hrm reads (.txt, .jsonl[.gz|.zst], .parquet)" };
+                let sample = files.iter().filter(|f| hub_layout::is_data_file(f)).take(3).cloned().collect::<Vec<_>>();
+                return Err(hub_error(
+                    self,
+                    format!(
+                        "`data_files = {pattern:?}` matches {what} at `{}`; data files there include {sample:?}",
+                        self.revision
+                    ),
+                ));
+            }
+            return Ok(self.shards_at(&self.revision, readable));
+        }
+        match hub_layout::split_files(&files, &self.config, &self.split) {
+            RepoFiles::Found(found) => Ok(self.shards_at(&self.revision, found)),
+            RepoFiles::NoDataFiles => self.converted_shards(options),
+            RepoFiles::UnknownConfig(folders) => Err(hub_error(
+                self,
+                format!(
+                    "no config `{}` at `{}`: its data files are under {} (a config is one of those folders)",
+                    self.config,
+                    self.revision,
+                    if folders.is_empty() {
+                        "the root, config `default`".to_string()
+                    } else {
+                        folders.join("/, ") + "/"
+                    }
+                ),
+            )),
+            RepoFiles::NoSplit(splits) => Err(hub_error(
+                self,
+                format!(
+                    "no files of split `{}` in config `{}` at `{}` (its files name the splits {}); set `split`, or `data_files`",
+                    self.split,
+                    self.config,
+                    self.revision,
+                    splits.join(", ")
+                ),
+            )),
+        }
     }
 
-    /// The split's parquet shards in order: listed by the Hub, or, offline, from the cache.
-    pub fn shards(&self, options: &HubOptions) -> Result<Vec<HubShard>> {
-        let prefix = self.prefix();
-        let mut names: Vec<String> = if options.offline {
-            self.cached_files(options)?
-        } else {
-            let repo = options.api_repo(self)?;
-            let info = options.with_retries(self, "listing files", || repo.info())?;
-            info.siblings.into_iter().map(|s| s.rfilename).collect()
-        };
-        names.retain(|n| n.starts_with(&prefix) && n.ends_with(".parquet"));
-        names.sort();
-        if names.is_empty() {
+    /// The split's shards in the parquet conversion (`partial-` folders included).
+    fn converted_shards(&self, options: &HubOptions) -> Result<Vec<HubShard>> {
+        let files = self.files_at(options, PARQUET_REVISION)?;
+        let found = hub_layout::converted_files(&files, &self.config, &self.split);
+        if found.is_empty() {
+            let mut configs: Vec<&str> = files.iter().filter_map(|f| f.split_once('/').map(|(c, _)| c)).collect();
+            configs.dedup();
             let where_ = if options.offline { "in the cache (HF_HUB_OFFLINE=1)" } else { "on the Hub" };
             return Err(hub_error(
                 self,
-                format!("no parquet shards under `{prefix}` at revision `{}` {where_}", self.revision),
+                format!(
+                    "no parquet shards under `{0}/{1}/` or `{0}/partial-{1}/` at revision `{PARQUET_REVISION}` {where_} (configs there: {2})",
+                    self.config,
+                    self.split,
+                    if configs.is_empty() { "none".to_string() } else { configs.join(", ") }
+                ),
             ));
         }
-        Ok(names.into_iter().map(|filename| HubShard { dataset: self.clone(), filename }).collect())
+        Ok(self.shards_at(PARQUET_REVISION, found))
     }
 
-    /// Files of the cached snapshot of this revision, relative to the snapshot root.
-    fn cached_files(&self, options: &HubOptions) -> Result<Vec<String>> {
-        let repo_dir = options.cache_dir.join(format!("datasets--{}", self.repo.replace('/', "--")));
-        let ref_path = repo_dir.join("refs").join(&self.revision);
-        let commit = std::fs::read_to_string(&ref_path).map_err(|_| {
+    /// The repository's files at `revision`: listed by the Hub, or, offline, the cached ones.
+    fn files_at(&self, options: &HubOptions, revision: &str) -> Result<Vec<String>> {
+        if options.offline {
+            self.cached_files(options, revision)
+        } else {
+            hub_tree::list_files(options, self, revision)
+        }
+    }
+
+    /// `files` as shards fetched at `revision`.
+    fn shards_at(&self, revision: &str, files: Vec<String>) -> Vec<HubShard> {
+        let dataset = HubDataset { revision: revision.to_string(), ..self.clone() };
+        files.into_iter().map(|filename| HubShard { dataset: dataset.clone(), filename }).collect()
+    }
+
+    /// The cache's folder of this repository.
+    fn cache_dir(&self, options: &HubOptions) -> PathBuf {
+        options.cache_dir.join(format!("datasets--{}", self.repo.replace('/', "--")))
+    }
+
+    /// The commit the cache holds for `revision`, if any.
+    fn cached_commit(&self, options: &HubOptions, revision: &str) -> Option<String> {
+        let commit = std::fs::read_to_string(self.cache_dir(options).join("refs").join(revision)).ok()?;
+        Some(commit.trim().to_string())
+    }
+
+    /// Files of the cached snapshot of `revision`, relative to the snapshot root.
+    fn cached_files(&self, options: &HubOptions, revision: &str) -> Result<Vec<String>> {
+        let commit = self.cached_commit(options, revision).ok_or_else(|| {
+            let missing = self.cache_dir(options).join("refs").join(revision);
             hub_error(
                 self,
-                format!(
-                    "HF_HUB_OFFLINE=1 but revision `{}` is not cached ({} missing)",
-                    self.revision,
-                    ref_path.display()
-                ),
+                format!("HF_HUB_OFFLINE=1 but revision `{revision}` is not cached ({} missing)", missing.display()),
             )
         })?;
-        let root = repo_dir.join("snapshots").join(commit.trim());
+        let root = self.cache_dir(options).join("snapshots").join(commit);
         let mut files = Vec::new();
         let mut stack = vec![root.clone()];
         while let Some(dir) = stack.pop() {
@@ -213,7 +300,8 @@ impl HubShard {
         }
         let repo = options.api_repo(&self.dataset)?;
         tracing::info!(repo = %self.dataset.repo, file = %self.filename, "downloading shard");
-        options
-            .with_retries(&self.dataset, &format!("downloading `{}`", self.filename), || repo.download(&self.filename))
+        options.with_retries(&self.dataset, &format!("downloading `{}`", self.filename), is_transient, || {
+            repo.download(&self.filename)
+        })
     }
 }

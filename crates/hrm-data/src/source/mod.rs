@@ -3,14 +3,16 @@
 
 mod files;
 mod hub;
+mod hub_layout;
+mod hub_tree;
 mod jsonl;
 mod parquet;
 mod text;
 
 use serde::{Deserialize, Serialize};
 
-pub use files::{FileRef, FileSource, Format, expand_path};
-pub use hub::{HubDataset, HubOptions, HubShard};
+pub use files::{Compression, FileRef, FileSource, Format, expand_path};
+pub use hub::{HubDataset, HubOptions, HubShard, PARQUET_REVISION};
 
 use crate::error::{DataError, Result};
 

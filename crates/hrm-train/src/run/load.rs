@@ -35,11 +35,7 @@ pub fn load_run<B: HrmOps>(run: &RunDir, device: &B::Device) -> Result<LoadedRun
 
 /// The model of the run's `checkpoint` (see [`CheckpointChoice`]), with the run's config and
 /// tokenizer.
-pub fn load_run_at<B: HrmOps>(
-    run: &RunDir,
-    checkpoint: &CheckpointChoice,
-    device: &B::Device,
-) -> Result<LoadedRun<B>> {
+pub fn load_run_at<B: HrmOps>(run: &RunDir, checkpoint: &CheckpointChoice, device: &B::Device) -> Result<LoadedRun<B>> {
     let mut config = run.load_config()?;
     let (tokenizer, fallback) = crate::tokenizer_check::run_tokenizer(run)?;
     if let Some(why) = fallback {
