@@ -101,9 +101,10 @@ impl FakeHub {
         }
         let tree = format!("/api/datasets/{}/tree/", self.repo);
         let resolve = format!("/datasets/{}/resolve/", self.repo);
+        let model_resolve = format!("/{}/resolve/", self.repo);
         if let Some(rest) = path.strip_prefix(&tree) {
             self.tree_page(&mut stream, rest, base);
-        } else if let Some(rest) = path.strip_prefix(&resolve) {
+        } else if let Some(rest) = path.strip_prefix(&resolve).or_else(|| path.strip_prefix(&model_resolve)) {
             self.resolve(&mut stream, rest, base);
         } else if let Some(file) = path.strip_prefix(&format!("/cdn/{SHA}/")) {
             self.cdn(&mut stream, file, &headers);
@@ -490,6 +491,32 @@ fn bad_names_and_bad_shards_get_one_clear_line() {
     assert!(truncated.contains("realnewslike/c4-train") && truncated.contains("truncated"), "{truncated}");
     let not_parquet = error(serde_json::json!({ "repo": "allenai/c4", "config": "broken" }));
     assert!(not_parquet.contains("x-train.parquet") && not_parquet.contains("parquet"), "{not_parquet}");
+    shut_down(&endpoint, server);
+}
+
+#[test]
+fn a_tokenizer_named_by_its_model_repository_is_cached_and_read_offline() {
+    let trained = hrm_data::HfTokenizer::train_bpe(documents(60).into_iter(), 300).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = hrm_data::AnyTokenizer::Hf(trained).save_to_dir(dir.path()).unwrap();
+    let hub = Arc::new(FakeHub::new("gpt2", &[("main", vec![("tokenizer.json", std::fs::read(&file).unwrap())])]));
+    let (endpoint, server) = Arc::clone(&hub).serve();
+    let cache = tempfile::tempdir().unwrap();
+    let options = options(&endpoint, cache.path());
+    let path = hrm_data::source::model_file(&options, "gpt2", "tokenizer.json").unwrap();
+    assert!(path.starts_with(cache.path().join("models--gpt2/snapshots")), "{}", path.display());
+    let tokenizer = hrm_data::AnyTokenizer::load_file(&path).unwrap();
+    let text = "doc 7: the quick brown fox";
+    assert_eq!(hrm_data::Tokenizer::decode(&tokenizer, &hrm_data::Tokenizer::encode(&tokenizer, text).unwrap()), text);
+    // Offline afterwards: the cached file, no request.
+    let requests = hub.requests.load(Ordering::SeqCst);
+    let offline = HubOptions { offline: true, ..options.clone() };
+    assert_eq!(hrm_data::source::model_file(&offline, "gpt2", "tokenizer.json").unwrap(), path);
+    assert_eq!(hub.requests.load(Ordering::SeqCst), requests);
+    let missing = hrm_data::source::model_file(&offline, "t5-small", "tokenizer.json").unwrap_err().to_string();
+    assert!(missing.contains("HF_HUB_OFFLINE=1") && missing.contains("t5-small"), "{missing}");
+    let unknown = hrm_data::source::model_file(&options, "no-such-model", "tokenizer.json").unwrap_err().to_string();
+    assert!(unknown.contains("no-such-model") && unknown.contains("tokenizer.json"), "{unknown}");
     shut_down(&endpoint, server);
 }
 

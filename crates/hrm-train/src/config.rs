@@ -26,6 +26,12 @@ pub enum TokenizerConfig {
         /// The file.
         path: String,
     },
+    /// The `tokenizer.json` of a Hub model repository, by name (`gpt2`, `google-t5/t5-small`),
+    /// kept in the Hugging Face cache and read from it offline afterwards.
+    Hub {
+        /// The model repository.
+        name: String,
+    },
 }
 
 /// AdamW with a separate learning rate for the token embedding, clipping and accumulation.
@@ -370,6 +376,10 @@ impl TrainConfig {
                 AnyTokenizer::Hf(HfTokenizer::train_bpe(first_documents()?.into_iter(), *vocab_size)?)
             }
             TokenizerConfig::File { path } => AnyTokenizer::load_file(&base.join(path))?,
+            TokenizerConfig::Hub { name } => {
+                let options = hrm_data::HubOptions::from_env();
+                AnyTokenizer::load_file(&hrm_data::source::model_file(&options, name, "tokenizer.json")?)?
+            }
         };
         let vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);
         self.model.set_vocab_size(vocab);

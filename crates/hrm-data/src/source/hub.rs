@@ -88,21 +88,22 @@ impl HubOptions {
         }
     }
 
-    fn api_repo(&self, dataset: &HubDataset) -> Result<ApiRepo> {
+    fn api_repo(&self, repo: Repo) -> Result<ApiRepo> {
+        let name = repo.url();
         let api = ApiBuilder::from_cache(Cache::new(self.cache_dir.clone()))
             .with_endpoint(self.endpoint.clone())
             .with_token(self.token.clone())
             .with_progress(false)
             .build()
-            .map_err(|e| hub_error(dataset, e))?;
-        Ok(api.repo(dataset.hf_repo()))
+            .map_err(|e| hub_error(&name, e))?;
+        Ok(api.repo(repo))
     }
 
     /// Runs `attempt` until it succeeds, fails permanently (`transient` says which errors are
     /// worth retrying), or runs out of retries.
     pub(crate) fn with_retries<T, E: std::fmt::Display>(
         &self,
-        dataset: &HubDataset,
+        repo: &str,
         what: &str,
         transient: impl Fn(&E) -> bool,
         mut attempt: impl FnMut() -> std::result::Result<T, E>,
@@ -112,11 +113,11 @@ impl HubOptions {
             match attempt() {
                 Ok(value) => return Ok(value),
                 Err(e) if transient(&e) && retry < self.max_retries => {
-                    tracing::warn!(repo = %dataset.repo, %what, error = %e, ?delay, "transient Hub error, retrying");
+                    tracing::warn!(%repo, %what, error = %e, ?delay, "transient Hub error, retrying");
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }
-                Err(e) => return Err(hub_error(dataset, format!("{what}: {e}"))),
+                Err(e) => return Err(hub_error(repo, format!("{what}: {e}"))),
             }
         }
         unreachable!("the last attempt returns")
@@ -135,8 +136,8 @@ fn is_transient(e: &ApiError) -> bool {
     }
 }
 
-pub(crate) fn hub_error(dataset: &HubDataset, message: impl ToString) -> DataError {
-    DataError::Hub { repo: dataset.repo.clone(), message: message.to_string() }
+pub(crate) fn hub_error(repo: &str, message: impl ToString) -> DataError {
+    DataError::Hub { repo: repo.to_string(), message: message.to_string() }
 }
 
 /// One parquet shard of a Hub dataset.
@@ -166,14 +167,14 @@ impl HubDataset {
         let files = self.files_at(options, &self.revision)?;
         if let Some(pattern) = &self.data_files {
             let matched = hub_layout::matching(&files, pattern)
-                .ok_or_else(|| hub_error(self, format!("`data_files = {pattern:?}` is not a glob pattern")))?;
+                .ok_or_else(|| hub_error(&self.repo, format!("`data_files = {pattern:?}` is not a glob pattern")))?;
             let readable: Vec<String> = matched.iter().filter(|f| hub_layout::is_data_file(f)).cloned().collect();
             if readable.is_empty() {
                 let what =
                     if matched.is_empty() { "no file" } else { "no file hrm reads (.txt, .jsonl[.gz|.zst], .parquet)" };
                 let sample = files.iter().filter(|f| hub_layout::is_data_file(f)).take(3).cloned().collect::<Vec<_>>();
                 return Err(hub_error(
-                    self,
+                    &self.repo,
                     format!(
                         "`data_files = {pattern:?}` matches {what} at `{}`; data files there include {sample:?}",
                         self.revision
@@ -186,7 +187,7 @@ impl HubDataset {
             RepoFiles::Found(found) => Ok(self.shards_at(&self.revision, found)),
             RepoFiles::NoDataFiles => self.converted_shards(options),
             RepoFiles::UnknownConfig(folders) => Err(hub_error(
-                self,
+                &self.repo,
                 format!(
                     "no config `{}` at `{}`: its data files are under {} (a config is one of those folders)",
                     self.config,
@@ -199,7 +200,7 @@ impl HubDataset {
                 ),
             )),
             RepoFiles::NoSplit(splits) => Err(hub_error(
-                self,
+                &self.repo,
                 format!(
                     "no files of split `{}` in config `{}` at `{}` (its files name the splits {}); set `split`, or `data_files`",
                     self.split,
@@ -220,7 +221,7 @@ impl HubDataset {
             configs.dedup();
             let where_ = if options.offline { "in the cache (HF_HUB_OFFLINE=1)" } else { "on the Hub" };
             return Err(hub_error(
-                self,
+                &self.repo,
                 format!(
                     "no parquet shards under `{0}/{1}/` or `{0}/partial-{1}/` at revision `{PARQUET_REVISION}` {where_} (configs there: {2})",
                     self.config,
@@ -263,7 +264,7 @@ impl HubDataset {
         let commit = self.cached_commit(options, revision).ok_or_else(|| {
             let missing = self.cache_dir(options).join("refs").join(revision);
             hub_error(
-                self,
+                &self.repo,
                 format!("HF_HUB_OFFLINE=1 but revision `{revision}` is not cached ({} missing)", missing.display()),
             )
         })?;
@@ -284,6 +285,22 @@ impl HubDataset {
     }
 }
 
+/// A file of a model repository (`gpt2`, `google-t5/t5-small`) at `main`: the cached copy,
+/// else downloaded into the cache (the Hub's layout, `models--org--name/`); offline, the
+/// cached copy or an error saying so.
+pub fn model_file(options: &HubOptions, repo: &str, file: &str) -> Result<PathBuf> {
+    let hf_repo = Repo::with_revision(repo.to_string(), RepoType::Model, "main".into());
+    if let Some(path) = Cache::new(options.cache_dir.clone()).repo(hf_repo.clone()).get(file) {
+        return Ok(path);
+    }
+    if options.offline {
+        return Err(hub_error(repo, format!("HF_HUB_OFFLINE=1 and `{file}` of model `{repo}` is not cached")));
+    }
+    let api = options.api_repo(hf_repo)?;
+    let what = format!("downloading `{file}` (is `{repo}` a model repository with a {file}?)");
+    options.with_retries(repo, &what, is_transient, || api.download(file))
+}
+
 impl HubShard {
     /// The file's path in the local Hub cache, if it is there.
     pub fn cached(&self, options: &HubOptions) -> Option<PathBuf> {
@@ -296,11 +313,14 @@ impl HubShard {
             return Ok(path);
         }
         if options.offline {
-            return Err(hub_error(&self.dataset, format!("HF_HUB_OFFLINE=1 and `{}` is not cached", self.filename)));
+            return Err(hub_error(
+                &self.dataset.repo,
+                format!("HF_HUB_OFFLINE=1 and `{}` is not cached", self.filename),
+            ));
         }
-        let repo = options.api_repo(&self.dataset)?;
+        let repo = options.api_repo(self.dataset.hf_repo())?;
         tracing::info!(repo = %self.dataset.repo, file = %self.filename, "downloading shard");
-        options.with_retries(&self.dataset, &format!("downloading `{}`", self.filename), is_transient, || {
+        options.with_retries(&self.dataset.repo, &format!("downloading `{}`", self.filename), is_transient, || {
             repo.download(&self.filename)
         })
     }

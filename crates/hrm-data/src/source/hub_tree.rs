@@ -28,7 +28,7 @@ pub(crate) fn list_files(options: &HubOptions, dataset: &HubDataset, revision: &
     let mut files = Vec::new();
     for page in 1.. {
         let what = format!("listing the files at `{revision}` (page {page})");
-        let response = options.with_retries(dataset, &what, is_transient, || {
+        let response = options.with_retries(&dataset.repo, &what, is_transient, || {
             let request = agent.get(&url);
             match &options.token {
                 Some(token) => request.set("Authorization", &format!("Bearer {token}")).call(),
@@ -38,7 +38,7 @@ pub(crate) fn list_files(options: &HubOptions, dataset: &HubDataset, revision: &
         })?;
         let next = response.header("link").and_then(next_page);
         let entries: Vec<TreeEntry> =
-            response.into_json().map_err(|e| hub_error(dataset, format!("{what}: not a tree listing ({e})")))?;
+            response.into_json().map_err(|e| hub_error(&dataset.repo, format!("{what}: not a tree listing ({e})")))?;
         files.extend(entries.into_iter().filter(|e| e.kind == "file").map(|e| e.path));
         match next {
             Some(next) => url = next,

@@ -12,7 +12,7 @@ mod text;
 use serde::{Deserialize, Serialize};
 
 pub use files::{Compression, FileRef, FileSource, Format, expand_path};
-pub use hub::{HubDataset, HubOptions, HubShard, PARQUET_REVISION};
+pub use hub::{HubDataset, HubOptions, HubShard, PARQUET_REVISION, model_file};
 
 use crate::error::{DataError, Result};
 
