@@ -30,9 +30,9 @@ pub use burn;
 /// What most programs use: configs and models, tokenizers, training, loading a run, and
 /// generation; with the CPU backend.
 pub mod prelude {
+    pub use burn::backend::Autodiff;
     #[cfg(feature = "flex")]
     pub use burn::backend::Flex;
-    pub use burn::backend::Autodiff;
     pub use hrm_core::{BlockConfig, FlatConfig, HrmConfig, LanguageModel, Model, ModelConfig, ReasoningMode};
     pub use hrm_data::{AnyTokenizer, CharTokenizer, DataConfig, SourceSpec, Tokenizer};
     pub use hrm_infer::{GenerationConfig, SamplingConfig, generate};
