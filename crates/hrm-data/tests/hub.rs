@@ -345,94 +345,100 @@ struct Layout {
     cut: &'static str,
 }
 
-fn layouts() -> Vec<Layout> {
-    let docs = documents(240);
-    let part = |i: usize| docs[i * 30..(i + 1) * 30].to_vec();
-    let joined = |a: usize, b: usize| [part(a), part(b)].concat();
-    vec![
-        Layout {
-            repo: "allenai/c4",
-            revisions: vec![(
-                "main",
-                vec![
-                    ("README.md", b"# C4".to_vec()),
-                    ("en/c4-train.00000-of-00002.json.gz", gzip(&jsonl(&part(0)))),
-                    ("en/c4-train.00001-of-00002.json.gz", gzip(&jsonl(&part(1)))),
-                    ("en/c4-validation.00000-of-00001.json.gz", gzip(&jsonl(&part(2)))),
-                    ("realnewslike/c4-train.00000-of-00001.json.gz", gzip(&jsonl(&part(3)))),
-                ],
-            )],
-            dataset: serde_json::json!({ "repo": "allenai/c4", "config": "en", "split": "train" }),
-            expected: joined(0, 1),
-            cut: "en/c4-train.00001-of-00002.json.gz",
-        },
-        Layout {
-            repo: "HuggingFaceFW/fineweb",
-            revisions: vec![(
-                "main",
-                vec![
-                    ("data/CC-MAIN-2024-10/000_00000.parquet", parquet_bytes(&part(4))),
-                    ("sample/10BT/000_00000.parquet", parquet_bytes(&part(5))),
-                    ("sample/10BT/001_00000.parquet", parquet_bytes(&part(6))),
-                ],
-            )],
-            dataset: serde_json::json!({ "repo": "HuggingFaceFW/fineweb", "data_files": "sample/10BT/*.parquet" }),
-            expected: joined(5, 6),
-            cut: "sample/10BT/000_00000.parquet",
-        },
-        Layout {
-            repo: "cerebras/SlimPajama-627B",
-            revisions: vec![(
-                "main",
-                vec![
-                    ("train/chunk1/example_train_0.jsonl.zst", zstd::encode_all(&jsonl(&part(0))[..], 3).unwrap()),
-                    ("train/chunk2/example_train_0.jsonl.zst", zstd::encode_all(&jsonl(&part(7))[..], 3).unwrap()),
-                    (
-                        "validation/chunk1/example_holdout_0.jsonl.zst",
-                        zstd::encode_all(&jsonl(&part(2))[..], 3).unwrap(),
-                    ),
-                ],
-            )],
-            dataset: serde_json::json!({ "repo": "cerebras/SlimPajama-627B" }),
-            expected: joined(0, 7),
-            cut: "train/chunk1/example_train_0.jsonl.zst",
-        },
-        Layout {
-            repo: "roneneldan/TinyStories",
-            revisions: vec![(
-                "main",
-                vec![
-                    ("TinyStories-train.txt", text(&part(1))),
-                    ("TinyStories-valid.txt", text(&part(3))),
-                    ("TinyStories_all_data.tar.gz", b"not read".to_vec()),
-                ],
-            )],
-            dataset: serde_json::json!({ "repo": "roneneldan/TinyStories", "split": "validation" }),
-            expected: part(3),
-            cut: "TinyStories-valid.txt",
-        },
-        Layout {
-            repo: "someone/big-converted",
-            revisions: vec![
-                ("main", vec![("README.md", b"# big".to_vec()), ("big.py", b"# a loading script".to_vec())]),
-                (
-                    "refs/convert/parquet",
-                    vec![
-                        ("default/partial-train/0000.parquet", parquet_bytes(&part(4))),
-                        ("default/partial-train/0001.parquet", parquet_bytes(&part(6))),
-                    ],
-                ),
-            ],
-            dataset: serde_json::json!({ "repo": "someone/big-converted" }),
-            expected: joined(4, 6),
-            cut: "default/partial-train/0001.parquet",
-        },
-    ]
+/// The `i`-th 30 of 240 test documents.
+fn part(i: usize) -> Vec<String> {
+    documents(240)[i * 30..(i + 1) * 30].to_vec()
+}
+
+fn zst(bytes: &[u8]) -> Vec<u8> {
+    zstd::encode_all(bytes, 3).unwrap()
+}
+
+/// allenai/c4: one folder a config, the split in the shard names, gzip JSON lines.
+fn c4() -> Layout {
+    let main = vec![
+        ("README.md", b"# C4".to_vec()),
+        ("en/c4-train.00000-of-00002.json.gz", gzip(&jsonl(&part(0)))),
+        ("en/c4-train.00001-of-00002.json.gz", gzip(&jsonl(&part(1)))),
+        ("en/c4-validation.00000-of-00001.json.gz", gzip(&jsonl(&part(2)))),
+        ("realnewslike/c4-train.00000-of-00001.json.gz", gzip(&jsonl(&part(3)))),
+    ];
+    Layout {
+        repo: "allenai/c4",
+        revisions: vec![("main", main)],
+        dataset: serde_json::json!({ "repo": "allenai/c4", "config": "en", "split": "train" }),
+        expected: [part(0), part(1)].concat(),
+        cut: "en/c4-train.00001-of-00002.json.gz",
+    }
+}
+
+/// HuggingFaceFW/fineweb: parquet under `data/<crawl>/` and `sample/<size>/`, no split names.
+fn fineweb() -> Layout {
+    let main = vec![
+        ("data/CC-MAIN-2024-10/000_00000.parquet", parquet_bytes(&part(4))),
+        ("sample/10BT/000_00000.parquet", parquet_bytes(&part(5))),
+        ("sample/10BT/001_00000.parquet", parquet_bytes(&part(6))),
+    ];
+    Layout {
+        repo: "HuggingFaceFW/fineweb",
+        revisions: vec![("main", main)],
+        dataset: serde_json::json!({ "repo": "HuggingFaceFW/fineweb", "data_files": "sample/10BT/*.parquet" }),
+        expected: [part(5), part(6)].concat(),
+        cut: "sample/10BT/000_00000.parquet",
+    }
+}
+
+/// cerebras/SlimPajama-627B: one folder a split, chunk folders, Zstandard JSON lines.
+fn slimpajama() -> Layout {
+    let main = vec![
+        ("train/chunk1/example_train_0.jsonl.zst", zst(&jsonl(&part(0)))),
+        ("train/chunk2/example_train_0.jsonl.zst", zst(&jsonl(&part(7)))),
+        ("validation/chunk1/example_holdout_0.jsonl.zst", zst(&jsonl(&part(2)))),
+    ];
+    Layout {
+        repo: "cerebras/SlimPajama-627B",
+        revisions: vec![("main", main)],
+        dataset: serde_json::json!({ "repo": "cerebras/SlimPajama-627B" }),
+        expected: [part(0), part(7)].concat(),
+        cut: "train/chunk1/example_train_0.jsonl.zst",
+    }
+}
+
+/// roneneldan/TinyStories: text files at the root, `valid` for validation, an archive beside.
+fn tinystories() -> Layout {
+    let main = vec![
+        ("TinyStories-train.txt", text(&part(1))),
+        ("TinyStories-valid.txt", text(&part(3))),
+        ("TinyStories_all_data.tar.gz", b"not read".to_vec()),
+    ];
+    Layout {
+        repo: "roneneldan/TinyStories",
+        revisions: vec![("main", main)],
+        dataset: serde_json::json!({ "repo": "roneneldan/TinyStories", "split": "validation" }),
+        expected: part(3),
+        cut: "TinyStories-valid.txt",
+    }
+}
+
+/// A repository with a loading script only, whose conversion stopped at 5 GB (`partial-`).
+fn converted() -> Layout {
+    let main = vec![("README.md", b"# big".to_vec()), ("big.py", b"# a loading script".to_vec())];
+    let conversion = vec![
+        ("default/partial-train/0000.parquet", parquet_bytes(&part(4))),
+        ("default/partial-train/0001.parquet", parquet_bytes(&part(6))),
+    ];
+    Layout {
+        repo: "someone/big-converted",
+        revisions: vec![("main", main), ("refs/convert/parquet", conversion)],
+        dataset: serde_json::json!({ "repo": "someone/big-converted" }),
+        expected: [part(4), part(6)].concat(),
+        cut: "default/partial-train/0001.parquet",
+    }
 }
 
 #[test]
 fn every_real_layout_streams_resumes_mid_shard_and_reads_offline() {
-    for layout in layouts() {
+    for layout in [c4(), fineweb(), slimpajama(), tinystories(), converted()] {
         let name = layout.repo;
         let hub = FakeHub::new(layout.repo, &layout.revisions);
         // One shard's first full download is cut off halfway: retried, not kept.

@@ -134,12 +134,6 @@ fn bad_inputs_give_typed_errors_naming_the_place() {
     std::fs::write(d.join("cut.jsonl.gz"), &bytes[..bytes.len() / 2]).unwrap();
     let err = read_all(&mut open(&SourceSpec::local("x", "cut.jsonl.gz"), d).unwrap()).unwrap_err();
     assert!(matches!(err, DataError::TruncatedCompressed { .. }), "{err}");
-    // A truncated .zst.
-    let jsonl: String = documents(200).iter().map(|d| format!("{}\n", serde_json::json!({ "text": d }))).collect();
-    let bytes = zstd::encode_all(jsonl.as_bytes(), 3).unwrap();
-    std::fs::write(d.join("cut.jsonl.zst"), &bytes[..bytes.len() / 2]).unwrap();
-    let err = read_all(&mut open(&SourceSpec::local("x", "cut.jsonl.zst"), d).unwrap()).unwrap_err();
-    assert!(matches!(err, DataError::TruncatedCompressed { .. }) && err.to_string().contains("cut.jsonl.zst"), "{err}");
 
     // A repeating source with no document at all.
     std::fs::write(d.join("blank.txt"), "\n\n   \n").unwrap();
@@ -154,4 +148,14 @@ fn bad_inputs_give_typed_errors_naming_the_place() {
     assert!(matches!(both.validate(), Err(DataError::InvalidConfig { field: "path/hub", .. })));
     let weight = SourceSpec { weight: -1.0, ..SourceSpec::local("x", "a.txt") };
     assert!(matches!(weight.validate(), Err(DataError::InvalidConfig { field: "weight", .. })));
+}
+
+#[test]
+fn a_truncated_zstd_file_is_one_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl: String = documents(200).iter().map(|d| format!("{}\n", serde_json::json!({ "text": d }))).collect();
+    let bytes = zstd::encode_all(jsonl.as_bytes(), 3).unwrap();
+    std::fs::write(dir.path().join("cut.jsonl.zst"), &bytes[..bytes.len() / 2]).unwrap();
+    let err = read_all(&mut open(&SourceSpec::local("x", "cut.jsonl.zst"), dir.path()).unwrap()).unwrap_err();
+    assert!(matches!(err, DataError::TruncatedCompressed { .. }) && err.to_string().contains("cut.jsonl.zst"), "{err}");
 }
