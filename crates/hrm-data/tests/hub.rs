@@ -449,7 +449,9 @@ fn every_real_layout_streams_resumes_mid_shard_and_reads_offline() {
         let options = options(&endpoint, cache.path());
         let dataset = dataset(layout.dataset.clone());
         assert_eq!(read_all(&options, &dataset).unwrap(), layout.expected, "{name}: the split's documents, in order");
-        // Resume mid-shard: 7 documents in (shards hold 30), a fresh source seeks there.
+        // Resume mid-shard: 7 documents in (shards hold 30), a fresh source seeks there; the
+        // listing is the process's, the shards the cache's, so no request is made.
+        let requests = hub.requests.load(Ordering::SeqCst);
         let mut reading = source(&options, &dataset).unwrap();
         for _ in 0..7 {
             reading.next_document().unwrap();
@@ -460,8 +462,8 @@ fn every_real_layout_streams_resumes_mid_shard_and_reads_offline() {
         let mut resumed = source(&options, &dataset).unwrap();
         resumed.seek(position).unwrap();
         assert_eq!(read_rest(&mut resumed).unwrap(), rest, "{name}: resumed from the saved position");
+        assert_eq!(hub.requests.load(Ordering::SeqCst), requests, "{name}: listed once, downloaded once");
         // Offline afterwards: the same documents from the cache, no request.
-        let requests = hub.requests.load(Ordering::SeqCst);
         let offline = HubOptions { offline: true, ..options.clone() };
         assert_eq!(read_all(&offline, &dataset).unwrap(), layout.expected, "{name}: offline");
         assert_eq!(hub.requests.load(Ordering::SeqCst), requests, "{name}: offline reads no network");

@@ -1,6 +1,11 @@
 //! A dataset repository's file list through the Hub's tree API
 //! (`/api/datasets/{repo}/tree/{revision}?recursive=true`), every page: the Hub answers a
 //! large repository in pages and names the next one in a `Link: <url>; rel="next"` header.
+//! A process lists each repository revision once: a run opens its sources again at every
+//! evaluation and must see the same shards each time, however the repository changes.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use serde::Deserialize;
 
@@ -17,8 +22,25 @@ struct TreeEntry {
     path: String,
 }
 
-/// Every file path of `dataset`'s repository at `revision`.
+/// The listings this process made, by endpoint, repository and revision.
+type Listings = Mutex<HashMap<(String, String, String), Vec<String>>>;
+
+/// Every file path of `dataset`'s repository at `revision`: the Hub's listing, made once a
+/// process.
 pub(crate) fn list_files(options: &HubOptions, dataset: &HubDataset, revision: &str) -> Result<Vec<String>> {
+    static LISTINGS: OnceLock<Listings> = OnceLock::new();
+    let listings = LISTINGS.get_or_init(Listings::default);
+    let key = (options.endpoint.clone(), dataset.repo.clone(), revision.to_string());
+    if let Some(files) = listings.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(files.clone());
+    }
+    let files = list_pages(options, dataset, revision)?;
+    listings.lock().unwrap_or_else(|e| e.into_inner()).insert(key, files.clone());
+    Ok(files)
+}
+
+/// Every page of the listing.
+fn list_pages(options: &HubOptions, dataset: &HubDataset, revision: &str) -> Result<Vec<String>> {
     let agent = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(60)).build();
     let revision_in_url = revision.replace('/', "%2F");
     let mut url = format!(
