@@ -44,8 +44,8 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
         .data
         .documents(split, &base, &HubOptions::from_env())
         .with_context(|| format!("opening the data of {}", args.config.display()))?;
-    for (spec, source) in config.data.sources.iter().zip(stream.sources()) {
-        println!("{}: {}", spec.name, describe_files(source.files()));
+    for source in stream.sources() {
+        println!("{}: {}", source.spec().name, describe_files(source.files()));
     }
     let bar = crate::progress::bar(args.docs as u64, "documents");
     let (mut count, mut bytes, mut samples) = (0usize, 0usize, Vec::new());
@@ -69,8 +69,8 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
         bytes as f64 / count.max(1) as f64,
         split
     );
-    for (spec, n) in config.data.sources.iter().zip(stream.documents_per_source()) {
-        println!("  {:<24} {n:>8} documents", spec.name);
+    for (source, n) in stream.sources().iter().zip(stream.documents_per_source()) {
+        println!("  {:<24} {n:>8} documents", source.spec().name);
     }
     let s = stream.filter_stats();
     println!(
@@ -80,7 +80,8 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
     for (i, doc) in samples.iter().enumerate() {
         let preview: String = doc.text.chars().take(300).collect();
         let more = if doc.text.chars().count() > 300 { " …" } else { "" };
-        println!("--- sample {} (source {}) ---\n{preview}{more}", i + 1, config.data.sources[doc.source].name);
+        let source = stream.sources().get(doc.source).map_or("?", |s| s.spec().name.as_str());
+        println!("--- sample {} (source {source}) ---\n{preview}{more}", i + 1);
     }
     Ok(())
 }

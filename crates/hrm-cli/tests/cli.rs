@@ -293,7 +293,24 @@ fn every_subcommand_end_to_end() {
             .contains("300 ids")
     );
     assert!(run(&["tokenizer", "inspect", "tok/tokenizer.json"]).contains("vocabulary: 300 ids"));
-    assert!(run(&["data", "inspect", "-c", "tiny.toml", "--docs", "20"]).contains("20 documents"));
+    let inspected = run(&["data", "inspect", "-c", "tiny.toml", "--docs", "20"]);
+    assert!(
+        inspected.contains("20 documents") && inspected.contains("tiny: 1 file(s) from local files: "),
+        "{inspected}"
+    );
+    // A config whose sources come from a mix file: each named, counted and sampled.
+    std::fs::write(
+        dir.path().join("mix.toml"),
+        "name = \"m\"\n[[sources]]\nname = \"from-mix\"\npath = \"tiny.txt\"\n",
+    )
+    .unwrap();
+    let with_mix = std::fs::read_to_string(dir.path().join("tiny.toml"))
+        .unwrap()
+        .replace("[[data.sources]]\nname = \"tiny\"\npath = \"tiny.txt\"", "")
+        .replace("[data]\n", "[data]\nmix = \"mix.toml\"\n");
+    std::fs::write(dir.path().join("mixed.toml"), with_mix).unwrap();
+    let inspected = run(&["data", "inspect", "-c", "mixed.toml", "--docs", "5", "--samples", "1"]);
+    assert!(inspected.contains("from-mix: 1 file(s)") && inspected.contains("(source from-mix)"), "{inspected}");
     assert!(run(&["analyze", "run", "--check-tokenizer"]).contains("→ ok"));
     for command in [
         "train",
