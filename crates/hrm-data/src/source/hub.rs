@@ -166,22 +166,7 @@ impl HubDataset {
         }
         let files = self.files_at(options, &self.revision)?;
         if let Some(pattern) = &self.data_files {
-            let matched = hub_layout::matching(&files, pattern)
-                .ok_or_else(|| hub_error(&self.repo, format!("`data_files = {pattern:?}` is not a glob pattern")))?;
-            let readable: Vec<String> = matched.iter().filter(|f| hub_layout::is_data_file(f)).cloned().collect();
-            if readable.is_empty() {
-                let what =
-                    if matched.is_empty() { "no file" } else { "no file hrm reads (.txt, .jsonl[.gz|.zst], .parquet)" };
-                let sample = files.iter().filter(|f| hub_layout::is_data_file(f)).take(3).cloned().collect::<Vec<_>>();
-                return Err(hub_error(
-                    &self.repo,
-                    format!(
-                        "`data_files = {pattern:?}` matches {what} at `{}`; data files there include {sample:?}",
-                        self.revision
-                    ),
-                ));
-            }
-            return Ok(self.shards_at(&self.revision, readable));
+            return self.pattern_shards(&files, pattern);
         }
         match hub_layout::split_files(&files, &self.config, &self.split) {
             RepoFiles::Found(found) => Ok(self.shards_at(&self.revision, found)),
@@ -212,13 +197,32 @@ impl HubDataset {
         }
     }
 
+    /// The readable files among `files` that the `data_files` glob `pattern` matches.
+    fn pattern_shards(&self, files: &[String], pattern: &str) -> Result<Vec<HubShard>> {
+        let matched = hub_layout::matching(files, pattern)
+            .ok_or_else(|| hub_error(&self.repo, format!("`data_files = {pattern:?}` is not a glob pattern")))?;
+        let readable: Vec<String> = matched.iter().filter(|f| hub_layout::is_data_file(f)).cloned().collect();
+        if readable.is_empty() {
+            let what =
+                if matched.is_empty() { "no file" } else { "no file hrm reads (.txt, .jsonl[.gz|.zst], .parquet)" };
+            let sample = files.iter().filter(|f| hub_layout::is_data_file(f)).take(3).cloned().collect::<Vec<_>>();
+            return Err(hub_error(
+                &self.repo,
+                format!(
+                    "`data_files = {pattern:?}` matches {what} at `{}`; data files there include {sample:?}",
+                    self.revision
+                ),
+            ));
+        }
+        Ok(self.shards_at(&self.revision, readable))
+    }
+
     /// The split's shards in the parquet conversion (`partial-` folders included).
     fn converted_shards(&self, options: &HubOptions) -> Result<Vec<HubShard>> {
         let files = self.files_at(options, PARQUET_REVISION)?;
         let found = hub_layout::converted_files(&files, &self.config, &self.split);
         if found.is_empty() {
-            let mut configs: Vec<&str> = files.iter().filter_map(|f| f.split_once('/').map(|(c, _)| c)).collect();
-            configs.dedup();
+            let configs = hub_layout::top_folders(&files);
             let where_ = if options.offline { "in the cache (HF_HUB_OFFLINE=1)" } else { "on the Hub" };
             return Err(hub_error(
                 &self.repo,
@@ -290,15 +294,23 @@ impl HubDataset {
 /// cached copy or an error saying so.
 pub fn model_file(options: &HubOptions, repo: &str, file: &str) -> Result<PathBuf> {
     let hf_repo = Repo::with_revision(repo.to_string(), RepoType::Model, "main".into());
+    let what = format!("downloading `{file}` (is `{repo}` a model repository with a {file}?)");
+    fetch(options, hf_repo, repo, file, &what)
+}
+
+/// `file` of `hf_repo` (named `name` in errors): the cached copy, else downloaded into the
+/// cache with retries (`what` says what the download is); offline, the cached copy or an
+/// error saying it is not cached.
+fn fetch(options: &HubOptions, hf_repo: Repo, name: &str, file: &str, what: &str) -> Result<PathBuf> {
     if let Some(path) = Cache::new(options.cache_dir.clone()).repo(hf_repo.clone()).get(file) {
         return Ok(path);
     }
     if options.offline {
-        return Err(hub_error(repo, format!("HF_HUB_OFFLINE=1 and `{file}` of model `{repo}` is not cached")));
+        return Err(hub_error(name, format!("HF_HUB_OFFLINE=1 and `{file}` is not cached")));
     }
     let api = options.api_repo(hf_repo)?;
-    let what = format!("downloading `{file}` (is `{repo}` a model repository with a {file}?)");
-    options.with_retries(repo, &what, is_transient, || api.download(file))
+    tracing::info!(repo = %name, %file, "downloading");
+    options.with_retries(name, what, is_transient, || api.download(file))
 }
 
 impl HubShard {
@@ -309,19 +321,7 @@ impl HubShard {
 
     /// The shard's local path, downloading it into the cache unless it is there already.
     pub fn fetch(&self, options: &HubOptions) -> Result<PathBuf> {
-        if let Some(path) = self.cached(options) {
-            return Ok(path);
-        }
-        if options.offline {
-            return Err(hub_error(
-                &self.dataset.repo,
-                format!("HF_HUB_OFFLINE=1 and `{}` is not cached", self.filename),
-            ));
-        }
-        let repo = options.api_repo(self.dataset.hf_repo())?;
-        tracing::info!(repo = %self.dataset.repo, file = %self.filename, "downloading shard");
-        options.with_retries(&self.dataset.repo, &format!("downloading `{}`", self.filename), is_transient, || {
-            repo.download(&self.filename)
-        })
+        let what = format!("downloading `{}`", self.filename);
+        fetch(options, self.dataset.hf_repo(), &self.dataset.repo, &self.filename, &what)
     }
 }

@@ -67,13 +67,8 @@ pub(crate) enum RepoFiles {
 pub(crate) fn split_files(files: &[String], config: &str, split: &str) -> RepoFiles {
     let candidates = of_config(files, config);
     if candidates.is_empty() {
-        let folders: std::collections::BTreeSet<String> = files
-            .iter()
-            .filter(|f| is_data_file(f))
-            .filter_map(|f| f.split_once('/').map(|(folder, _)| folder.to_string()))
-            .collect();
-        let any_data = files.iter().any(|f| is_data_file(f));
-        return if any_data { RepoFiles::UnknownConfig(folders.into_iter().collect()) } else { RepoFiles::NoDataFiles };
+        let data: Vec<&String> = files.iter().filter(|f| is_data_file(f)).collect();
+        return if data.is_empty() { RepoFiles::NoDataFiles } else { RepoFiles::UnknownConfig(top_folders(data)) };
     }
     let named: Vec<_> = candidates.iter().filter_map(|f| split_named_by(f).map(|s| (*f, s))).collect();
     let mut found: Vec<String> = if named.is_empty() {
@@ -88,6 +83,13 @@ pub(crate) fn split_files(files: &[String], config: &str, split: &str) -> RepoFi
     }
     found.sort();
     RepoFiles::Found(found)
+}
+
+/// The top-level folders of `files`, sorted, each once.
+pub(crate) fn top_folders<'a>(files: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let folders: std::collections::BTreeSet<&str> =
+        files.into_iter().filter_map(|f| f.split_once('/').map(|(folder, _)| folder)).collect();
+    folders.into_iter().map(String::from).collect()
 }
 
 /// The files among `files` matching the glob `pattern` (relative to the repository root),
@@ -168,5 +170,7 @@ mod tests {
         assert_eq!(converted_files(&converted, "default", "train"), converted[..2]);
         assert_eq!(converted_files(&converted, "default", "test"), converted[2..]);
         assert!(converted_files(&converted, "default", "validation").is_empty());
+        let unsorted = names(&["b/1.parquet", "a/2.parquet", "b/3.parquet", "README.md"]);
+        assert_eq!(top_folders(&unsorted), names(&["a", "b"]), "each folder once, whatever the listing's order");
     }
 }
