@@ -116,8 +116,7 @@ fn thinking(args: &EvalArgs) -> Option<hrm_core::Thinking> {
 /// runs every position for its full `halt_max_steps` segments, as validation does, unless
 /// `--adaptive`.
 fn score_file(args: &EvalArgs, path: &Path) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
+    let text = read_text(path)?;
     with_backend!(args.device, |B, device| {
         type Inner = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
         let run = args.run.load::<Inner>(&device)?;
@@ -169,8 +168,7 @@ fn score_file(args: &EvalArgs, path: &Path) -> anyhow::Result<()> {
 /// default, seed 0, in the asked reasoning mode), and prints their character-trigram
 /// similarity to the reference.
 fn compare_text(args: &EvalArgs, path: &Path) -> anyhow::Result<()> {
-    let reference =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
+    let reference = read_text(path)?;
     let prompts = line_starts(&reference, args.samples.max(1), 20);
     anyhow::ensure!(!prompts.is_empty(), "{} has no line of text to start generating from", path.display());
     with_backend!(args.device, |B, device| {
@@ -220,4 +218,9 @@ fn line_starts(text: &str, count: usize, chars: usize) -> Vec<String> {
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let step = (lines.len() / count).max(1);
     lines.iter().step_by(step).take(count).map(|l| l.chars().take(chars).collect()).collect()
+}
+
+/// The file at `path` as UTF-8 text; an error names the file.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }

@@ -109,54 +109,75 @@ fn drop_torn_line(path: &Path) -> std::io::Result<()> {
     OpenOptions::new().write(true).open(path)?.set_len(keep as u64)
 }
 
-/// Appends lines to `metrics.jsonl` and `train.log` and scalars to TensorBoard, flushing each.
+/// A file appended to a line at a time, each line flushed. It is opened at its first line (or
+/// by [`LineFile::open`]), when a last line a crash left without its newline is cut.
+struct LineFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl LineFile {
+    /// `path`, not opened yet (no file appears until a line is written).
+    fn new(path: PathBuf) -> Self {
+        Self { path, file: None }
+    }
+
+    /// `path`, opened (created if absent) now.
+    fn open(path: PathBuf) -> Result<Self> {
+        let mut file = Self::new(path);
+        file.handle()?;
+        Ok(file)
+    }
+
+    fn handle(&mut self) -> Result<&mut File> {
+        if self.file.is_none() {
+            let path = &self.path;
+            drop_torn_line(path).map_err(|e| TrainError::io(path, e))?;
+            let file = OpenOptions::new().create(true).append(true).open(path).map_err(|e| TrainError::io(path, e))?;
+            self.file = Some(file);
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    /// Appends `line` and a newline.
+    fn append(&mut self, line: &str) -> Result<()> {
+        let file = self.handle()?;
+        let written = writeln!(file, "{line}").and_then(|_| file.flush());
+        written.map_err(|e| TrainError::io(&self.path, e))
+    }
+}
+
+/// Appends lines to `metrics.jsonl`, `train.log` and `samples.jsonl` and scalars and texts to
+/// TensorBoard, flushing each.
 pub struct RunLog {
     events: EventWriter,
-    metrics: File,
-    log: File,
-    metrics_path: PathBuf,
-    log_path: PathBuf,
-    samples_path: PathBuf,
+    metrics: LineFile,
+    log: LineFile,
+    samples: LineFile,
 }
 
 impl RunLog {
-    /// Opens (appending) the run's metrics and log files.
+    /// Opens (appending) the run's metrics and log files; `samples.jsonl` at the first sample.
     pub fn open(run: &RunDir) -> Result<Self> {
-        let open = |path: PathBuf| {
-            drop_torn_line(&path).map_err(|e| TrainError::io(&path, e))?;
-            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| TrainError::io(&path, e))
-        };
         Ok(Self {
             events: EventWriter::create(&run.tensorboard())?,
-            metrics: open(run.metrics())?,
-            log: open(run.log())?,
-            metrics_path: run.metrics(),
-            log_path: run.log(),
-            samples_path: run.samples(),
+            metrics: LineFile::open(run.metrics())?,
+            log: LineFile::open(run.log())?,
+            samples: LineFile::new(run.samples()),
         })
     }
 
     /// Appends one JSON object to `metrics.jsonl`.
     pub fn metrics(&mut self, record: &impl Serialize) -> Result<()> {
-        let line = serde_json::to_string(record).expect("metrics serialise");
-        writeln!(self.metrics, "{line}")
-            .and_then(|_| self.metrics.flush())
-            .map_err(|e| TrainError::io(&self.metrics_path, e))
+        self.metrics.append(&serde_json::to_string(record).expect("metrics serialise"))
     }
 
     /// Writes a generated sample to `samples.jsonl`, TensorBoard (tag `samples/text`) and the log.
     pub fn sample(&mut self, sample: &crate::samples::Sample) -> Result<()> {
-        let path = &self.samples_path;
-        drop_torn_line(path).map_err(|e| TrainError::io(path, e))?;
-        let line = serde_json::to_string(sample).expect("samples serialise");
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut file| writeln!(file, "{line}").and_then(|_| file.flush()))
-            .map_err(|e| TrainError::io(path, e))?;
-        self.events.text("samples/text", sample.step, &format!("{}{}", sample.prompt, sample.text))?;
-        self.line(&format!("step {} sample: {:?}", sample.step, format!("{}{}", sample.prompt, sample.text)))
+        self.samples.append(&serde_json::to_string(sample).expect("samples serialise"))?;
+        let text = format!("{}{}", sample.prompt, sample.text);
+        self.events.text("samples/text", sample.step, &text)?;
+        self.line(&format!("step {} sample: {text:?}", sample.step))
     }
 
     /// Writes TensorBoard scalars `(tag, value)` at `step`.
@@ -167,6 +188,6 @@ impl RunLog {
     /// Appends a line to `train.log` and emits it through `tracing`.
     pub fn line(&mut self, message: &str) -> Result<()> {
         tracing::info!("{message}");
-        writeln!(self.log, "{message}").and_then(|_| self.log.flush()).map_err(|e| TrainError::io(&self.log_path, e))
+        self.log.append(message)
     }
 }
