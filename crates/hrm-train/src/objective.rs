@@ -47,6 +47,13 @@ impl SegmentReport {
         let v: Vec<f64> = report.into_data().convert::<f64>().to_vec().unwrap_or_default();
         Self { total: v[0], lm: v[1], q: v[2], correct: v[3], active: v[4] }
     }
+
+    /// Adds `part`: its losses weighted by `weight`, its counts as they are.
+    pub fn add(&mut self, part: &SegmentReport, weight: f64) {
+        (self.total, self.lm, self.q) =
+            (self.total + part.total * weight, self.lm + part.lm * weight, self.q + part.q * weight);
+        (self.correct, self.active) = (self.correct + part.correct, self.active + part.active);
+    }
 }
 
 /// Loss of one HRM segment. `running` marks positions not halted when the segment began;

@@ -49,10 +49,7 @@ pub(super) fn reduce(shares: &[StepShare], rank: usize, micro: usize) -> Reduced
     let mut report = SegmentReport::default();
     let (mut running, mut fresh) = ((0.0, 0.0), (0, 0));
     for share in shares {
-        let (part, w) = (&share.report, weight(share) / (micro * world));
-        (report.total, report.lm, report.q) =
-            (report.total + part.total * w, report.lm + part.lm * w, report.q + part.q * w);
-        (report.correct, report.active) = (report.correct + part.correct, report.active + part.active);
+        report.add(&share.report, weight(share) / (micro * world));
         running = (running.0 + share.running.0, running.1 + share.running.1);
         fresh = (fresh.0 + share.fresh.0, fresh.1 + share.fresh.1);
     }

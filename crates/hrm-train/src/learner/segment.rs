@@ -59,11 +59,7 @@ impl<B: HrmAutodiffBackend> Trainer<B> {
                 (part.total, part.lm, part.q) = (part.total * share, part.lm * share, part.q * share);
             }
             let total = loss_faults(faults, self.state.step + 1, total, &mut part);
-            report.total += part.total;
-            report.lm += part.lm;
-            report.q += part.q;
-            report.correct += part.correct;
-            report.active += part.active;
+            report.add(&part, 1.0);
             accumulator.accumulate(&self.model, GradientsParams::from_grads(total.backward(), &self.model));
         }
         LocalSegment { grads: accumulator.grads(), report, running, finished }
