@@ -2,12 +2,6 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use parquet::data_type::{ByteArray, ByteArrayType};
-use parquet::file::properties::WriterProperties;
-use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::parser::parse_message_type;
 
 /// `../shared/data` beside the repository (or `$HRM_SHARED_DATA`), if present; prints why not.
 pub fn shared_data(file: &str) -> Option<PathBuf> {
@@ -25,19 +19,7 @@ pub fn shared_data(file: &str) -> Option<PathBuf> {
 
 /// Writes `rows` as a one-column (`column`) parquet file with `rows_per_group` rows per row group.
 pub fn write_parquet(path: &Path, column: &str, rows: &[String], rows_per_group: usize) {
-    let schema =
-        Arc::new(parse_message_type(&format!("message schema {{ REQUIRED BYTE_ARRAY {column} (UTF8); }}")).unwrap());
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = SerializedFileWriter::new(file, schema, Arc::new(WriterProperties::builder().build())).unwrap();
-    for group in rows.chunks(rows_per_group) {
-        let mut row_group = writer.next_row_group().unwrap();
-        let mut col = row_group.next_column().unwrap().unwrap();
-        let values: Vec<ByteArray> = group.iter().map(|s| ByteArray::from(s.as_str())).collect();
-        col.typed::<ByteArrayType>().write_batch(&values, None, None).unwrap();
-        col.close().unwrap();
-        row_group.close().unwrap();
-    }
-    writer.close().unwrap();
+    std::fs::write(path, hrm_testhub::shard::parquet_with(column, rows, rows_per_group)).unwrap();
 }
 
 /// `n` distinct short documents `"doc {i}: ..."`.
