@@ -87,7 +87,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<()> {
 }
 
 /// How many files a source reads, where they come from (local, a Hub repository's own files,
-/// or its parquet conversion) and the first of them.
+/// its parquet conversion, or the web) and the first of them.
 fn describe_files(files: &[hrm_data::source::FileRef]) -> String {
     use hrm_data::source::FileRef;
     let origin = match files.first() {
@@ -95,6 +95,7 @@ fn describe_files(files: &[hrm_data::source::FileRef]) -> String {
             format!("the parquet conversion of {} (`{}`)", shard.dataset.repo, hrm_data::PARQUET_REVISION)
         }
         Some(FileRef::Hub(shard)) => format!("{}'s own files at `{}`", shard.dataset.repo, shard.dataset.revision),
+        Some(FileRef::Url(_)) => "the web".into(),
         _ => "local files".into(),
     };
     let names: Vec<String> = files
@@ -103,6 +104,7 @@ fn describe_files(files: &[hrm_data::source::FileRef]) -> String {
         .map(|file| match file {
             FileRef::Local(path) => path.display().to_string(),
             FileRef::Hub(shard) => shard.filename.clone(),
+            FileRef::Url(file) => file.url.clone(),
         })
         .collect();
     let more = if files.len() > 3 { ", …" } else { "" };
@@ -136,5 +138,7 @@ mod tests {
         let line = super::describe_files(&[shard("en/partial-train/0000.parquet", &converted)]);
         assert!(line.starts_with("1 file(s) from the parquet conversion of allenai/c4"), "{line}");
         assert!(super::describe_files(&[FileRef::Local("a.txt".into())]).contains("local files: a.txt"));
+        let web = FileRef::Url(hrm_data::UrlFile::new("https://example.org/books/pg11.txt").unwrap());
+        assert_eq!(super::describe_files(&[web]), "1 file(s) from the web: https://example.org/books/pg11.txt");
     }
 }

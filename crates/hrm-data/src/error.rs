@@ -100,6 +100,14 @@ pub enum DataError {
         /// What went wrong, and what to do about it.
         message: String,
     },
+    /// A web file (a source's `url`) that could not be had.
+    #[error("{url}: {message}")]
+    Download {
+        /// The address.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A cursor that does not fit the configured sources.
     #[error("cursor does not fit this data config: {0}")]
     Cursor(String),

@@ -30,7 +30,7 @@ pub use error::{DataError, Result};
 pub use filter::{FilterConfig, FilterStats, Filters};
 pub use pack::{DataCursor, Packer, ShuffledWindows, Window};
 pub use source::{
-    FileSource, HubDataset, HubOptions, HubShard, PARQUET_REVISION, SourcePosition, SourceSpec, Utf8Policy,
+    FileSource, HubDataset, HubOptions, HubShard, PARQUET_REVISION, SourcePosition, SourceSpec, UrlFile, Utf8Policy,
 };
 pub use stream::{Document, DocumentStream, Split};
 pub use tokenizer::{AnyTokenizer, CHAR_TOKENIZER_FILE, CharTokenizer, HF_TOKENIZER_FILE, HfTokenizer, Tokenizer};

@@ -27,13 +27,15 @@ fn every_mix_parses_and_validates() {
 }
 
 #[test]
-fn local_mixes_stream_from_every_source() {
-    if shared_data("tinystories").is_none() {
-        return;
-    }
+fn mixes_with_local_copies_stream_every_source_from_the_local_data_folder() {
+    let Some(local) = shared_data("") else { return };
+    // Offline with no Hub cache: only the local copies can answer.
+    let cache = tempfile::tempdir().unwrap();
+    let options =
+        HubOptions { local_data: Some(local), offline: true, cache_dir: cache.path().into(), ..HubOptions::from_env() };
     for mix in ["dev_small.toml", "conversation_small.toml", "tinystories.toml"] {
         let config = DataConfig { mix: Some(mix.into()), ..DataConfig::new(Vec::new(), 64, 2) };
-        let mut stream = config.documents(Split::Train, &mixes_dir(), &HubOptions::from_env()).unwrap();
+        let mut stream = config.documents(Split::Train, &mixes_dir(), &options).unwrap();
         for _ in 0..500 {
             stream.next_document().unwrap().unwrap();
         }

@@ -145,7 +145,11 @@ fn bad_inputs_give_typed_errors_naming_the_place() {
         hub: Some(serde_json::from_str(r#"{"repo": "a/b"}"#).unwrap()),
         ..SourceSpec::local("x", "a.txt")
     };
-    assert!(matches!(both.validate(), Err(DataError::InvalidConfig { field: "path/hub", .. })));
+    assert!(matches!(both.validate(), Err(DataError::InvalidConfig { field: "path/hub/url", .. })));
+    let neither = SourceSpec { path: None, ..SourceSpec::local("x", "a.txt") };
+    assert!(matches!(neither.validate(), Err(DataError::InvalidConfig { field: "path/hub/url", .. })));
+    let local_path = SourceSpec { local: Some("b.txt".into()), ..SourceSpec::local("x", "a.txt") };
+    assert!(matches!(local_path.validate(), Err(DataError::InvalidConfig { field: "local", .. })));
     let weight = SourceSpec { weight: -1.0, ..SourceSpec::local("x", "a.txt") };
     assert!(matches!(weight.validate(), Err(DataError::InvalidConfig { field: "weight", .. })));
 }

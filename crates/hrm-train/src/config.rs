@@ -31,6 +31,10 @@ pub enum TokenizerConfig {
     Hub {
         /// The model repository.
         name: String,
+        /// A copy of that file under the local data folder (`$HRM_LOCAL_DATA`), read instead
+        /// when that folder is given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<String>,
     },
 }
 
@@ -376,9 +380,12 @@ impl TrainConfig {
                 AnyTokenizer::Hf(HfTokenizer::train_bpe(first_documents()?.into_iter(), *vocab_size)?)
             }
             TokenizerConfig::File { path } => AnyTokenizer::load_file(&base.join(path))?,
-            TokenizerConfig::Hub { name } => {
+            TokenizerConfig::Hub { name, local } => {
                 let options = hrm_data::HubOptions::from_env();
-                AnyTokenizer::load_file(&hrm_data::source::model_file(&options, name, "tokenizer.json")?)?
+                match (local, &options.local_data) {
+                    (Some(copy), Some(root)) => AnyTokenizer::load_file(&root.join(copy))?,
+                    _ => AnyTokenizer::load_file(&hrm_data::source::model_file(&options, name, "tokenizer.json")?)?,
+                }
             }
         };
         let vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);

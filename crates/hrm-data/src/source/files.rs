@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::hub::{HubOptions, HubShard};
+use super::url::UrlFile;
 use super::{SourcePosition, SourceSpec, Utf8Policy, jsonl, parquet, text};
 use crate::error::{DataError, Result};
 
@@ -48,13 +49,15 @@ pub enum Compression {
     Zstd,
 }
 
-/// A file to read: local, or a Hub shard fetched (and cached) when first opened.
+/// A file to read: local, or a Hub shard or web file fetched (and cached) when first opened.
 #[derive(Debug, Clone)]
 pub enum FileRef {
     /// A file on disk.
     Local(PathBuf),
-    /// A parquet shard of a Hub dataset.
+    /// A shard of a Hub dataset.
     Hub(HubShard),
+    /// A file on the web.
+    Url(UrlFile),
 }
 
 /// Reads documents from one open file.
@@ -120,14 +123,19 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// Opens `spec`'s files (local paths relative to `base`); with `repeat` it starts over at
-    /// the end, counting epochs.
+    /// Opens `spec`'s files (local paths relative to `base`; its `local` copy under
+    /// `hub.local_data` when that is set); with `repeat` it starts over at the end, counting epochs.
     pub fn open(spec: &SourceSpec, base: &Path, hub: &HubOptions, repeat: bool) -> Result<Self> {
         spec.validate()?;
-        let files = match (&spec.path, &spec.hub) {
-            (Some(path), _) => expand_path(path, base)?.into_iter().map(FileRef::Local).collect(),
-            (None, Some(dataset)) => dataset.shards(hub)?.into_iter().map(FileRef::Hub).collect(),
-            (None, None) => unreachable!("validated: one location"),
+        let local = |path: &str, base: &Path| -> Result<Vec<FileRef>> {
+            Ok(expand_path(path, base)?.into_iter().map(FileRef::Local).collect())
+        };
+        let files = match (&spec.local, &hub.local_data, &spec.path, &spec.hub, &spec.url) {
+            (Some(copy), Some(root), ..) => local(copy, root)?,
+            (_, _, Some(path), ..) => local(path, base)?,
+            (_, _, _, Some(dataset), _) => dataset.shards(hub)?.into_iter().map(FileRef::Hub).collect(),
+            (.., Some(url)) => vec![FileRef::Url(UrlFile::new(url)?)],
+            _ => unreachable!("validated: one location"),
         };
         Ok(Self {
             spec: spec.clone(),
@@ -215,6 +223,7 @@ impl FileSource {
         let path = match &self.files[index] {
             FileRef::Local(path) => path.clone(),
             FileRef::Hub(shard) => shard.fetch(&self.hub)?,
+            FileRef::Url(file) => file.fetch(&self.hub)?,
         };
         let skip = self.spec.on_invalid_utf8 == Utf8Policy::Skip;
         Ok(match Format::of(&path).ok_or_else(|| DataError::UnknownFormat { path: path.clone() })? {

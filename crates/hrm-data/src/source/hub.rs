@@ -67,10 +67,14 @@ pub struct HubOptions {
     pub max_retries: u32,
     /// First backoff delay; doubles each retry, capped at 30 s.
     pub retry_base: Duration,
+    /// The local data folder (`HRM_LOCAL_DATA`): sources and tokenizers with a `local` copy
+    /// read it from under this folder instead of the Hub or the web.
+    pub local_data: Option<PathBuf>,
 }
 
 impl HubOptions {
-    /// Options from the environment, as the Python `huggingface_hub` reads them.
+    /// Options from the environment, as the Python `huggingface_hub` reads them, and the local
+    /// data folder from `HRM_LOCAL_DATA`.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let cache_dir = match var("HF_HOME") {
@@ -85,6 +89,7 @@ impl HubOptions {
             offline,
             max_retries: 5,
             retry_base: Duration::from_millis(500),
+            local_data: var("HRM_LOCAL_DATA").map(PathBuf::from),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Where documents come from: local txt / jsonl / jsonl.gz / parquet files, directories and
-//! globs of them, and parquet shards streamed from the Hugging Face Hub.
+//! Where documents come from: local txt / jsonl / jsonl.gz / jsonl.zst / parquet files,
+//! directories and globs of them, datasets streamed from the Hugging Face Hub, and web files.
 
 mod files;
 mod hub;
@@ -8,11 +8,13 @@ mod hub_tree;
 mod jsonl;
 mod parquet;
 mod text;
+mod url;
 
 use serde::{Deserialize, Serialize};
 
 pub use files::{Compression, FileRef, FileSource, Format, expand_path};
 pub use hub::{HubDataset, HubOptions, HubShard, PARQUET_REVISION, model_file};
+pub use url::UrlFile;
 
 use crate::error::{DataError, Result};
 
@@ -39,6 +41,14 @@ pub struct SourceSpec {
     /// A dataset on the Hugging Face Hub.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub: Option<HubDataset>,
+    /// A file on the web (`https://...`), downloaded once into the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// A copy of a `hub` or `url` source's data on disk: a file, directory or glob under the
+    /// local data folder ([`HubOptions::local_data`], `$HRM_LOCAL_DATA`), read instead when that
+    /// folder is given (offline machines, this project's own tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<String>,
     /// JSON field or parquet column holding the text.
     #[serde(default = "default_text_field")]
     pub text_field: String,
@@ -70,6 +80,8 @@ impl SourceSpec {
             name: name.into(),
             path: Some(path.into()),
             hub: None,
+            url: None,
+            local: None,
             text_field: default_text_field(),
             separator: default_separator(),
             weight: default_weight(),
@@ -79,8 +91,16 @@ impl SourceSpec {
 
     /// Checks that exactly one location is given and the weight is usable.
     pub fn validate(&self) -> Result<()> {
-        if self.path.is_some() == self.hub.is_some() {
-            return Err(DataError::config("path/hub", &self.name, "give exactly one of `path` and `hub`"));
+        let locations = [self.path.is_some(), self.hub.is_some(), self.url.is_some()];
+        if locations.iter().filter(|&&given| given).count() != 1 {
+            return Err(DataError::config("path/hub/url", &self.name, "give exactly one of `path`, `hub` and `url`"));
+        }
+        if self.local.is_some() && self.path.is_some() {
+            return Err(DataError::config(
+                "local",
+                &self.name,
+                "a `path` source is local already; `local` goes with `hub` or `url`",
+            ));
         }
         if !(self.weight.is_finite() && self.weight > 0.0) {
             return Err(DataError::config("weight", self.weight, "must be a positive finite number"));
