@@ -61,7 +61,9 @@ enum Bench {
 }
 
 fn main() -> anyhow::Result<()> {
-    match Cli::parse().task {
+    let cli = Cli::parse();
+    default_local_data();
+    match cli.task {
         Task::Bench { bench: Bench::Data(args) } => bench_data::run(args),
         Task::Bench { bench: Bench::Decode(args) } => bench_decode::run(args),
         Task::Bench { bench: Bench::Train(args) } => bench_train::run(args),
@@ -72,5 +74,18 @@ fn main() -> anyhow::Result<()> {
         Task::Compare(args) => compare::run(args),
         Task::Chaos(args) => chaos::run(args),
         Task::Fuzz(args) => fuzz::run(args),
+    }
+}
+
+/// This project's machines reach no Hub: unless `HRM_LOCAL_DATA` says otherwise, the corpora
+/// beside the repository (`../shared/data`) stand in for the shipped configs' data (their
+/// `local` copies), here and in the `hrm` processes the tasks start.
+fn default_local_data() {
+    let beside = std::path::Path::new("../shared/data");
+    if std::env::var_os("HRM_LOCAL_DATA").is_none()
+        && let Ok(folder) = std::fs::canonicalize(beside)
+    {
+        // SAFETY: main's first work, before any thread is started.
+        unsafe { std::env::set_var("HRM_LOCAL_DATA", folder) };
     }
 }

@@ -1,0 +1,197 @@
+//! Every shipped config trains from a clone alone: the configs copied away from the repository
+//! (no `../shared` within reach), no local data folder, `HF_ENDPOINT` at a loopback Hub that
+//! holds what the configs name, laid out as the real repositories are: TinyStories' text files,
+//! C4's gzip shards, FineWeb's `sample/10BT` parquet, OpenWebText's cut parquet conversion,
+//! SlimPajama's and the Pile's Zstandard shards, T5's `tokenizer.json`. Each config runs two
+//! steps of a tiny model with `--set` overrides on the CPU.
+//!
+//! The books and DailyDialog are web files (`url`): their downloads are tested against the
+//! loopback server in hrm-data's `tests/hub.rs`; here their cache entries are written first, as a
+//! download would leave them, since the configs name the real addresses.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use hrm_data::{HfTokenizer, HubOptions, UrlFile};
+use hrm_testhub::FakeHub;
+use hrm_testhub::shard::{gzip, jsonl, parquet, text, zstd};
+
+/// `n` distinct documents of a corpus, plain English words.
+fn docs(corpus: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("{corpus} {i}: the little cat saw {} birds by the river, and the dog ran home.", i % 9))
+        .collect()
+}
+
+/// The loopback Hub with every repository the shipped configs and mixes name.
+fn hub(tokenizer: Vec<u8>) -> FakeHub {
+    let docs = |corpus| docs(corpus, 300);
+    let script = || ("README.md", b"# a dataset".to_vec());
+    FakeHub::new()
+        .repo(
+            "roneneldan/TinyStories",
+            &[(
+                "main",
+                vec![
+                    script(),
+                    ("TinyStories-train.txt", text(&docs("story"))),
+                    ("TinyStories-valid.txt", text(&docs("valid story"))),
+                    ("TinyStoriesV2-GPT4-train.txt", text(&docs("gpt-4 story"))),
+                ],
+            )],
+        )
+        .repo(
+            "allenai/c4",
+            &[(
+                "main",
+                vec![
+                    ("en/c4-train.00000-of-01024.json.gz", gzip(&jsonl(&docs("c4 page")))),
+                    ("en/c4-train.00001-of-01024.json.gz", gzip(&jsonl(&docs("c4 next page")))),
+                    ("en/c4-validation.00000-of-00008.json.gz", gzip(&jsonl(&docs("c4 held-out page")))),
+                ],
+            )],
+        )
+        .repo(
+            "HuggingFaceFW/fineweb",
+            &[(
+                "main",
+                vec![
+                    ("data/CC-MAIN-2024-10/000_00000.parquet", parquet(&docs("crawl page"))),
+                    ("sample/10BT/000_00000.parquet", parquet(&docs("fineweb page"))),
+                ],
+            )],
+        )
+        .repo(
+            "Skylion007/openwebtext",
+            &[
+                ("main", vec![script(), ("openwebtext.py", b"# a loading script".to_vec())]),
+                (
+                    "refs/convert/parquet",
+                    vec![("plain_text/partial-train/0000.parquet", parquet(&docs("reddit link")))],
+                ),
+            ],
+        )
+        .repo(
+            "cerebras/SlimPajama-627B",
+            &[(
+                "main",
+                vec![
+                    ("train/chunk1/example_train_0.jsonl.zst", zstd(&jsonl(&docs("slimpajama page")))),
+                    ("validation/chunk1/example_holdout_0.jsonl.zst", zstd(&jsonl(&docs("held-out page")))),
+                ],
+            )],
+        )
+        .repo(
+            "monology/pile-uncopyrighted",
+            &[(
+                "main",
+                vec![
+                    ("train/00.jsonl.zst", zstd(&jsonl(&docs("pile document")))),
+                    ("val.jsonl.zst", zstd(&jsonl(&docs("pile held-out")))),
+                ],
+            )],
+        )
+        .repo("google-t5/t5-small", &[("main", vec![("tokenizer.json", tokenizer)])])
+}
+
+/// A small BPE trained on the test's documents, as a `tokenizer.json`.
+fn tokenizer_json(dir: &Path) -> Vec<u8> {
+    let bpe = HfTokenizer::train_bpe(docs("story", 200).into_iter(), 400).unwrap();
+    let path = hrm_data::AnyTokenizer::Hf(bpe).save_to_dir(dir).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+/// Copies `from` into `to`, folders and all.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() { copy_dir(&path, &target) } else { std::fs::copy(&path, &target).map(drop).unwrap() }
+    }
+}
+
+/// Every `url = "..."` in the config files under `dir`.
+fn web_addresses(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(web_addresses(&path));
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            if let Some(url) = line.strip_prefix("url = \"").and_then(|rest| rest.strip_suffix('"')) {
+                found.push(url.to_string());
+            }
+        }
+    }
+    found
+}
+
+/// The overrides that make any shipped config a two-step run of a tiny model.
+const TINY: &[&str] = &[
+    "run.steps=2",
+    "model.block.d_model=32",
+    "model.block.n_heads=2",
+    "model.block.max_seq_len=32",
+    "data.seq_len=32",
+    "data.batch_size=2",
+    "data.shuffle_block=8",
+];
+
+#[test]
+fn every_shipped_config_trains_two_steps_from_a_clone_against_the_hub() {
+    let work = tempfile::tempdir().unwrap();
+    let clone = work.path().join("clone");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs"), &clone.join("configs"));
+    let hf_home = work.path().join("hf");
+    let options = HubOptions { cache_dir: hf_home.join("hub"), ..HubOptions::from_env() };
+    for url in web_addresses(&clone.join("configs")) {
+        let path = UrlFile::new(&url).unwrap().cache_path(&options);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, docs("chapter", 300).join("\n\n")).unwrap();
+    }
+    let hub = Arc::new(hub(tokenizer_json(work.path())));
+    let served = Arc::clone(&hub).serve();
+
+    let mut configs: Vec<PathBuf> =
+        std::fs::read_dir(clone.join("configs/train")).unwrap().map(|e| e.unwrap().path()).collect();
+    configs.sort();
+    assert!(configs.len() >= 20, "the shipped configs: {configs:?}");
+    for config in &configs {
+        let name = config.file_stem().unwrap().to_str().unwrap();
+        let run = work.path().join("runs").join(name);
+        let mut args = vec!["train".to_string(), "--config".into(), config.display().to_string()];
+        args.extend(TINY.iter().flat_map(|set| ["--set".to_string(), set.to_string()]));
+        args.extend(["--output".into(), run.display().to_string()]);
+        let output = Command::new(env!("CARGO_BIN_EXE_hrm"))
+            .args(&args)
+            .current_dir(&clone)
+            .env("HF_ENDPOINT", &served.endpoint)
+            .env("HF_HOME", &hf_home)
+            .env("RUST_LOG", "warn")
+            .env_remove("HRM_LOCAL_DATA")
+            .env_remove("HF_HUB_OFFLINE")
+            .env_remove("HF_TOKEN")
+            .output()
+            .unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{name}: {said}");
+        let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        assert!(metrics.lines().any(|l| l.contains("\"step\":2")), "{name} reached step 2: {metrics}");
+    }
+    // Every repository was read through the Hub, into its cache.
+    for repo in [
+        "datasets--roneneldan--TinyStories",
+        "datasets--allenai--c4",
+        "datasets--HuggingFaceFW--fineweb",
+        "datasets--Skylion007--openwebtext",
+        "datasets--cerebras--SlimPajama-627B",
+        "datasets--monology--pile-uncopyrighted",
+        "models--google-t5--t5-small",
+    ] {
+        assert!(hf_home.join("hub").join(repo).join("snapshots").is_dir(), "{repo} is cached");
+    }
+}
