@@ -29,38 +29,29 @@ fn hub(tokenizer: Vec<u8>) -> FakeHub {
     let docs = |corpus| docs(corpus, 300);
     let script = || ("README.md", b"# a dataset".to_vec());
     FakeHub::new()
-        .repo(
+        .main(
             "roneneldan/TinyStories",
-            &[(
-                "main",
-                vec![
-                    script(),
-                    ("TinyStories-train.txt", text(&docs("story"))),
-                    ("TinyStories-valid.txt", text(&docs("valid story"))),
-                    ("TinyStoriesV2-GPT4-train.txt", text(&docs("gpt-4 story"))),
-                ],
-            )],
+            vec![
+                script(),
+                ("TinyStories-train.txt", text(&docs("story"))),
+                ("TinyStories-valid.txt", text(&docs("valid story"))),
+                ("TinyStoriesV2-GPT4-train.txt", text(&docs("gpt-4 story"))),
+            ],
         )
-        .repo(
+        .main(
             "allenai/c4",
-            &[(
-                "main",
-                vec![
-                    ("en/c4-train.00000-of-01024.json.gz", gzip(&jsonl(&docs("c4 page")))),
-                    ("en/c4-train.00001-of-01024.json.gz", gzip(&jsonl(&docs("c4 next page")))),
-                    ("en/c4-validation.00000-of-00008.json.gz", gzip(&jsonl(&docs("c4 held-out page")))),
-                ],
-            )],
+            vec![
+                ("en/c4-train.00000-of-01024.json.gz", gzip(&jsonl(&docs("c4 page")))),
+                ("en/c4-train.00001-of-01024.json.gz", gzip(&jsonl(&docs("c4 next page")))),
+                ("en/c4-validation.00000-of-00008.json.gz", gzip(&jsonl(&docs("c4 held-out page")))),
+            ],
         )
-        .repo(
+        .main(
             "HuggingFaceFW/fineweb",
-            &[(
-                "main",
-                vec![
-                    ("data/CC-MAIN-2024-10/000_00000.parquet", parquet(&docs("crawl page"))),
-                    ("sample/10BT/000_00000.parquet", parquet(&docs("fineweb page"))),
-                ],
-            )],
+            vec![
+                ("data/CC-MAIN-2024-10/000_00000.parquet", parquet(&docs("crawl page"))),
+                ("sample/10BT/000_00000.parquet", parquet(&docs("fineweb page"))),
+            ],
         )
         .repo(
             "Skylion007/openwebtext",
@@ -72,27 +63,21 @@ fn hub(tokenizer: Vec<u8>) -> FakeHub {
                 ),
             ],
         )
-        .repo(
+        .main(
             "cerebras/SlimPajama-627B",
-            &[(
-                "main",
-                vec![
-                    ("train/chunk1/example_train_0.jsonl.zst", zstd(&jsonl(&docs("slimpajama page")))),
-                    ("validation/chunk1/example_holdout_0.jsonl.zst", zstd(&jsonl(&docs("held-out page")))),
-                ],
-            )],
+            vec![
+                ("train/chunk1/example_train_0.jsonl.zst", zstd(&jsonl(&docs("slimpajama page")))),
+                ("validation/chunk1/example_holdout_0.jsonl.zst", zstd(&jsonl(&docs("held-out page")))),
+            ],
         )
-        .repo(
+        .main(
             "monology/pile-uncopyrighted",
-            &[(
-                "main",
-                vec![
-                    ("train/00.jsonl.zst", zstd(&jsonl(&docs("pile document")))),
-                    ("val.jsonl.zst", zstd(&jsonl(&docs("pile held-out")))),
-                ],
-            )],
+            vec![
+                ("train/00.jsonl.zst", zstd(&jsonl(&docs("pile document")))),
+                ("val.jsonl.zst", zstd(&jsonl(&docs("pile held-out")))),
+            ],
         )
-        .repo("google-t5/t5-small", &[("main", vec![("tokenizer.json", tokenizer)])])
+        .main("google-t5/t5-small", vec![("tokenizer.json", tokenizer)])
 }
 
 /// A small BPE trained on the test's documents, as a `tokenizer.json`.
@@ -102,32 +87,32 @@ fn tokenizer_json(dir: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
+/// Every file below `dir`, folders walked.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { found.extend(files_under(&path)) } else { found.push(path) }
+    }
+    found
+}
+
 /// Copies `from` into `to`, folders and all.
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() { copy_dir(&path, &target) } else { std::fs::copy(&path, &target).map(drop).unwrap() }
+    for file in files_under(from) {
+        let target = to.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &target).unwrap();
     }
 }
 
 /// Every `url = "..."` in the config files under `dir`.
 fn web_addresses(dir: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(web_addresses(&path));
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
-            if let Some(url) = line.strip_prefix("url = \"").and_then(|rest| rest.strip_suffix('"')) {
-                found.push(url.to_string());
-            }
-        }
-    }
-    found
+    let lines: Vec<String> = files_under(dir)
+        .iter()
+        .flat_map(|f| std::fs::read_to_string(f).unwrap().lines().map(String::from).collect::<Vec<_>>())
+        .collect();
+    lines.iter().filter_map(|l| Some(l.strip_prefix("url = \"")?.strip_suffix('"')?.to_string())).collect()
 }
 
 /// The overrides that make any shipped config a two-step run of a tiny model.

@@ -71,6 +71,11 @@ impl FakeHub {
         self
     }
 
+    /// Adds a repository whose files are all at `main`.
+    pub fn main(self, name: &str, files: Files) -> Self {
+        self.repo(name, &[("main", files)])
+    }
+
     /// Adds a web file, served at `{endpoint}/web/{path}`.
     pub fn web_file(mut self, path: &str, bytes: Vec<u8>) -> Self {
         self.web.insert(path.to_string(), bytes);

@@ -130,9 +130,7 @@ fn write_seed_corpus() {
         b"{\"text\": \"first doc\"}\n{\"text\": \"second \\u00e9\", \"id\": 2}\n{\"other\": 1}\n",
     );
     let rows: Vec<String> = (0..6).map(|i| format!("row {i}: {}", &text[..20])).collect();
-    let parquet = dir.path().join("p.parquet");
-    write_parquet(&parquet, &rows);
-    write("parquet_reader", "rows.parquet", &std::fs::read(&parquet).unwrap());
+    write("parquet_reader", "rows.parquet", &hrm_testhub::shard::parquet_with("text", &rows, 3));
 
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/train");
     for name in ["char-alice.toml", "tinystories-hrm-1m.toml", "micro-10m.toml"] {
@@ -161,23 +159,4 @@ fn write_seed_corpus() {
     ] {
         write("checkpoint", name, &[&[selector], bytes.as_slice()].concat());
     }
-}
-
-fn write_parquet(path: &Path, rows: &[String]) {
-    use parquet::data_type::{ByteArray, ByteArrayType};
-    use parquet::file::properties::WriterProperties;
-    use parquet::file::writer::SerializedFileWriter;
-    let schema = parquet::schema::parser::parse_message_type("message schema { REQUIRED BYTE_ARRAY text (UTF8); }");
-    let file = std::fs::File::create(path).unwrap();
-    let props = std::sync::Arc::new(WriterProperties::builder().build());
-    let mut writer = SerializedFileWriter::new(file, std::sync::Arc::new(schema.unwrap()), props).unwrap();
-    for group in rows.chunks(3) {
-        let mut row_group = writer.next_row_group().unwrap();
-        let mut column = row_group.next_column().unwrap().unwrap();
-        let values: Vec<ByteArray> = group.iter().map(|s| ByteArray::from(s.as_str())).collect();
-        column.typed::<ByteArrayType>().write_batch(&values, None, None).unwrap();
-        column.close().unwrap();
-        row_group.close().unwrap();
-    }
-    writer.close().unwrap();
 }
