@@ -299,11 +299,22 @@ def check(args, w, cfg, prompt, device, dtype, results):
     return same and diff < (5e-2 if dtype == torch.bfloat16 else 1e-3)
 
 
+def prompt_ids(args, config):
+    """The prompt `xtask bench decode --export` used (prompt.json), else random ids; every row alike."""
+    saved = args.export / "prompt.json"
+    if saved.exists():
+        ids = torch.tensor(json.loads(saved.read_text())["ids"][: args.prompt])
+        args.prompt = len(ids)
+    else:
+        ids = torch.randint(0, config["vocab_size"], (args.prompt,), generator=torch.Generator().manual_seed(0))
+    return ids.expand(args.batch, -1).clone()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("export", type=Path, help="folder written by `hrm export RUN -o DIR`")
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--prompt", type=int, default=128, help="prompt tokens (random ids, one seed)")
+    p.add_argument("--prompt", type=int, default=128, help="prompt tokens: prompt.json's first ones, else random ids")
     p.add_argument("--tokens", type=int, default=256, help="new tokens a row")
     p.add_argument("--mode", default="graphs", help="eager, graphs (static when not on CUDA), or both")
     p.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
@@ -316,7 +327,7 @@ def main():
     cfg = config["model"]
     if cfg["arch"] != "hrm":
         sys.exit("only the HRM is decoded here")
-    prompt = torch.randint(0, config["vocab_size"], (args.batch, args.prompt), generator=torch.Generator().manual_seed(0)).to(device)
+    prompt = prompt_ids(args, config).to(device)
     modes = ["eager", "graphs"] if args.mode == "both" else [args.mode]
     results = {m: run(args, m, w, cfg, prompt, device, dtype) for m in modes}
     rows = []

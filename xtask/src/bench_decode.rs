@@ -26,7 +26,8 @@ pub struct Args {
     /// Prompts generated together in one batch.
     #[arg(long, default_value_t = 1)]
     batch: usize,
-    /// `cpu` (flex), or `cuda` (xtask built with `--features cuda`).
+    /// `cpu` (flex), `cuda` (xtask built with `--features cuda`) or `libtorch` (`--features
+    /// tch`: burn's LibTorch backend on CUDA GPU 0).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// `f32`, or `bf16` on CUDA.
@@ -35,6 +36,13 @@ pub struct Args {
     /// Skip generation without the cache (slow for long outputs of large presets).
     #[arg(long)]
     cached_only: bool,
+    /// `hrm`, `flat` or `both`.
+    #[arg(long, default_value = "both")]
+    arch: String,
+    /// Also write the HRM's weights, config.json and the prompt's ids (prompt.json) here, for
+    /// scripts/reference/hrm_decode.py to decode the same model from the same prompt.
+    #[arg(long)]
+    export: Option<PathBuf>,
     /// Where to save the JSON results.
     #[arg(long, default_value = "target/bench/decode.json")]
     out: PathBuf,
@@ -87,13 +95,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             hrm_core::gpu_setup::prepare();
             bench::<burn::backend::Cuda<burn::tensor::bf16>>(&args, "cuda")
         }
-        (device, dtype) => {
-            anyhow::bail!("{device}/{dtype} is not in this build (cpu/f32; cuda/f32|bf16 with --features cuda)")
+        #[cfg(feature = "tch")]
+        ("libtorch", "f32") => bench_on::<burn::backend::LibTorch>(&args, "libtorch", libtorch_gpu()),
+        #[cfg(feature = "tch")]
+        ("libtorch", "bf16") => {
+            bench_on::<burn::backend::LibTorch<burn::tensor::bf16>>(&args, "libtorch", libtorch_gpu())
         }
+        (device, dtype) => anyhow::bail!(
+            "{device}/{dtype} is not in this build (cpu/f32; cuda/f32|bf16 with --features cuda; libtorch/f32|bf16 with --features tch)"
+        ),
     }
 }
 
+#[cfg(feature = "tch")]
+fn libtorch_gpu() -> burn::backend::libtorch::LibTorchDevice {
+    // SAFETY: before libtorch starts, while this process has one thread.
+    unsafe { hrm_core::libtorch::allow_tf32() };
+    burn::backend::libtorch::LibTorchDevice::Cuda(0)
+}
+
 fn bench<B: HrmOps>(args: &Args, backend: &str) -> anyhow::Result<()> {
+    bench_on::<B>(args, backend, B::Device::default())
+}
+
+fn bench_on<B: HrmOps>(args: &Args, backend: &str, device: B::Device) -> anyhow::Result<()> {
     let preset = presets::preset(&args.preset)?;
     let hrm = preset.config.clone();
     let flat = FlatConfig::new(hrm.vocab_size, hrm.block.clone(), hrm.h_layers + hrm.l_layers);
@@ -103,13 +128,27 @@ fn bench<B: HrmOps>(args: &Args, backend: &str) -> anyhow::Result<()> {
     let tokenizer = CharTokenizer::from_text(&chars, "bench");
     let prompt: String = chars.chars().take(args.prompt).collect();
     let prompts = vec![prompt.as_str(); args.batch.max(1)];
-    let device = B::Device::default();
     let mut rows = Vec::new();
     let mut speedups = Vec::new();
-    for config in [ModelConfig::Hrm(hrm), ModelConfig::Flat(flat)] {
+    let configs = match args.arch.as_str() {
+        "hrm" => vec![ModelConfig::Hrm(hrm)],
+        "flat" => vec![ModelConfig::Flat(flat)],
+        "both" => vec![ModelConfig::Hrm(hrm), ModelConfig::Flat(flat)],
+        other => anyhow::bail!("--arch {other}: expected hrm, flat or both"),
+    };
+    for config in configs {
         let name = config.summary();
         let parameters = config.num_params();
         let model: Model<B> = config.init(0, &device);
+        if let (Some(dir), ModelConfig::Hrm(_)) = (&args.export, &config) {
+            let export = hrm_train::ExportConfig::new(&config, "", 0, 0);
+            // The same preset and seed give the same weights: a folder from an earlier run is replaced.
+            let _ = std::fs::remove_file(dir.join(hrm_train::interop::WEIGHTS_FILE));
+            hrm_train::write_model(&model, &export, dir)?;
+            let ids = hrm_data::Tokenizer::encode(&tokenizer, &prompt)?;
+            std::fs::write(dir.join("prompt.json"), serde_json::to_string(&serde_json::json!({ "ids": ids }))?)?;
+            println!("wrote the HRM's weights and prompt ids to {}", dir.display());
+        }
         let mut per_mode = Vec::new();
         let modes: &[bool] = if args.cached_only { &[true] } else { &[true, false] };
         for &cached in modes {

@@ -59,29 +59,9 @@ pub fn export_run<B: HrmOps>(
     device: &B::Device,
 ) -> Result<Vec<PathBuf>> {
     let loaded = crate::load_run_at::<B>(run, checkpoint, device)?;
-    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
-    let weights = out.join(WEIGHTS_FILE);
-    let mut store = SafetensorsStore::from_file(&weights)
-        .with_to_adapter(BurnToPyTorchAdapter)
-        .skip_enum_variants(true)
-        .metadata("hrm_export_format", EXPORT_FORMAT.to_string())
-        .metadata("hrm_step", loaded.state.step.to_string());
-    loaded.model.save_into(&mut store).map_err(|e| TrainError::io(&weights, std::io::Error::other(e.to_string())))?;
-    let config = ExportConfig {
-        model_type: match loaded.config.model {
-            ModelConfig::Hrm(_) => "hrm".into(),
-            ModelConfig::Flat(_) => "hrm-flat".into(),
-        },
-        hrm_export_format: EXPORT_FORMAT,
-        vocab_size: loaded.config.model.vocab_size(),
-        max_position_embeddings: loaded.config.model.block().max_seq_len,
-        tokenizer_file: loaded.tokenizer.file_name().into(),
-        step: loaded.state.step,
-        tokens: loaded.state.tokens,
-        model: loaded.config.model.clone(),
-    };
-    let config_path = out.join(CONFIG_FILE);
-    write(&config_path, serde_json::to_vec_pretty(&config).expect("config serialises"))?;
+    let config =
+        ExportConfig::new(&loaded.config.model, loaded.tokenizer.file_name(), loaded.state.step, loaded.state.tokens);
+    let [weights, config_path] = write_model(&loaded.model, &config, out)?;
     let tokenizer = loaded.tokenizer.save_to_dir(out)?;
     let train_path = out.join(TRAIN_CONFIG_FILE);
     write(&train_path, loaded.config.to_toml().into_bytes())?;
@@ -90,6 +70,43 @@ pub fn export_run<B: HrmOps>(
         files.push(write_sample(&loaded.model, &loaded.tokenizer, text, out, device)?);
     }
     Ok(files)
+}
+
+impl ExportConfig {
+    /// The description of `model`, trained for `step` steps and `tokens` tokens, whose
+    /// tokenizer is the file `tokenizer_file` beside it (empty where there is none).
+    pub fn new(model: &ModelConfig, tokenizer_file: &str, step: u64, tokens: u64) -> Self {
+        Self {
+            model_type: match model {
+                ModelConfig::Hrm(_) => "hrm".into(),
+                ModelConfig::Flat(_) => "hrm-flat".into(),
+            },
+            hrm_export_format: EXPORT_FORMAT,
+            vocab_size: model.vocab_size(),
+            max_position_embeddings: model.block().max_seq_len,
+            tokenizer_file: tokenizer_file.into(),
+            step,
+            tokens,
+            model: model.clone(),
+        }
+    }
+}
+
+/// Writes `model`'s weights in PyTorch's layout ([`WEIGHTS_FILE`]) and `config`
+/// ([`CONFIG_FILE`]) into the folder `out`; returns the two files. What a run's export, or a
+/// benchmark that hands its model to a PyTorch twin, writes.
+pub fn write_model<B: HrmOps>(model: &hrm_core::Model<B>, config: &ExportConfig, out: &Path) -> Result<[PathBuf; 2]> {
+    std::fs::create_dir_all(out).map_err(|e| TrainError::io(out, e))?;
+    let weights = out.join(WEIGHTS_FILE);
+    let mut store = SafetensorsStore::from_file(&weights)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true)
+        .metadata("hrm_export_format", EXPORT_FORMAT.to_string())
+        .metadata("hrm_step", config.step.to_string());
+    model.save_into(&mut store).map_err(|e| TrainError::io(&weights, std::io::Error::other(e.to_string())))?;
+    let config_path = out.join(CONFIG_FILE);
+    write(&config_path, serde_json::to_vec_pretty(config).expect("config serialises"))?;
+    Ok([weights, config_path])
 }
 
 /// Writes [`SAMPLE_FILE`] for `text` (cut to the model's `max_seq_len`).

@@ -53,7 +53,7 @@ pub use config::{ActConfig, GrowthConfig, OptimConfig, Phase, RunConfig, Tokeniz
 pub use error::{Result, TrainError};
 pub use eval::{EvalMetrics, evaluate_run};
 pub use gradients::FlatGradients;
-pub use interop::{ExportConfig, export_run, import_export};
+pub use interop::{ExportConfig, export_run, import_export, write_model};
 pub use learner::{DataParallel, Faults, RankFailure, StopReason, TrainOptions, TrainSummary, Trainer};
 pub use optimizer::FlatAdamW;
 pub use parallel::GradientExchange;
