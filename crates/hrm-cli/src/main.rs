@@ -27,7 +27,15 @@ use hrm_core::layers::Precision;
 
 /// Train, run and study Hierarchical Reasoning Model language models.
 #[derive(Parser)]
-#[command(name = "hrm", version, about)]
+#[command(
+    name = "hrm",
+    version,
+    about,
+    after_help = "Data: Hub datasets and tokenizers download once into the Hugging Face cache \
+                  (HF_HOME, HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE=1 as huggingface_hub reads them). \
+                  HRM_LOCAL_DATA=DIR reads each source's and tokenizer's `local` copy under DIR instead \
+                  (machines without the network; docs/data.md)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
