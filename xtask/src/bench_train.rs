@@ -87,7 +87,11 @@ struct Report {
     final_loss: Option<f64>,
     flops_per_step: f64,
     tflops: f64,
+    /// Model FLOPs utilisation, as `mfu_convention` says.
     mfu: f64,
+    /// The same with every S×S attention score counted (earlier tables' convention).
+    mfu_full_scores: f64,
+    mfu_convention: &'static str,
     peak_rss_gb: Option<f64>,
     /// Most GPU memory the process held (`nvidia-smi`, twice a second; burn's pool included).
     peak_gpu_mem_bytes: Option<u64>,
@@ -178,10 +182,16 @@ fn model_config(args: &Args) -> anyhow::Result<ModelConfig> {
     })
 }
 
-/// FLOPs of one benchmarked step: one segment's gradient step (crate::flops) for every token.
-fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize) -> f64 {
-    crate::flops::gradient_step_per_position(config, seq) * (batch * seq) as f64
+/// FLOPs of one benchmarked step: one segment's gradient step (crate::flops) for every token,
+/// attention counted by `scores`.
+fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize, scores: crate::flops::Scores) -> f64 {
+    crate::flops::gradient_step_per_position(config, seq, scores) * (batch * seq) as f64
 }
+
+/// What `mfu` counts.
+const MFU_CONVENTION: &str = "one segment's gradient step (forward, and twice the forward of the calls the one-step \
+    gradient records), attention over the causal half (S(S+1)/2 scores a head, as a flash kernel computes them), \
+    against --peak-tflops; mfu_full_scores counts all S×S scores";
 
 fn bench<B: HrmAutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::Result<()> {
     let gpu_memory = crate::runs::GpuMemory::start();
@@ -226,7 +236,8 @@ fn bench<B: HrmAutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels
     }
     let final_loss = last.map(|loss| loss.into_scalar().elem::<f64>());
     let step_s = started.elapsed().as_secs_f64() / args.steps.max(1) as f64;
-    let flops = flops_per_step(&config, args.batch, args.seq);
+    let flops = flops_per_step(&config, args.batch, args.seq, crate::flops::Scores::Causal);
+    let full_scores = flops_per_step(&config, args.batch, args.seq, crate::flops::Scores::Full);
     let tflops = flops / step_s / 1e12;
     let report = Report {
         implementation: "hrm (burn 0.21)",
@@ -246,6 +257,8 @@ fn bench<B: HrmAutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels
         flops_per_step: flops,
         tflops,
         mfu: tflops / args.peak_tflops,
+        mfu_full_scores: full_scores / step_s / 1e12 / args.peak_tflops,
+        mfu_convention: MFU_CONVENTION,
         peak_rss_gb: hrm_train::memory::peak_rss_bytes().map(|b| b as f64 / 1e9),
         peak_gpu_mem_bytes: gpu_memory.and_then(|m| m.peak_bytes(std::process::id())),
         kernel_cache: kernels.cache,

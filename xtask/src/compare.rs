@@ -11,7 +11,7 @@ use hrm_core::{ModelConfig, ReasoningMode};
 use hrm_train::{TokenizerConfig, TrainConfig};
 use serde::Serialize;
 
-use crate::flops::train_step_per_position;
+use crate::flops::{Scores, train_step_per_position};
 use crate::runs::{
     Evaluation, Finished, GpuMemory, RunSummary, device_flag, git_rev, hrm_binary, json_output, run_to_end, stories,
     train_command,
@@ -168,9 +168,11 @@ fn load(path: &Path, overrides: &[String]) -> anyhow::Result<TrainConfig> {
     Ok(config)
 }
 
-/// FLOPs of one optimiser step of `model` at `config`'s batch and sequence length.
+/// FLOPs of one optimiser step of `model` at `config`'s batch and sequence length (full S×S
+/// scores, as docs/results.md's budgets were set).
 fn step_flops(model: &ModelConfig, config: &TrainConfig) -> f64 {
-    train_step_per_position(model, config.data.seq_len) * (config.data.batch_size * config.data.seq_len) as f64
+    train_step_per_position(model, config.data.seq_len, Scores::Full)
+        * (config.data.batch_size * config.data.seq_len) as f64
 }
 
 /// Every model's plan, and the FLOPs budget: what the HRM with ACT spends in `hrm_steps` steps.
