@@ -10,7 +10,11 @@ tokens, backward, AdamW. Also the flat baseline (same blocks, `--arch flat`).
     python scripts/reference/hrm_train_bench.py --d-model 256 --heads 4 --h-layers 3 --l-layers 3 \
         --vocab 32100 --batch 32 --seq 512 --mode compile-bf16 --steps 20
 
-Modes: eager-f32, eager-bf16 (autocast), compile-bf16 (torch.compile + autocast).
+Modes: eager-f32, eager-bf16 (autocast), compile-bf16 (torch.compile of the model + autocast,
+the loss outside); and the like-for-like twins of hrm's precisions, the loss inside the
+compiled function: pure-bf16 (weights, gradients and AdamW state in bf16, as `--dtype bf16`)
+and autocast (f32 weights and AdamW state, bf16 products: mixed precision). `--max-autotune`
+compiles with mode="max-autotune".
 Prints one JSON line: tokens/s, step time, first-step time, peak memory (the allocator's
 allocated and reserved bytes, and the process's own peak as `nvidia-smi` reports it, sampled
 twice a second: the same measure `xtask bench train` reports for hrm).
@@ -147,22 +151,33 @@ def main():
     p.add_argument("--seq", type=int, default=512)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--mode", default="eager-bf16", choices=["eager-f32", "eager-bf16", "compile-bf16"])
+    p.add_argument("--mode", default="eager-bf16",
+                   choices=["eager-f32", "eager-bf16", "compile-bf16", "pure-bf16", "autocast"])
+    p.add_argument("--max-autotune", action="store_true", help="torch.compile(mode='max-autotune')")
     p.add_argument("--tag", default="", help="a label copied into the output (e.g. the preset name)")
     args = p.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
     model = Model(args).to(dev)
+    if args.mode == "pure-bf16":
+        model = model.to(torch.bfloat16)
     params = sum(t.numel() for t in model.parameters() if t.requires_grad)
     opt = torch.optim.AdamW([t for t in model.parameters() if t.requires_grad], lr=1e-4, weight_decay=0.1, fused=dev == "cuda")
-    fwd = torch.compile(model) if args.mode == "compile-bf16" else model
-    bf16 = args.mode != "eager-f32"
+    compile_mode = "max-autotune" if args.max_autotune else None
+    fwd = torch.compile(model, mode=compile_mode) if args.mode == "compile-bf16" else model
+    autocast = args.mode in ("eager-bf16", "compile-bf16", "autocast")
     ids = torch.randint(0, args.vocab, (args.batch, args.seq + 1), device=dev)
 
-    def step():
-        with torch.autocast(dev, dtype=torch.bfloat16, enabled=bf16):
+    def forward_loss(ids):
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=autocast):
             logits = fwd(ids[:, :-1])
-            loss = F.cross_entropy(logits.float().view(-1, args.vocab), ids[:, 1:].reshape(-1))
+            return F.cross_entropy(logits.float().view(-1, args.vocab), ids[:, 1:].reshape(-1))
+
+    if args.mode in ("pure-bf16", "autocast"):
+        forward_loss = torch.compile(forward_loss, mode=compile_mode)
+
+    def step():
+        loss = forward_loss(ids)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -185,6 +200,8 @@ def main():
     tokens = args.batch * args.seq
     print(json.dumps({
         "impl": "pytorch", "preset": args.tag, "mode": args.mode, "arch": args.arch, "parameters": params,
+        "reference_mode": args.mode + ("+max-autotune" if args.max_autotune else ""),
+        "weights": "bf16" if args.mode == "pure-bf16" else "f32",
         "batch": args.batch, "seq": args.seq, "step_s": dt, "tokens_per_s": tokens / dt,
         "first_step_s": first, "peak_memory_gb": torch.cuda.max_memory_allocated() / 1e9 if dev == "cuda" else None,
         "peak_reserved_gb": torch.cuda.max_memory_reserved() / 1e9 if dev == "cuda" else None,
