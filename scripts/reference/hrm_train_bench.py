@@ -106,6 +106,9 @@ class Model(nn.Module):
             self.l = Stack(d, args.heads, args.l_layers)
             self.h_init = nn.Parameter(torch.randn(d) * 0.02, requires_grad=False)
             self.l_init = nn.Parameter(torch.randn(d) * 0.02, requires_grad=False)
+            self.q_head = nn.Linear(d, 2)  # (q_halt, q_continue), weights 0, bias -5 as hrm's
+            nn.init.zeros_(self.q_head.weight)
+            nn.init.constant_(self.q_head.bias, -5.0)
         else:
             self.blocks = Stack(d, args.heads, args.layers)
         half = d // args.heads // 2
@@ -118,12 +121,20 @@ class Model(nn.Module):
     def forward(self, ids):
         a = self.args
         x = self.embedding(ids) * math.sqrt(a.d_model)
-        cos, sin = self.cos.to(x.dtype), self.sin.to(x.dtype)
         if a.arch == "flat":
+            cos, sin = self.cos.to(x.dtype), self.sin.to(x.dtype)
             return self.lm_head(self.blocks(x, cos, sin))
-        b, s, d = x.shape
-        z_h = self.h_init.expand(b, s, d).to(x.dtype)
-        z_l = self.l_init.expand(b, s, d).to(x.dtype)
+        z_h, z_l = self.initial(*ids.shape, x.dtype)
+        return self.lm_head(self.segment(x, z_h, z_l)[0])
+
+    def initial(self, b, s, dtype):
+        d = self.args.d_model
+        return self.h_init.expand(b, s, d).to(dtype), self.l_init.expand(b, s, d).to(dtype)
+
+    def segment(self, x, z_h, z_l):
+        """One segment's N x T calls from (z_h, z_l) with the one-step gradient: new (z_h, z_l)."""
+        a = self.args
+        cos, sin = self.cos.to(x.dtype), self.sin.to(x.dtype)
         with torch.no_grad():  # one-step gradient: all but the last L and H call
             for n in range(a.h_cycles):
                 last = n + 1 == a.h_cycles
@@ -133,7 +144,38 @@ class Model(nn.Module):
                     z_h = self.h(z_h + z_l, cos, sin)
         z_l = self.l(z_l.detach() + z_h.detach() + x, cos, sin)
         z_h = self.h(z_h.detach() + z_l, cos, sin)
-        return self.lm_head(z_h)
+        return z_h, z_l
+
+
+def masked_mean(values, mask):
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def act_loss(model, ids, z_h0, z_l0, steps, halted, max_steps, q_weight=0.5):
+    """hrm's ACT segment loss (hrm-train's objective.rs): the segment from the carry, halted
+    positions frozen; LM cross-entropy over running positions; BCE of q_halt against
+    correctness and of q_continue against the bootstrapped target of one more no-gradient
+    segment. Returns the loss, the new carry's states and q."""
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    x = model.embedding(inputs) * math.sqrt(model.args.d_model)
+    z_h, z_l = model.segment(x, z_h0, z_l0)
+    frozen = halted[..., None]
+    z_h, z_l = torch.where(frozen, z_h0, z_h), torch.where(frozen, z_l0, z_l)
+    logits, q = model.lm_head(z_h).float(), model.q_head(z_h).float()
+    running = (~halted).float()
+    ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1), reduction="none").view_as(running)
+    lm = masked_mean(ce, running)
+    correct = (logits.argmax(-1) == targets).float()
+    steps = steps + (~halted).long()
+    with torch.no_grad():
+        next_h, _ = model.segment(x, z_h.detach(), z_l.detach())
+        next_q = model.q_head(torch.where(frozen, z_h, next_h)).float()
+        best = torch.where(steps >= max_steps, next_q[..., 0], next_q.max(-1).values)
+        target = torch.sigmoid(best)
+    bce = F.binary_cross_entropy_with_logits
+    q_loss = masked_mean(bce(q[..., 0], correct, reduction="none"), running) + \
+        masked_mean(bce(q[..., 1], target, reduction="none"), running)
+    return lm + q_weight * q_loss, z_h.detach(), z_l.detach(), steps, q.detach()
 
 
 def main():
@@ -154,6 +196,9 @@ def main():
     p.add_argument("--mode", default="eager-bf16",
                    choices=["eager-f32", "eager-bf16", "compile-bf16", "pure-bf16", "autocast"])
     p.add_argument("--max-autotune", action="store_true", help="torch.compile(mode='max-autotune')")
+    p.add_argument("--act", action="store_true", help="hrm train's ACT step (xtask bench train --act)")
+    p.add_argument("--halt-max-steps", type=int, default=4)
+    p.add_argument("--exploration", type=float, default=0.1)
     p.add_argument("--tag", default="", help="a label copied into the output (e.g. the preset name)")
     args = p.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -173,11 +218,31 @@ def main():
             logits = fwd(ids[:, :-1])
             return F.cross_entropy(logits.float().view(-1, args.vocab), ids[:, 1:].reshape(-1))
 
+    def forward_act_loss(ids, carry):
+        with torch.autocast(dev, dtype=torch.bfloat16, enabled=autocast):
+            return act_loss(model, ids, *carry, args.halt_max_steps)
+
     if args.mode in ("pure-bf16", "autocast"):
         forward_loss = torch.compile(forward_loss, mode=compile_mode)
+        forward_act_loss = torch.compile(forward_act_loss, mode=compile_mode)
+    carry = [None]
+
+    def act_step_loss():
+        if carry[0] is None:
+            dtype = torch.bfloat16 if args.mode == "pure-bf16" else torch.float32
+            z_h, z_l = model.initial(args.batch, args.seq, dtype)
+            zeros = torch.zeros(args.batch, args.seq, dtype=torch.long, device=dev)
+            carry[0] = (z_h, z_l, zeros, zeros.bool())
+        loss, z_h, z_l, steps, q = forward_act_loss(ids, carry[0])
+        explore = torch.rand(steps.shape, device=dev) < args.exploration
+        min_steps = torch.where(explore, torch.randint_like(steps, 2, args.halt_max_steps + 1), 0)
+        halted = carry[0][3] | (steps >= args.halt_max_steps) | ((q[..., 0] > q[..., 1]) & (steps >= min_steps))
+        # As hrm's trainer: whether the batch is done is read after each segment.
+        carry[0] = None if bool(halted.all()) else (z_h, z_l, steps, halted)
+        return loss
 
     def step():
-        loss = forward_loss(ids)
+        loss = act_step_loss() if args.act else forward_loss(ids)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -201,6 +266,7 @@ def main():
     print(json.dumps({
         "impl": "pytorch", "preset": args.tag, "mode": args.mode, "arch": args.arch, "parameters": params,
         "reference_mode": args.mode + ("+max-autotune" if args.max_autotune else ""),
+        "step": "act" if args.act else "segment",
         "weights": "bf16" if args.mode == "pure-bf16" else "f32",
         "batch": args.batch, "seq": args.seq, "step_s": dt, "tokens_per_s": tokens / dt,
         "first_step_s": first, "peak_memory_gb": torch.cuda.max_memory_allocated() / 1e9 if dev == "cuda" else None,

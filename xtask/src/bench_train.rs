@@ -55,6 +55,12 @@ pub struct Args {
     /// (burn's AdamW, a dozen operations per parameter); same arithmetic.
     #[arg(long, default_value = "flat")]
     optimizer: String,
+    /// The trainer's real ACT step instead of one segment from the initial states: the
+    /// segment from the carried state, the LM loss over running positions, the Q losses with
+    /// their no-gradient target segment, then the halting rule with exploration (a fresh
+    /// carry once every position halted). HRM with `halt_max_steps` > 1 only.
+    #[arg(long)]
+    act: bool,
     /// Peak dense TFLOP/s of the device for MFU (H100 SXM bf16: 989; f32 via TF32: 494).
     #[arg(long, default_value_t = 989.0)]
     peak_tflops: f64,
@@ -70,6 +76,8 @@ pub struct Args {
 #[derive(Serialize)]
 struct Report {
     implementation: &'static str,
+    /// `segment` (one segment from the initial states) or `act` (the trainer's ACT step).
+    step: &'static str,
     arch: String,
     preset: String,
     parameters: usize,
@@ -182,15 +190,51 @@ fn model_config(args: &Args) -> anyhow::Result<ModelConfig> {
     })
 }
 
-/// FLOPs of one benchmarked step: one segment's gradient step (crate::flops) for every token,
-/// attention counted by `scores`.
-fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize, scores: crate::flops::Scores) -> f64 {
-    crate::flops::gradient_step_per_position(config, seq, scores) * (batch * seq) as f64
+/// FLOPs of one benchmarked step for every token (crate::flops): one segment's gradient step,
+/// with `act` also the Q target's no-gradient segment; attention counted by `scores`.
+fn flops_per_step(config: &ModelConfig, batch: usize, seq: usize, act: bool, scores: crate::flops::Scores) -> f64 {
+    let per_position = match act {
+        true => crate::flops::train_step_per_position(config, seq, scores),
+        false => crate::flops::gradient_step_per_position(config, seq, scores),
+    };
+    per_position * (batch * seq) as f64
+}
+
+/// The trainer's ACT segment (hrm-train's learner, `micro_batch_segment`): its loss and the
+/// carry the halting rule leaves.
+fn act_segment_loss<B: HrmAutodiffBackend>(
+    model: &hrm_core::Hrm<B>,
+    carry: Option<hrm_core::HrmCarry<B>>,
+    inputs: &Tensor<B, 2, Int>,
+    targets: &Tensor<B, 2, Int>,
+    rng: &mut rand::rngs::StdRng,
+    config: &ModelConfig,
+) -> (Tensor<B, 1>, hrm_core::HrmCarry<B>) {
+    let device = inputs.device();
+    let current = carry.unwrap_or_else(|| model.initial_carry(inputs.dims(), &device));
+    let running = current.halted.clone().bool_not();
+    let out = model.train_segment(current, inputs.clone(), model.cycles());
+    let q_weight = hrm_train::ActConfig::default().q_loss_weight;
+    let loss = hrm_train::objective::hrm_segment_loss(
+        model,
+        &out,
+        running,
+        inputs,
+        targets.clone(),
+        LossKind::Softmax,
+        model.cycles(),
+        q_weight,
+    );
+    let max_steps = model.halt_max_steps();
+    let min_steps =
+        hrm_core::exploration_min_steps::<B>(rng, inputs.dims(), config.halt_exploration_prob(), max_steps, &device);
+    let policy = hrm_core::HaltPolicy { max_steps, use_q: true, min_steps: Some(min_steps) };
+    (loss.total, policy.apply(out.carry, out.q_halt.detach(), out.q_continue.detach()))
 }
 
 /// What `mfu` counts.
 const MFU_CONVENTION: &str = "one segment's gradient step (forward, and twice the forward of the calls the one-step \
-    gradient records), attention over the causal half (S(S+1)/2 scores a head, as a flash kernel computes them), \
+    gradient records; with --act also the Q target's forward segment), attention over the causal half (S(S+1)/2 scores a head, as a flash kernel computes them), \
     against --peak-tflops; mfu_full_scores counts all S×S scores";
 
 fn bench<B: HrmAutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels) -> anyhow::Result<()> {
@@ -204,15 +248,22 @@ fn bench<B: HrmAutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels
     let tokens = Tensor::<B, 2, Int>::random([args.batch, args.seq + 1], Distribution::Uniform(0.0, vocab), &device);
     let inputs: Tensor<B, 2, Int> = tokens.clone().narrow(1, 0, args.seq);
     let targets: Tensor<B, 2, Int> = tokens.narrow(1, 1, args.seq);
+    let (mut carry, mut rng) = (None, <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0));
     let mut step = |model: Model<B>| {
-        let logits = match &model {
+        let loss = match &model {
+            Model::Hrm(m) if args.act => {
+                let (loss, next) = act_segment_loss(m, carry.take(), &inputs, &targets, &mut rng, &config);
+                // The trainer reads whether the batch is done after each segment, too.
+                carry = (!next.all_halted()).then_some(next);
+                loss
+            }
             Model::Hrm(m) => {
                 let carry = m.initial_carry([args.batch, args.seq], &device);
-                m.train_segment(carry, inputs.clone(), m.cycles()).logits
+                let logits = m.train_segment(carry, inputs.clone(), m.cycles()).logits;
+                mean_cross_entropy(LossKind::Softmax, logits, targets.clone())
             }
-            Model::Flat(m) => m.forward(inputs.clone()),
+            Model::Flat(m) => mean_cross_entropy(LossKind::Softmax, m.forward(inputs.clone()), targets.clone()),
         };
-        let loss = mean_cross_entropy(LossKind::Softmax, logits, targets.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         let model = optim.step(1e-4, model, grads);
         (model, loss)
@@ -236,11 +287,12 @@ fn bench<B: HrmAutodiffBackend>(args: &Args, device: B::Device, kernels: Kernels
     }
     let final_loss = last.map(|loss| loss.into_scalar().elem::<f64>());
     let step_s = started.elapsed().as_secs_f64() / args.steps.max(1) as f64;
-    let flops = flops_per_step(&config, args.batch, args.seq, crate::flops::Scores::Causal);
-    let full_scores = flops_per_step(&config, args.batch, args.seq, crate::flops::Scores::Full);
+    let flops = flops_per_step(&config, args.batch, args.seq, args.act, crate::flops::Scores::Causal);
+    let full_scores = flops_per_step(&config, args.batch, args.seq, args.act, crate::flops::Scores::Full);
     let tflops = flops / step_s / 1e12;
     let report = Report {
         implementation: "hrm (burn 0.21)",
+        step: if args.act { "act" } else { "segment" },
         arch: if args.config.is_some() { config.summary() } else { args.arch.clone() },
         preset: args.config.as_ref().map_or(args.preset.clone(), |p| p.display().to_string()),
         parameters,
