@@ -201,6 +201,7 @@ def main():
     p.add_argument("--exploration", type=float, default=0.1)
     p.add_argument("--tag", default="", help="a label copied into the output (e.g. the preset name)")
     args = p.parse_args()
+    args.act = args.act and args.arch == "hrm"  # the flat baseline has no ACT: its step either way
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
     model = Model(args).to(dev)
