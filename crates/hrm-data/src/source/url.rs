@@ -58,7 +58,8 @@ impl UrlFile {
     }
 
     /// The cached copy, else a download into the cache (whole, checked against its
-    /// `Content-Length`, renamed into place) with retries; offline, the cached copy or an error.
+    /// `Content-Length`, renamed into place, so a reader never sees part of it) with retries;
+    /// offline, the cached copy or an error.
     pub fn fetch(&self, options: &HubOptions) -> Result<PathBuf> {
         let path = self.cache_path(options);
         if path.is_file() {
@@ -70,7 +71,10 @@ impl UrlFile {
         let dir = path.parent().expect("cache path has a folder");
         std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
         tracing::info!(url = %self.url, "downloading");
-        let partial = path.with_extension("part");
+        // A name of this download's own: ranks of one run may fetch the same file at once.
+        static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial = path.with_extension(format!("{}-{n}.part", std::process::id()));
         options.with_retries(&self.url, "download", |a: &Attempt| a.transient, || self.download(&partial)).map_err(
             |e| match e {
                 DataError::Hub { message, .. } => self.error(&message),
