@@ -370,8 +370,11 @@ fn a_web_file_is_downloaded_once_cached_and_read_offline() {
     assert_eq!(read(&options, &with_copy).unwrap(), docs, "without the folder, the web file");
 
     // One clear line: a missing file, an address that names no format, offline and uncached.
-    let missing = read(&options, &spec(format!("{}/web/nothing.txt", served.endpoint))).unwrap_err().to_string();
+    let nothing = format!("{}/web/nothing.txt", served.endpoint);
+    let missing = read(&options, &spec(nothing.clone())).unwrap_err().to_string();
     assert!(missing.contains("/web/nothing.txt") && missing.contains("404"), "{missing}");
+    let folder = hrm_data::UrlFile::new(&nothing).unwrap().cache_path(&options).parent().unwrap().to_path_buf();
+    assert_eq!(std::fs::read_dir(folder).unwrap().count(), 0, "a failed download leaves no part file");
     let unknown = read(&options, &spec(format!("{}/web/book.epub", served.endpoint))).unwrap_err().to_string();
     assert!(unknown.contains("book.epub") && unknown.contains("unknown format"), "{unknown}");
     let offline = HubOptions { offline: true, ..options.clone() };

@@ -2,7 +2,6 @@
 //! GitHub): downloaded once into the cache beside the Hub's, read from there afterwards and
 //! offline.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -75,12 +74,15 @@ impl UrlFile {
         static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let partial = path.with_extension(format!("{}-{n}.part", std::process::id()));
-        options.with_retries(&self.url, "download", |a: &Attempt| a.transient, || self.download(&partial)).map_err(
-            |e| match e {
+        let fetched =
+            options.with_retries(&self.url, "download", |a: &Attempt| a.transient, || self.download(&partial));
+        if let Err(e) = fetched {
+            let _ = std::fs::remove_file(&partial);
+            return Err(match e {
                 DataError::Hub { message, .. } => self.error(&message),
                 other => other,
-            },
-        )?;
+            });
+        }
         std::fs::rename(&partial, &path).map_err(|e| DataError::io(&path, e))?;
         Ok(path)
     }
@@ -97,17 +99,7 @@ impl UrlFile {
         let expected: Option<u64> = response.header("content-length").and_then(|v| v.parse().ok());
         let io = |e: std::io::Error| Attempt { message: format!("{}: {e}", partial.display()), transient: true };
         let mut out = std::fs::File::create(partial).map_err(io)?;
-        let mut body = response.into_reader();
-        let mut buffer = vec![0u8; 1 << 16];
-        let mut received = 0u64;
-        loop {
-            let n = body.read(&mut buffer).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buffer[..n]).map_err(io)?;
-            received += n as u64;
-        }
+        let received = std::io::copy(&mut response.into_reader(), &mut out).map_err(io)?;
         out.sync_all().map_err(io)?;
         match expected {
             Some(expected) if expected != received => Err(Attempt {
