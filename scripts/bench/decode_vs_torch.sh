@@ -7,7 +7,8 @@
 # Writes OUT_DIR/gpu-decode.jsonl, one row per (preset, backend, batch): preset, model,
 # backend, batch, decode_tokens_per_s, prefill_tokens_per_s, torch_tokens_per_s (the better of
 # PyTorch's two), torch_eager_tokens_per_s, torch_graphs_tokens_per_s, ratio_vs_torch.
-# DTYPE (bf16), PROMPT (128), TOKENS (256) and TIMEOUT (per run) may be set.
+# DTYPE (bf16), PROMPT (128), TOKENS (256) and TIMEOUT (per run) may be set; EVERY_SEGMENT=1 runs
+# hrm without the early exit (no halting read inside a token), PyTorch's graphs mode's way.
 set -uo pipefail
 xtask=$1 out=$2
 mkdir -p "$out"
@@ -17,7 +18,7 @@ for preset in ${PRESETS:-micro-10m}; do
     for backend in ${BACKENDS:-libtorch cuda}; do
       tag="$preset-$backend-b$batch"
       timeout "${TIMEOUT:-240}" "$xtask" bench decode --device "$backend" --dtype "${DTYPE:-bf16}" --preset "$preset" \
-        --arch hrm --cached-only --batch "$batch" --prompt "${PROMPT:-128}" --tokens "${TOKENS:-256}" \
+        --arch hrm --cached-only ${EVERY_SEGMENT:+--every-segment} --batch "$batch" --prompt "${PROMPT:-128}" --tokens "${TOKENS:-256}" \
         --export "$out/export-$preset" --out "$out/$tag.json" >"$out/$tag.log" 2>&1 || echo "$tag: xtask failed"
     done
     timeout "${TIMEOUT:-240}" python3 "$here/hrm_decode.py" "$out/export-$preset" --batch "$batch" \

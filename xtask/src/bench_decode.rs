@@ -36,6 +36,10 @@ pub struct Args {
     /// Skip generation without the cache (slow for long outputs of large presets).
     #[arg(long)]
     cached_only: bool,
+    /// Run every ACT segment of every token, with no read of the halting mask inside a token
+    /// (GenerationConfig::early_exit off); the same tokens.
+    #[arg(long)]
+    every_segment: bool,
     /// `hrm`, `flat` or `both`.
     #[arg(long, default_value = "both")]
     arch: String,
@@ -156,6 +160,7 @@ fn bench_on<B: HrmOps>(args: &Args, backend: &str, device: B::Device) -> anyhow:
                 max_new_tokens: Some(tokens),
                 stop_at_eos: false,
                 cached,
+                early_exit: !args.every_segment,
                 sampling: SamplingConfig { temperature: 0.0, ..Default::default() },
                 ..GenerationConfig::default()
             };

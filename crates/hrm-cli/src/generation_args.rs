@@ -45,6 +45,11 @@ pub struct GenerationArgs {
     /// Recompute the whole window for every token instead of using the key/value cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Run every ACT segment of every token (halted positions frozen) instead of stopping
+    /// once all have halted: the same text, no halting read inside a token (not measured yet
+    /// on a GPU, where that read is what it would save).
+    #[arg(long)]
+    pub every_segment: bool,
 }
 
 impl GenerationArgs {
@@ -61,6 +66,7 @@ impl GenerationArgs {
             h_cycles: self.h_cycles,
             l_cycles: self.l_cycles,
             halt_max_steps: self.halt_max_steps,
+            early_exit: !self.every_segment,
             sampling: SamplingConfig {
                 temperature: self.temperature,
                 top_k: self.top_k,

@@ -19,11 +19,17 @@ pub struct Thinking {
     pub max_steps: Option<usize>,
     /// Halt early where the Q head says so (off: every position runs `max_steps` segments).
     pub adaptive: bool,
+    /// In cached decoding, stop a token's segments once every row has halted, which reads the
+    /// halting mask back from the device after each segment. Off, every token runs all
+    /// `max_steps` segments with halted rows frozen and nothing is read inside a token: the same
+    /// logits and segment counts, more arithmetic, no host round trip (for GPUs, where a read
+    /// can cost more than a segment).
+    pub early_exit: bool,
 }
 
 impl Default for Thinking {
     fn default() -> Self {
-        Self { h_cycles: None, l_cycles: None, max_steps: None, adaptive: true }
+        Self { h_cycles: None, l_cycles: None, max_steps: None, adaptive: true, early_exit: true }
     }
 }
 

@@ -53,6 +53,13 @@ fn hrm_with_act<B: HrmOps>(device: &B::Device) -> Vec<f32> {
     assert!(distinct(&steps) > 2, "positions should halt after different segment counts: {steps:?}");
     let diff = max_abs_diff(&full, &cached);
     assert!(diff < 1e-4, "cached vs full max abs diff {diff}");
+    // Without the early exit every token runs every segment, halted positions frozen: the
+    // same logits and segment counts, and no read inside a token.
+    let every_segment = Thinking { early_exit: false, ..thinking };
+    let (all, all_steps) = decoded(&model, &x, 5, &every_segment);
+    assert_eq!(all_steps, steps, "segment counts without the early exit");
+    let diff = max_abs_diff(&cached, &all);
+    assert!(diff < 1e-5, "early exit vs every segment max abs diff {diff}");
     cached
 }
 
@@ -66,7 +73,7 @@ fn any_mode<B: HrmOps>(device: &B::Device) {
     let x = tokens::<B>(1, 9, 37, device);
     for thinking in [
         Thinking::mode(ReasoningMode::Deep),
-        Thinking { h_cycles: Some(1), l_cycles: Some(3), max_steps: Some(2), adaptive: false },
+        Thinking { h_cycles: Some(1), l_cycles: Some(3), max_steps: Some(2), adaptive: false, early_exit: true },
     ] {
         let full = values(model.logits_with(x.clone(), &thinking));
         let (cached, steps) = decoded(&model, &x, 1, &thinking);

@@ -38,6 +38,10 @@ pub struct GenerationConfig {
     pub l_cycles: Option<usize>,
     /// Most ACT segments per token (default: the trained `halt_max_steps`).
     pub halt_max_steps: Option<usize>,
+    /// Cached decoding stops a token's segments once every row halted (reading the halting
+    /// mask each segment); off, it runs them all with no read: the same tokens
+    /// ([`Thinking::early_exit`]).
+    pub early_exit: bool,
     /// Next-token sampling.
     pub sampling: SamplingConfig,
 }
@@ -55,6 +59,7 @@ impl Default for GenerationConfig {
             h_cycles: None,
             l_cycles: None,
             halt_max_steps: None,
+            early_exit: true,
             sampling: SamplingConfig::default(),
         }
     }
@@ -69,6 +74,7 @@ impl GenerationConfig {
             l_cycles: self.l_cycles.or(mode.map(|c| c.l)),
             max_steps: self.halt_max_steps,
             adaptive: true,
+            early_exit: self.early_exit,
         }
     }
 }

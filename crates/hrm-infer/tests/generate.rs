@@ -83,8 +83,10 @@ fn cached_decoding_generates_what_recomputing_does() {
                 ..sampled(Some(40), 0)
             };
             let cached = run(&model, "abc deaf", &greedy);
-            let uncached = run(&model, "abc deaf", &GenerationConfig { cached: false, ..greedy });
+            let uncached = run(&model, "abc deaf", &GenerationConfig { cached: false, ..greedy.clone() });
             assert_eq!(cached.tokens, uncached.tokens, "{name} {mode:?}");
+            let every_segment = run(&model, "abc deaf", &GenerationConfig { early_exit: false, ..greedy });
+            assert_eq!(cached.tokens, every_segment.tokens, "{name} {mode:?}: without the early exit");
         }
     }
 }

@@ -62,7 +62,8 @@ impl<B: HrmOps> LanguageModel<B> for Hrm<B> {
             pass.finish(new);
             carry = policy.apply(out.carry, out.q_halt, out.q_continue);
             segment += 1;
-            if carry.all_halted() {
+            let done = if thinking.early_exit { carry.all_halted() } else { segment >= policy.max_steps };
+            if done {
                 break out.logits;
             }
         };
