@@ -126,11 +126,41 @@ const TINY: &[&str] = &[
     "data.shuffle_block=8",
 ];
 
-#[test]
-fn every_shipped_config_trains_two_steps_from_a_clone_against_the_hub() {
+/// `hrm train` of `config` as a two-step tiny run into `run`, from `cwd`, with `env` set and
+/// no local data folder, offline switch or token but what `env` sets; whether it succeeded,
+/// and what it said.
+fn train_tiny(config: &Path, run: &Path, cwd: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let mut args = vec!["train".to_string(), "--config".into(), config.display().to_string()];
+    args.extend(TINY.iter().flat_map(|set| ["--set".to_string(), set.to_string()]));
+    args.extend(["--output".into(), run.display().to_string()]);
+    let output = Command::new(env!("CARGO_BIN_EXE_hrm"))
+        .args(&args)
+        .current_dir(cwd)
+        .env_remove("HRM_LOCAL_DATA")
+        .env_remove("HF_HUB_OFFLINE")
+        .env_remove("HF_TOKEN")
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr)),
+    )
+}
+
+/// A temporary folder holding `clone/configs`, a copy of the shipped configs away from the
+/// repository (so no relative path reaches ../shared); the folder and the clone.
+fn clone_of_configs() -> (tempfile::TempDir, PathBuf) {
     let work = tempfile::tempdir().unwrap();
     let clone = work.path().join("clone");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs"), &clone.join("configs"));
+    (work, clone)
+}
+
+#[test]
+fn every_shipped_config_trains_two_steps_from_a_clone_against_the_hub() {
+    let (work, clone) = clone_of_configs();
     let hf_home = work.path().join("hf");
     let options = HubOptions { cache_dir: hf_home.join("hub"), ..HubOptions::from_env() };
     for url in web_addresses(&clone.join("configs")) {
@@ -148,22 +178,9 @@ fn every_shipped_config_trains_two_steps_from_a_clone_against_the_hub() {
     for config in &configs {
         let name = config.file_stem().unwrap().to_str().unwrap();
         let run = work.path().join("runs").join(name);
-        let mut args = vec!["train".to_string(), "--config".into(), config.display().to_string()];
-        args.extend(TINY.iter().flat_map(|set| ["--set".to_string(), set.to_string()]));
-        args.extend(["--output".into(), run.display().to_string()]);
-        let output = Command::new(env!("CARGO_BIN_EXE_hrm"))
-            .args(&args)
-            .current_dir(&clone)
-            .env("HF_ENDPOINT", &served.endpoint)
-            .env("HF_HOME", &hf_home)
-            .env("RUST_LOG", "warn")
-            .env_remove("HRM_LOCAL_DATA")
-            .env_remove("HF_HUB_OFFLINE")
-            .env_remove("HF_TOKEN")
-            .output()
-            .unwrap();
-        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert!(output.status.success(), "{name}: {said}");
+        let hub_env = [("HF_ENDPOINT", served.endpoint.as_str()), ("HF_HOME", hf_home.to_str().unwrap())];
+        let (ok, said) = train_tiny(config, &run, &clone, &hub_env);
+        assert!(ok, "{name}: {said}");
         let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
         assert!(metrics.lines().any(|l| l.contains("\"step\":2")), "{name} reached step 2: {metrics}");
     }
@@ -179,4 +196,38 @@ fn every_shipped_config_trains_two_steps_from_a_clone_against_the_hub() {
     ] {
         assert!(hf_home.join("hub").join(repo).join("snapshots").is_dir(), "{repo} is cached");
     }
+}
+
+#[test]
+fn with_hrm_local_data_a_config_reads_its_local_copies_offline() {
+    let (work, clone) = clone_of_configs();
+    // The layout the configs' `local` paths name (this project's ../shared/data).
+    let local = work.path().join("local");
+    let copies = [
+        ("tinystories/stories.txt", text(&docs("story", 200))),
+        ("c4-sample/c4_sample.jsonl.gz", gzip(&jsonl(&docs("c4 page", 200)))),
+        ("books/pg11-alices-adventures-in-wonderland.txt", docs("alice", 200).join("\n\n").into_bytes()),
+        ("books/pg12-through-the-looking-glass.txt", docs("mirror", 200).join("\n\n").into_bytes()),
+        ("tokenizers/t5/tokenizer.json", tokenizer_json(work.path())),
+    ];
+    for (path, bytes) in &copies {
+        std::fs::create_dir_all(local.join(path).parent().unwrap()).unwrap();
+        std::fs::write(local.join(path), bytes).unwrap();
+    }
+    // Offline, an empty Hub cache and an endpoint nothing answers: only the copies can serve.
+    let empty_cache = work.path().join("empty-cache");
+    let env = [
+        ("HRM_LOCAL_DATA", local.to_str().unwrap()),
+        ("HF_HUB_OFFLINE", "1"),
+        ("HF_HOME", empty_cache.to_str().unwrap()),
+        ("HF_ENDPOINT", "http://127.0.0.1:9"),
+    ];
+    let config = clone.join("configs/train/micro-10m.toml");
+    let (ok, said) = train_tiny(&config, &work.path().join("runs/local"), &clone, &env);
+    assert!(ok, "micro-10m from the local copies: {said}");
+    // A missing copy is an error naming it, not a download.
+    std::fs::remove_file(local.join("tokenizers/t5/tokenizer.json")).unwrap();
+    let (ok, said) = train_tiny(&config, &work.path().join("runs/missing"), &clone, &env);
+    assert!(!ok && said.contains("tokenizers/t5/tokenizer.json"), "{said}");
+    println!("a missing local copy: {}", said.trim());
 }

@@ -382,10 +382,11 @@ impl TrainConfig {
             TokenizerConfig::File { path } => AnyTokenizer::load_file(&base.join(path))?,
             TokenizerConfig::Hub { name, local } => {
                 let options = hrm_data::HubOptions::from_env();
-                match (local, &options.local_data) {
-                    (Some(copy), Some(root)) => AnyTokenizer::load_file(&root.join(copy))?,
-                    _ => AnyTokenizer::load_file(&hrm_data::source::model_file(&options, name, "tokenizer.json")?)?,
-                }
+                let file = match options.local_copy(local.as_deref()) {
+                    Some(copy) => copy,
+                    None => hrm_data::source::model_file(&options, name, "tokenizer.json")?,
+                };
+                AnyTokenizer::load_file(&file)?
             }
         };
         let vocab = hrm_data::Tokenizer::vocab_size(&tokenizer);

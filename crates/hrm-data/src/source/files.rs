@@ -127,15 +127,15 @@ impl FileSource {
     /// `hub.local_data` when that is set); with `repeat` it starts over at the end, counting epochs.
     pub fn open(spec: &SourceSpec, base: &Path, hub: &HubOptions, repeat: bool) -> Result<Self> {
         spec.validate()?;
-        let local = |path: &str, base: &Path| -> Result<Vec<FileRef>> {
-            Ok(expand_path(path, base)?.into_iter().map(FileRef::Local).collect())
+        let local = |path: &Path| -> Result<Vec<FileRef>> {
+            Ok(expand_path(&path.to_string_lossy(), base)?.into_iter().map(FileRef::Local).collect())
         };
-        let files = match (&spec.local, &hub.local_data, &spec.path, &spec.hub, &spec.url) {
-            (Some(copy), Some(root), ..) => local(copy, root)?,
-            (_, _, Some(path), ..) => local(path, base)?,
-            (_, _, _, Some(dataset), _) => dataset.shards(hub)?.into_iter().map(FileRef::Hub).collect(),
-            (.., Some(url)) => vec![FileRef::Url(UrlFile::new(url)?)],
-            _ => unreachable!("validated: one location"),
+        let files = match (hub.local_copy(spec.local.as_deref()), &spec.path, &spec.hub, &spec.url) {
+            (Some(copy), ..) => local(&copy)?,
+            (None, Some(path), ..) => local(Path::new(path))?,
+            (None, None, Some(dataset), _) => dataset.shards(hub)?.into_iter().map(FileRef::Hub).collect(),
+            (None, None, None, Some(url)) => vec![FileRef::Url(UrlFile::new(url)?)],
+            (None, None, None, None) => unreachable!("validated: one location"),
         };
         Ok(Self {
             spec: spec.clone(),

@@ -93,6 +93,12 @@ impl HubOptions {
         }
     }
 
+    /// Where a source's or tokenizer's `local` copy lies: under [`HubOptions::local_data`],
+    /// when both are given (then it is read instead of the Hub or the web, and must exist).
+    pub fn local_copy(&self, local: Option<&str>) -> Option<PathBuf> {
+        Some(self.local_data.as_ref()?.join(local?))
+    }
+
     fn api_repo(&self, repo: Repo) -> Result<ApiRepo> {
         let name = repo.url();
         let api = ApiBuilder::from_cache(Cache::new(self.cache_dir.clone()))
